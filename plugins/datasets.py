@@ -1,0 +1,131 @@
+"""The ``image_folder`` dataset: two folders of unpaired images.
+
+Layout: ``ROOT/trainA``, ``ROOT/trainB`` (and ``testA``, ``testB``), as the CycleGAN data
+sets ship, or two explicit folders ``a: DIR`` and ``b: DIR``. Training items are
+unaligned: item i is A[i] with a B drawn at random, and an epoch is max(|A|, |B|) pairs.
+Pipeline (the reference's): resize to ``load_size`` (bicubic) -> random ``crop_size`` crop
+-> random horizontal flip -> tensor in [-1, 1]. The test split is deterministic: resize,
+centre crop, no flip, B aligned by index.
+"""
+import logging
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from unpaired import hookimpl
+from unpaired.errors import UnpairedError
+from unpaired.images import load_image, scan_folder, skipped_summary
+
+log = logging.getLogger("unpaired.data")
+
+PREPROCESS = ("resize_crop", "scale_crop", "crop")
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    def __init__(self, root=None, split="train", a=None, b=None, load_size=286, crop_size=256,
+                 flip=True, preprocess="resize_crop", channels=3, on_bad_file="skip"):
+        if preprocess not in PREPROCESS:
+            raise UnpairedError(f"data.params.preprocess: {preprocess!r} is not one of {', '.join(PREPROCESS)}")
+        if on_bad_file not in ("skip", "error"):
+            raise UnpairedError(f"data.params.on_bad_file: {on_bad_file!r} is not 'skip' or 'error'")
+        if split not in ("train", "test"):
+            raise UnpairedError(f"data.params.split: {split!r} is not 'train' or 'test'")
+        if crop_size > load_size and preprocess != "crop":
+            raise UnpairedError(f"data.params.crop_size ({crop_size}) is larger than data.params.load_size ({load_size})")
+        self.split, self.load_size, self.crop_size = split, load_size, crop_size
+        self.flip = flip and split == "train"
+        self.preprocess, self.channels = preprocess, channels
+        self.files = {}
+        for domain, explicit in (("A", a), ("B", b)):
+            folder = _domain_folder(root, split, domain, explicit)
+            self.files[domain] = _usable_files(folder, domain, on_bad_file)
+
+    def __len__(self):
+        return max(len(self.files["A"]), len(self.files["B"]))
+
+    def __getitem__(self, index):
+        a_path = self.files["A"][index % len(self.files["A"])]
+        if self.split == "train":  # unaligned: a random B (the engine seeds the generator)
+            b_index = int(torch.randint(len(self.files["B"]), ()))
+        else:
+            b_index = index % len(self.files["B"])
+        b_path = self.files["B"][b_index]
+        return {"A": self._load(a_path), "B": self._load(b_path), "A_path": str(a_path), "B_path": str(b_path)}
+
+    def _load(self, path):
+        img = load_image(path, channels=self.channels, max_side=self.load_size)
+        if self.preprocess == "resize_crop":
+            img = img.resize((self.load_size, self.load_size), Image.BICUBIC)
+        elif self.preprocess == "scale_crop":
+            w, h = img.size
+            s = max(self.load_size / min(w, h), self.crop_size / min(w, h))
+            img = img.resize((max(self.crop_size, round(w * s)), max(self.crop_size, round(h * s))), Image.BICUBIC)
+        img = _fit(img, self.crop_size)
+        w, h = img.size
+        if self.split == "train":
+            x = int(torch.randint(w - self.crop_size + 1, ()))
+            y = int(torch.randint(h - self.crop_size + 1, ()))
+        else:
+            x, y = (w - self.crop_size) // 2, (h - self.crop_size) // 2
+        img = img.crop((x, y, x + self.crop_size, y + self.crop_size))
+        t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+        t = t.view(self.crop_size, self.crop_size, self.channels).permute(2, 0, 1)
+        if self.flip and torch.rand(()) < 0.5:
+            t = t.flip(-1)
+        return t.float().div_(127.5).sub_(1.0)
+
+
+def _fit(img, crop_size):
+    """Upscale an image smaller than the crop so that the crop fits."""
+    w, h = img.size
+    if w >= crop_size and h >= crop_size:
+        return img
+    s = crop_size / min(w, h)
+    return img.resize((max(crop_size, round(w * s)), max(crop_size, round(h * s))), Image.BICUBIC)
+
+
+def _domain_folder(root, split, domain, explicit):
+    if explicit is not None:
+        folder, key = Path(explicit).expanduser(), f"data.params.{domain.lower()}"
+    elif root is None:
+        raise UnpairedError("data.params.root is not set: point it at a folder holding trainA/ and trainB/ "
+                            "(or set data.params.a and data.params.b to two folders)")
+    else:
+        folder, key = Path(root).expanduser() / f"{split}{domain}", "data.params.root"
+    if not folder.is_dir():
+        hint = ""
+        if explicit is None and not Path(root).expanduser().is_dir():
+            hint = f" The folder {root} does not exist."
+            name = Path(root).name
+            hint += f" For a public CycleGAN data set, `unpaired data download {name}` fetches it."
+        raise UnpairedError(f"{key}: no folder {folder} (domain {domain}, split {split}).{hint}")
+    return folder
+
+
+def _usable_files(folder, domain, on_bad_file):
+    scan = scan_folder(folder)
+    if scan.bad:
+        summary = skipped_summary(scan.bad)
+        if on_bad_file == "error":
+            raise UnpairedError(f"{folder} (domain {domain}) has unusable files "
+                                f"(set data.params.on_bad_file=skip to skip them): {summary}")
+        log.warning("skipping %d unusable file(s) in %s: %s", len(scan.bad), folder, summary)
+    if not scan.good:
+        raise UnpairedError(f"{folder} (domain {domain}) holds no usable images "
+                            "(.jpg .jpeg .png .webp .bmp .tif, in any sub-folder)")
+    return scan.good
+
+
+def image_folder(root=None, split="train", a=None, b=None, load_size=286, crop_size=256, flip=True,
+                 preprocess="resize_crop", channels=3, on_bad_file="skip"):
+    """Unpaired images from ``root``/{split}A and {split}B, or from folders ``a`` and ``b``.
+    ``preprocess``: resize_crop (resize to load_size square, the reference's), scale_crop
+    (shorter side to load_size, keeps the aspect), crop (no resize). ``on_bad_file``: skip
+    (with a summary naming each file) or error. ``channels``: 3 (RGB) or 1 (grayscale)."""
+    return ImageFolderDataset(root, split, a, b, load_size, crop_size, flip, preprocess, channels, on_bad_file)
+
+
+@hookimpl
+def register_datasets(register):
+    register("image_folder", image_folder, help="two folders of unpaired images (CycleGAN layout)")

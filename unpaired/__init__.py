@@ -1,0 +1,16 @@
+"""unpaired: unpaired image-to-image translation (CycleGAN and relatives), plugin-style."""
+__version__ = "0.1.0"
+
+from .errors import UnpairedError  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
+from .loading import get_registry, load_plugin_file, register_plugin, unregister_plugin  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "get_registry",
+    "register_plugin",
+    "unregister_plugin",
+    "load_plugin_file",
+    "UnpairedError",
+]

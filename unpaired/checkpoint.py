@@ -1,0 +1,91 @@
+"""Checkpoints: written atomically (a temporary file, fsync, rename), loaded without
+executing code (``torch.load(..., weights_only=True)``)."""
+import os
+import random
+from pathlib import Path
+
+import torch
+
+from .errors import UnpairedError
+
+FORMAT = 1
+
+
+def save(state, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    return path
+
+
+def load(path, map_location="cpu"):
+    path = Path(path)
+    if path.is_dir():
+        path = resolve(path)
+    if not path.is_file():
+        raise UnpairedError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise UnpairedError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UnpairedError(f"{path} is not an unpaired checkpoint (format {FORMAT})")
+    return state
+
+
+def resolve(run_or_checkpoint):
+    """A run directory -> its checkpoints/latest.pt; a file stays as is."""
+    p = Path(run_or_checkpoint)
+    if p.is_dir():
+        for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
+            if candidate.is_file():
+                return candidate
+        raise UnpairedError(f"{p} holds no checkpoint (looked for checkpoints/latest.pt)")
+    return p
+
+
+def rng_state():
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        state["numpy"] = [torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(gauss)]
+    except ImportError:
+        pass
+    return state
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "numpy" in state:
+        try:
+            import numpy as np
+
+            keys, pos, has_gauss, gauss = state["numpy"]
+            np.random.set_state(("MT19937", keys.numpy().astype("uint32"), pos, has_gauss, gauss))
+        except ImportError:
+            pass

@@ -1,0 +1,118 @@
+"""The command line: ``unpaired run``, ``unpaired plugins`` (and ``python -m unpaired``)."""
+import argparse
+import logging
+import sys
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+from .errors import UnpairedError
+
+EXIT_USER_ERROR = 2
+
+
+def cmd_run(args):
+    from .config import load_recipe, to_yaml
+    from .trainer import train
+
+    cfg = load_recipe(args.recipe, args.overrides, quick=args.quick)
+    if args.print_config:
+        print(to_yaml(cfg), end="")
+        return 0
+    for path in args.plugins or ():
+        cfg.plugins.append(path)
+    result = train(cfg, resume=args.resume)
+    if result.interrupted:
+        return 130 if result.interrupted == "SIGINT" else 143
+    return 0
+
+
+def cmd_plugins(args):
+    from .loading import all_plugins, get_registry, load_plugin_file
+    from .registry import HOOKS
+
+    for path in args.plugins or ():
+        load_plugin_file(path)
+    registry = get_registry()
+    console = Console()
+    table = Table(title="unpaired plugins", show_lines=False)
+    for col in ("plugin", "from", "registers"):
+        table.add_column(col)
+    failed = []
+    for info in all_plugins():
+        names = "; ".join(f"{kind}: {', '.join(n)}" for kind, n in info.names.items()) or "-"
+        table.add_row(info.name, info.describe(), names)
+        if info.error:
+            failed.append(info)
+    console.print(table)
+    if args.verbose:
+        for kind in HOOKS:
+            for name in registry.names(kind):
+                entry = registry.entry(kind, name)
+                params = ", ".join(f"{p}={d!r}" if d is not entry_empty() else p for p, d in entry.parameters().items())
+                console.print(f"[bold]{kind} {name}[/]({params})  [dim]{entry.help}[/]", highlight=False)
+    for info in failed:
+        console.print(f"[red]failed:[/] {info.name} ({info.describe()}): {info.error}", highlight=False)
+    return 0
+
+
+def entry_empty():
+    import inspect
+
+    return inspect.Parameter.empty
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="unpaired", description="Unpaired image-to-image translation (CycleGAN).")
+    parser.add_argument("--version", action="version", version=f"unpaired {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train from a recipe", description=(
+        "Train from a recipe. Overrides are KEY=VALUE, e.g. train.max_steps=100 data.params.root=/my/data; "
+        "a mapping value replaces the mapping (generator.params={})."))
+    run.add_argument("recipe", help="a recipe YAML file, e.g. recipes/forest_abstract.yaml")
+    run.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    run.add_argument("--quick", action="store_true", help="a CPU preview: the recipe's `quick` overrides (small crops and nets, a few hundred steps)")
+    run.add_argument("--resume", action="store_true", help="continue the run from its out_dir's latest checkpoint")
+    run.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
+    run.add_argument("--plugins", action="append", metavar="FILE", help="load a local plugin file (repeatable)")
+    run.set_defaults(func=cmd_run)
+
+    plugins = sub.add_parser("plugins", help="list installed plugins and what they register")
+    plugins.add_argument("-v", "--verbose", action="store_true", help="also each factory's parameters and defaults")
+    plugins.add_argument("--plugins", action="append", metavar="FILE", help="load a local plugin file too")
+    plugins.set_defaults(func=cmd_plugins)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # overrides may come before or after the options
+        bad = [x for x in extra if x.startswith("-") or "=" not in x or not hasattr(args, "overrides")]
+        if bad:
+            parser.error(f"unrecognized arguments: {' '.join(bad)}")
+        args.overrides = list(args.overrides) + extra
+    logging.basicConfig(level=logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)])
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return args.func(args)
+    except UnpairedError as exc:
+        if args.debug:
+            raise
+        Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

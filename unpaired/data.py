@@ -1,0 +1,96 @@
+"""Reproducible, resumable data order.
+
+The order of a run is a pure function of (seed, step): epoch e shuffles the items with a
+generator seeded by (seed, e), and every item is loaded with Python's, NumPy's and torch's
+random generators seeded by (seed, e, position). So a dataset plugin may draw random crops,
+flips or partners freely, and a resumed run (any number of workers) sees exactly the items
+an uninterrupted one would have seen.
+"""
+import random
+
+import torch
+
+try:
+    import numpy as np
+except ImportError:  # numpy is optional
+    np = None
+
+_MIX = 1_000_003
+
+
+def item_seed(seed, epoch, position):
+    return ((seed * _MIX + epoch) * _MIX + position) % (2**63)
+
+
+class SeededItems(torch.utils.data.Dataset):
+    """Wraps a dataset; ``items[(index, seed)]`` loads ``dataset[index]`` under ``seed``
+    without disturbing the caller's random state."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        index, seed = key
+        py_state = random.getstate()
+        np_state = np.random.get_state() if np is not None else None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            random.seed(seed)
+            if np is not None:
+                np.random.seed(seed % (2**32))
+            try:
+                return self.dataset[index]
+            finally:
+                random.setstate(py_state)
+                if np is not None:
+                    np.random.set_state(np_state)
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Batches of (index, seed) for global steps ``start`` .. ``stop - 1``."""
+
+    def __init__(self, n_items, batch_size, seed, start, stop, shuffle=True, rank=0, world=1):
+        self.n, self.bs, self.seed = n_items, batch_size, seed
+        self.start, self.stop, self.shuffle = start, stop, shuffle
+        self.rank, self.world = rank, world
+        self.steps_per_epoch = n_items // (batch_size * world)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{n_items} items are fewer than one batch of {batch_size * world}")
+
+    def __len__(self):
+        return max(0, self.stop - self.start)
+
+    def _order(self, epoch):
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator().manual_seed(item_seed(self.seed, epoch, 0))
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self):
+        epoch, order = None, None
+        for step in range(self.start, self.stop):
+            e, k = divmod(step, self.steps_per_epoch)
+            if e != epoch:
+                epoch, order = e, self._order(e)
+            first = (k * self.world + self.rank) * self.bs
+            yield [(order[p], item_seed(self.seed, e, p + 1)) for p in range(first, first + self.bs)]
+
+
+def make_loader(dataset, batch_size, seed, start, stop, num_workers=0, pin_memory=False, rank=0, world=1):
+    sampler = StepBatches(len(dataset), batch_size, seed, start, stop, rank=rank, world=world)
+    return torch.utils.data.DataLoader(
+        SeededItems(dataset), batch_sampler=sampler, num_workers=num_workers,
+        pin_memory=pin_memory, persistent_workers=False,
+        prefetch_factor=4 if num_workers else None,
+        generator=torch.Generator().manual_seed(seed),  # leaves the global RNG alone
+    )
+
+
+def fixed_items(dataset, n, seed):
+    """The first ``n`` items, loaded reproducibly, as one batch (for sample grids)."""
+    items = SeededItems(dataset)
+    batch = [items[(i, item_seed(seed, -1, i))] for i in range(min(n, len(dataset)))]
+    return torch.utils.data.default_collate(batch)

@@ -1,0 +1,165 @@
+"""The registry of named factories that plugins register: generators, discriminators,
+losses, datasets. Small on purpose: ``names(kind)``, ``create(kind, name, **params)``,
+``entry(kind, name)``.
+"""
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import UnpairedError
+
+# kind -> the registration hook that fills it
+HOOKS = {
+    "generator": "register_generators",
+    "discriminator": "register_discriminators",
+    "loss": "register_losses",
+    "dataset": "register_datasets",
+}
+
+# arguments the engine passes itself, which a recipe's params may not set
+ENGINE_ARGS = {
+    "generator": ("in_channels", "out_channels"),
+    "discriminator": ("in_channels",),
+    "loss": (),
+    "dataset": (),
+}
+
+
+@dataclass
+class PluginInfo:
+    """Where a plugin came from: 'builtin', 'entry point', 'file' or 'runtime'."""
+
+    name: str
+    source: str
+    dist: str = ""
+    version: str = ""
+    location: str = ""
+    error: str = ""  # set when the plugin failed to load or register
+    names: dict = field(default_factory=dict)  # kind -> [registered names]
+
+    def describe(self):
+        if self.source == "entry point":
+            return f"{self.dist} {self.version}".strip()
+        if self.source == "file":
+            return f"file {self.location}"
+        if self.source == "runtime":
+            return "registered at run time"
+        return f"built-in (unpaired {self.version})"
+
+
+@dataclass
+class Entry:
+    kind: str
+    name: str
+    factory: Callable
+    help: str
+    plugin: PluginInfo
+
+    def parameters(self):
+        """The factory's parameters a recipe may set: {name: default or inspect._empty}."""
+        skip = ENGINE_ARGS[self.kind]
+        params = {}
+        for p in inspect.signature(self.factory).parameters.values():
+            if p.name in skip or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            params[p.name] = p.default
+        return params
+
+    def accepts_any(self):
+        sig = inspect.signature(self.factory)
+        return any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+class Registry:
+    def __init__(self, plugins=()):
+        self._entries = {kind: {} for kind in HOOKS}
+        self._clashes = {kind: {} for kind in HOOKS}  # kind -> name -> message
+        self.plugins = list(plugins)  # PluginInfo of every plugin seen, failed ones too
+
+    # -- filling ---------------------------------------------------------------------
+    def registrar(self, kind, plugin: PluginInfo):
+        """The ``register(name, factory, help="")`` callable handed to one plugin's hook."""
+
+        def register(name, factory, help=""):
+            if not isinstance(name, str) or not name:
+                raise UnpairedError(f"plugin {plugin.name!r} registered a {kind} with a bad name {name!r}")
+            if not callable(factory):
+                raise UnpairedError(f"plugin {plugin.name!r} registered {kind} {name!r} with a factory that is not callable")
+            other = self._entries[kind].get(name)
+            if other is not None:
+                msg = (
+                    f"{kind} name {name!r} is registered twice: by plugin {other.plugin.name!r} "
+                    f"({other.plugin.describe()}) and by plugin {plugin.name!r} ({plugin.describe()}); "
+                    "uninstall or rename one of them"
+                )
+                self._clashes[kind][name] = msg
+                raise UnpairedError(msg)
+            self._entries[kind][name] = Entry(kind, name, factory, help, plugin)
+            plugin.names.setdefault(kind, []).append(name)
+
+        return register
+
+    # -- the public API --------------------------------------------------------------
+    def names(self, kind):
+        """Sorted names registered for ``kind``."""
+        return sorted(self._kind(kind))
+
+    def entry(self, kind, name, key=None):
+        """The Entry for ``name``; an unknown name is an error naming ``key`` (a recipe key),
+        close matches, the installed plugins and those that failed to load."""
+        entries = self._kind(kind)
+        if name in self._clashes[kind]:
+            raise UnpairedError(self._clashes[kind][name])
+        if name in entries:
+            return entries[name]
+        where = f" (recipe key {key})" if key else ""
+        msg = f"unknown {kind} {name!r}{where}."
+        close = difflib.get_close_matches(str(name), list(entries), n=3, cutoff=0.5)
+        if close:
+            msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+        msg += f" Installed {kind}s: " + (", ".join(sorted(entries)) or "none") + "."
+        failed = [p for p in self.plugins if p.error]
+        if failed:
+            msg += " Plugins that failed to load: " + "; ".join(f"{p.name} ({p.error})" for p in failed) + "."
+        msg += " `unpaired plugins` lists what is installed."
+        raise UnpairedError(msg)
+
+    def check_params(self, kind, name, params, key=None):
+        """Raise an UnpairedError if ``params`` don't fit the factory's signature."""
+        entry = self.entry(kind, name, key)
+        where = f"{key}.params" if key else "params"
+        accepted = entry.parameters()
+        for engine_arg in ENGINE_ARGS[kind]:
+            if engine_arg in params:
+                raise UnpairedError(f"{where}.{engine_arg}: set by the engine, not by a recipe")
+        if not entry.accepts_any():
+            for p in params:
+                if p not in accepted:
+                    close = difflib.get_close_matches(p, list(accepted), n=1)
+                    hint = f" Did you mean {close[0]!r}?" if close else ""
+                    raise UnpairedError(
+                        f"{where}.{p}: {kind} {name!r} (plugin {entry.plugin.name}) has no parameter {p!r}.{hint} "
+                        f"Its parameters: {', '.join(accepted) or 'none'}."
+                    )
+        missing = [p for p, d in accepted.items() if d is inspect.Parameter.empty and p not in params]
+        if missing:
+            raise UnpairedError(f"{where}: {kind} {name!r} needs {', '.join(missing)}")
+        return entry
+
+    def create(self, kind, name, **params):
+        """Build ``name`` of ``kind``: ``create("generator", "resnet", in_channels=3,
+        out_channels=3, n_blocks=6)``. Params are checked against the factory's signature."""
+        engine_args = {k: params.pop(k) for k in ENGINE_ARGS[kind] if k in params} if kind in HOOKS else {}
+        return self.build(kind, name, params, **engine_args)
+
+    def build(self, kind, name, params, key=None, **engine_args):
+        """Like ``create`` with the recipe's ``params`` apart from the engine's arguments;
+        errors name the recipe ``key``."""
+        entry = self.check_params(kind, name, params, key)
+        return entry.factory(**engine_args, **dict(params))
+
+    def _kind(self, kind):
+        if kind not in self._entries:
+            raise UnpairedError(f"unknown kind {kind!r}; kinds are {', '.join(self._entries)}")
+        return self._entries[kind]

@@ -1,0 +1,295 @@
+"""The training loop: one batch of real a and b per step; generators first (discriminators
+frozen), then both discriminators on the history pools. Adam for each pair; the learning
+rate is constant for ``train.epochs``, then decays linearly over ``train.decay_epochs``.
+"""
+import contextlib
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from . import __version__, checkpoint
+from .build import build_dataset, build_model, init_weights, load_recipe_plugins, provenance
+from .config import to_yaml
+from .data import fixed_items, make_loader
+from .errors import UnpairedError
+from .outputs import MetricsCSV, ProgressDisplay, sample_grid, save_png
+from .pool import ImagePool
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UnpairedError(f"train.device: {name!r} is not a device (auto, cpu, cuda, cuda:1 ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UnpairedError(f"train.device: {name!r} asked for, but torch sees no CUDA GPU (use train.device=auto)")
+    return device
+
+
+def pick_precision(name, device):
+    """The autocast dtype (None for fp32)."""
+    if name == "auto":
+        name = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if name == "fp16" and device.type != "cuda":
+        raise UnpairedError("train.precision: fp16 needs a CUDA device (use bf16 or fp32 on the CPU)")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def lr_factor(epoch, epochs, decay_epochs):
+    """1 for the first ``epochs``; then 1 - k / (decay_epochs + 1) in decay epoch k = 1, 2, ...
+    so the last epoch still trains (the reference's last epoch runs at lr 0)."""
+    if epoch < epochs:
+        return 1.0
+    return max(0.0, 1.0 - (epoch - epochs + 1) / (decay_epochs + 1))
+
+
+@dataclass
+class TrainResult:
+    step: int
+    checkpoint: Path
+    out_dir: Path
+    interrupted: str = ""  # the signal's name when stopped by one
+
+
+class StopSignals:
+    """SIGINT / SIGTERM ask the loop to stop at the end of the step (and save); a second
+    Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.received = ""
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    def __init__(self, cfg, resume=False, display=None):
+        self.cfg = cfg
+        self.out_dir = Path(cfg.out_dir)
+        self.ckpt_path = self.out_dir / "checkpoints" / "latest.pt"
+        self.display = display or ProgressDisplay()
+        t = cfg.train
+        state = self._previous_state(resume)
+
+        registry = load_recipe_plugins(cfg)
+        self.device = pick_device(t.device)
+        self.amp_dtype = pick_precision(t.precision, self.device)
+        torch.manual_seed(t.seed)
+        self.dataset = build_dataset(cfg, registry)
+        self.test_dataset = build_dataset(cfg, registry, test=True)
+        self.model = build_model(cfg, registry)
+        for net in (*self.model.generators(), *self.model.discriminators()):
+            init_weights(net, t.init, t.init_gain)
+        self.model.to(self.device)
+        self.provenance = provenance(cfg, registry)
+
+        betas = tuple(t.betas)
+        self.opt_g = torch.optim.Adam([p for n in self.model.generators() for p in n.parameters()], lr=t.lr, betas=betas)
+        self.opt_d = torch.optim.Adam([p for n in self.model.discriminators() for p in n.parameters()], lr=t.lr, betas=betas)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.pool_a = ImagePool(t.pool_size, seed=t.seed * 2 + 1)
+        self.pool_b = ImagePool(t.pool_size, seed=t.seed * 2 + 2)
+
+        try:
+            self.steps_per_epoch = len(self.dataset) // cfg.data.batch_size
+        except TypeError:
+            raise UnpairedError(f"data.name: dataset {cfg.data.name!r} has no length") from None
+        if self.steps_per_epoch == 0:
+            raise UnpairedError(f"data: {len(self.dataset)} items are fewer than one batch (data.batch_size={cfg.data.batch_size})")
+        self.total_steps = (t.epochs + t.decay_epochs) * self.steps_per_epoch
+        if t.max_steps is not None:
+            self.total_steps = min(self.total_steps, t.max_steps)
+        self.step = 0
+        if state is not None:
+            self._load_state(state)
+
+    # -- run directory and checkpoints ------------------------------------------------
+    def _previous_state(self, resume):
+        exists = self.ckpt_path.is_file()
+        if resume and not exists:
+            raise UnpairedError(f"--resume: {self.ckpt_path} does not exist; run without --resume to start")
+        if not resume and exists:
+            raise UnpairedError(
+                f"{self.out_dir} already holds a run ({self.ckpt_path}). Continue it with --resume, "
+                f"or start a new one elsewhere with out_dir=runs/NEW_NAME")
+        if not resume:
+            return None
+        state = checkpoint.load(self.ckpt_path)
+        old = state["config"]
+        for key in ("generator", "discriminator", "data.channels_a", "data.channels_b"):
+            before = OmegaConf.select(OmegaConf.create(old), key)
+            now = OmegaConf.select(self.cfg, key)
+            if OmegaConf.is_config(now):
+                now = OmegaConf.to_container(now)
+                before = OmegaConf.to_container(before) if OmegaConf.is_config(before) else before
+            if before != now:
+                raise UnpairedError(f"--resume: {key} was {before} in {self.ckpt_path}, the recipe now says {now}; "
+                                    "the networks would not match. Use the recipe of that run, or a new out_dir")
+        return state
+
+    def state_dict(self):
+        m = self.model
+        return {
+            "format": checkpoint.FORMAT,
+            "unpaired_version": __version__,
+            "step": self.step,
+            "epoch": self.step // self.steps_per_epoch,
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "plugins": self.provenance,
+            "nets": {k: getattr(m, k).state_dict() for k in ("g_ab", "g_ba", "d_a", "d_b")},
+            "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
+            # the learning-rate schedule is a function of the epoch, stored above
+            "schedule": {"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
+            "scaler": self.scaler.state_dict() if self.scaler else {},
+            "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
+            "rng": checkpoint.rng_state(),
+        }
+
+    def _load_state(self, state):
+        for k, sd in state["nets"].items():
+            getattr(self.model, k).load_state_dict(sd)
+        self.opt_g.load_state_dict(state["optimizers"]["g"])
+        self.opt_d.load_state_dict(state["optimizers"]["d"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.pool_a.load_state_dict(state["pools"]["a"], self.device)
+        self.pool_b.load_state_dict(state["pools"]["b"], self.device)
+        self.step = state["step"]
+        self._rng = state["rng"]
+
+    def save_checkpoint(self):
+        return checkpoint.save(self.state_dict(), self.ckpt_path)
+
+    # -- the loop ---------------------------------------------------------------------
+    def train_step(self, a, b):
+        """One optimisation step of both pairs; returns the loss terms (tensors)."""
+        m = self.model
+        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
+                    else contextlib.nullcontext())
+        with autocast:
+            loss_g, terms, fake_a, fake_b = m.generator_loss(a, b)
+        self.opt_g.zero_grad(set_to_none=True)
+        self._backward_step(loss_g, self.opt_g)
+        with autocast:
+            loss_d, d_terms = m.discriminator_loss(a, b, self.pool_a.query(fake_a), self.pool_b.query(fake_b))
+        self.opt_d.zero_grad(set_to_none=True)
+        self._backward_step(loss_d, self.opt_d)
+        if self.scaler:
+            self.scaler.update()
+        return {**terms, "g_total": loss_g, **d_terms}
+
+    def _backward_step(self, loss, opt):
+        if self.scaler:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+        else:
+            loss.backward()
+            opt.step()
+
+    def set_lr(self, epoch):
+        lr = self.cfg.train.lr * lr_factor(epoch, self.cfg.train.epochs, self.cfg.train.decay_epochs)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        return lr
+
+    def write_samples(self, batch):
+        m = self.model
+        nets = [*m.generators(), *m.discriminators()]
+        modes = [n.training for n in nets]
+        for n in nets:
+            n.eval()
+        a, b = batch["A"].to(self.device), batch["B"].to(self.device)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext():
+            rows_ab, rows_ba = m.translate(a, b)
+        for n, mode in zip(nets, modes):
+            n.train(mode)
+        return save_png(sample_grid(rows_ab, rows_ba), self.out_dir / "samples" / f"step_{self.step:07d}.png")
+
+    def run(self):
+        cfg, t = self.cfg, self.cfg.train
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.yaml").write_text(to_yaml(cfg))
+        resumed = self.step if self.step else None
+        metrics = MetricsCSV(self.out_dir / "metrics.csv", resume_step=resumed)
+        samples = fixed_items(self.test_dataset or self.dataset, t.samples, t.seed)
+        if hasattr(self, "_rng"):
+            checkpoint.set_rng_state(self._rng)
+        loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
+                             num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda")
+        self.display.start(self.total_steps, self.step, self._describe(resumed))
+        sums, count, t_log, last_logged = {}, 0, time.perf_counter(), self.step
+        ckpt = self.ckpt_path
+        with StopSignals() as stop:
+            try:
+                for batch in loader:
+                    epoch = self.step // self.steps_per_epoch
+                    lr = self.set_lr(epoch)
+                    a = batch["A"].to(self.device, non_blocking=True)
+                    b = batch["B"].to(self.device, non_blocking=True)
+                    terms = self.train_step(a, b)
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0) + v.detach().float()
+                    count += 1
+                    self.step += 1
+                    last = self.step >= self.total_steps
+                    self.display.update(self.step)
+                    if self.step % t.log_every == 0 or last or stop.received:
+                        now = time.perf_counter()
+                        row = {"step": self.step, "epoch": epoch, "lr": lr}
+                        row.update({k: float(v) / count for k, v in sums.items()})
+                        row["it_per_s"] = (self.step - last_logged) / max(now - t_log, 1e-9)
+                        if not all(math.isfinite(v) for v in row.values()):
+                            self.display.note(f"[yellow]warning: non-finite loss at step {self.step}: {row}")
+                        metrics.log(row)
+                        self.display.log(self.step, self.total_steps, row)
+                        sums, count, t_log, last_logged = {}, 0, now, self.step
+                    if self.step % t.sample_every == 0 or last:
+                        self.write_samples(samples)
+                    if self.step % t.checkpoint_every == 0 or last or stop.received:
+                        ckpt = self.save_checkpoint()
+                    if stop.received:
+                        break
+            finally:
+                self.display.stop()
+        if stop.received:
+            self.display.note(f"stopped by {stop.received} at step {self.step}; checkpoint {ckpt}; "
+                              "continue with --resume")
+        else:
+            self.display.note(f"done: step {self.step}; checkpoint {ckpt}; samples in {self.out_dir / 'samples'}")
+        return TrainResult(self.step, ckpt, self.out_dir, stop.received)
+
+    def _describe(self, resumed):
+        cfg = self.cfg
+        n_g = sum(p.numel() for p in self.model.g_ab.parameters())
+        n_d = sum(p.numel() for p in self.model.d_a.parameters())
+        prec = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        what = f"resuming {cfg.name} at step {resumed}" if resumed else f"training {cfg.name}"
+        return (f"{what} -> {self.out_dir}: {len(self.dataset)} pairs/epoch, batch {cfg.data.batch_size}, "
+                f"{self.total_steps} steps, {self.device} {prec}; generator {cfg.generator.name} "
+                f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params)")
+
+
+def train(cfg, resume=False, display=None):
+    return Trainer(cfg, resume=resume, display=display).run()
