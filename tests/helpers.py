@@ -1,0 +1,40 @@
+"""Small things the tests share: tiny image folders and tiny recipes."""
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "forest_abstract.yaml"
+
+TINY = [
+    "generator.params={ngf: 4, n_blocks: 1}",
+    "discriminator.params={ndf: 4, n_layers: 2}",
+    "data.params.load_size=36",
+    "data.params.crop_size=32",
+    "data.num_workers=0",
+    "train.max_steps=4",
+    "train.log_every=1",
+    "train.sample_every=2",
+    "train.checkpoint_every=2",
+    "train.samples=2",
+]
+
+
+def make_image_root(root, n=6, size=(48, 40), seed=0):
+    """ROOT/{trainA,trainB,testA,testB} of smooth random colour images."""
+    rng = np.random.default_rng(seed)
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        (root / folder).mkdir(parents=True)
+        for i in range(n):
+            low = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+            img = Image.fromarray(low).resize(size, Image.BILINEAR)
+            img.save(root / folder / f"{i:02d}.png")
+    return root
+
+
+def tiny_recipe(image_root, out_dir, *overrides):
+    from unpaired.config import load_recipe
+
+    base = [f"data.params.root={image_root}", f"out_dir={out_dir}", *TINY]
+    return load_recipe(RECIPE, [*base, *overrides])

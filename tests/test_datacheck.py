@@ -1,0 +1,152 @@
+"""`unpaired data check`: the report and its exit codes."""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unpaired.cli_data import add_data_commands
+from unpaired.datacheck import check_data
+from unpaired.errors import UnpairedError
+
+
+def _image(path: Path, size=(40, 32), mode="RGB", seed=0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(arr).convert(mode).save(path)
+    return path
+
+
+def _cyclegan(root: Path, n_a=3, n_b=2, tests=True) -> Path:
+    for i in range(n_a):
+        _image(root / "trainA" / f"a{i}.png", size=(40 + 8 * i, 32), seed=i)
+    for i in range(n_b):
+        _image(root / "trainB" / f"b{i}.jpg", size=(48, 36 + 4 * i), mode="L", seed=100 + i)
+    if tests:
+        _image(root / "testA" / "ta.png", seed=200)
+        _image(root / "testB" / "tb.png", seed=201)
+    return root
+
+
+def _run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="unpaired")
+    add_data_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", "check", *argv])
+    return args.func(args)
+
+
+def test_clean_folder_reports_counts_sizes_modes_and_exit_0(tmp_path):
+    root = _cyclegan(tmp_path / "set")
+    report = check_data(root)
+    assert report.exit_code == 0 and report.problems == []
+    rows = {f.label: f for f in report.folders}
+    assert [f.label for f in report.folders] == ["trainA", "trainB", "testA", "testB"]
+    assert len(rows["trainA"].scan.good) == 3 and len(rows["trainB"].scan.good) == 2
+    text = report.text()
+    lines = {cells[0]: cells for cells in (line.replace("│", " ").split() for line in text.splitlines()) if cells}
+    assert lines["trainA"][1:] == ["3", "0", "40-56", "32", "RGB", "3"]
+    assert lines["trainB"][1:] == ["2", "0", "48", "36-40", "L", "2"]
+    assert "OK: ready for training (trainA 3, trainB 2 usable images)" in text
+
+
+def test_missing_train_b_exits_1_and_names_the_path(tmp_path):
+    root = _cyclegan(tmp_path / "set")
+    shutil.rmtree(root / "trainB")
+    report = check_data(root)
+    assert report.exit_code == 1
+    assert any(str(root / "trainB") in problem and "missing" in problem for problem in report.problems)
+    assert "NOT READY" in report.text()
+
+
+def test_empty_domain_exits_1(tmp_path):
+    root = _cyclegan(tmp_path / "set")
+    for path in (root / "trainA").iterdir():
+        path.unlink()
+    (root / "trainA" / "readme.txt").write_text("images go here")
+    report = check_data(root)
+    assert report.exit_code == 1
+    assert any("domain trainA has no image files" in problem for problem in report.problems)
+
+
+def test_bad_files_are_listed_and_too_many_exit_1(tmp_path):
+    root = _cyclegan(tmp_path / "set", n_a=2)
+    (root / "trainA" / "empty.jpg").write_bytes(b"")
+    (root / "trainB" / "notes.png").write_text("not an image")
+    report = check_data(root)
+    text = report.text()
+    assert "trainA/empty.jpg: empty file (0 bytes)" in text
+    assert "trainB/notes.png: not an image" in text
+    assert report.exit_code == 1  # 1 of 3 and 1 of 3 unusable: more than the 10% a run skips
+    assert any("1 of 3 image files" in problem for problem in report.problems)
+    # the same folder passes when the run is told to tolerate that many bad files
+    assert check_data(root, max_bad_fraction=0.5).exit_code == 0
+
+
+def test_a_few_bad_files_in_a_big_domain_are_skipped_not_fatal(tmp_path):
+    root = _cyclegan(tmp_path / "set", n_a=12, n_b=2)
+    (root / "trainA" / "cut.png").write_bytes((root / "trainA" / "a0.png").read_bytes()[:200])
+    report = check_data(root)
+    assert report.exit_code == 0
+    assert "trainA/cut.png: truncated" in report.text()
+
+
+def test_duplicates_and_train_test_leak(tmp_path):
+    root = _cyclegan(tmp_path / "set")
+    shutil.copy(root / "trainA" / "a0.png", root / "trainA" / "a0_copy.png")
+    shutil.copy(root / "trainB" / "b1.jpg", root / "testB" / "b1.jpg")
+    report = check_data(root)
+    assert report.exit_code == 0
+    groups = sorted(sorted(p.relative_to(root).as_posix() for p in g) for g in report.duplicates)
+    assert groups == [["testB/b1.jpg", "trainB/b1.jpg"], ["trainA/a0.png", "trainA/a0_copy.png"]]
+    text = report.text()
+    assert "trainA/a0.png = trainA/a0_copy.png\n" in text
+    assert "trainB/b1.jpg = testB/b1.jpg  <- in both a train and a test folder" in text
+
+
+def test_explicit_domain_folders(tmp_path):
+    root = tmp_path / "scraped"
+    for i in range(2):
+        _image(root / "forest" / f"f{i}.jpg", seed=i)
+        _image(root / "abstract" / "nested" / f"x{i}.webp", seed=10 + i)
+    guess = check_data(root)
+    assert guess.exit_code == 1
+    assert any("pass --a abstract --b forest" in problem for problem in guess.problems)
+    report = check_data(root, a="forest", b="abstract")
+    assert report.exit_code == 0
+    assert [(f.label, len(f.scan.good)) for f in report.folders] == [("forest", 2), ("abstract", 2)]
+    missing = check_data(root, a="forest", b="paintings")
+    assert missing.exit_code == 1 and str(root / "paintings") in missing.problems[0]
+    with pytest.raises(UnpairedError, match="both domain folders"):
+        check_data(root, a="forest")
+
+
+def test_folder_holding_a_dataset_points_to_it(tmp_path):
+    _cyclegan(tmp_path / "data" / "horse2zebra")
+    report = check_data(tmp_path / "data")
+    assert report.exit_code == 1
+    assert str(tmp_path / "data" / "horse2zebra") + " looks like a data set" in report.problems[0]
+
+
+def test_missing_root_names_the_path(tmp_path):
+    with pytest.raises(UnpairedError, match=str(tmp_path / "nowhere")):
+        check_data(tmp_path / "nowhere")
+
+
+def test_cli_exit_codes_and_output(tmp_path, capsys):
+    root = _cyclegan(tmp_path / "set")
+    assert _run_cli(str(root)) == 0
+    assert "OK: ready for training" in capsys.readouterr().out
+    (root / "trainB" / "b0.jpg").unlink()
+    (root / "trainB" / "b1.jpg").unlink()
+    assert _run_cli(str(root)) == 1
+    assert "domain trainB has no image files" in capsys.readouterr().out
+    assert _run_cli(str(root), "--max-bad-fraction", "0.9") == 1
+    scraped = tmp_path / "two"
+    _image(scraped / "x" / "1.png")
+    _image(scraped / "y" / "1.png", seed=5)
+    assert _run_cli(str(scraped), "--a", "x", "--b", "y") == 0
