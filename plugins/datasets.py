@@ -15,7 +15,8 @@ from PIL import Image
 
 from unpaired import hookimpl
 from unpaired.errors import UnpairedError
-from unpaired.images import load_image, scan_folder, skipped_summary
+from unpaired.download import DATASETS
+from unpaired.images import load_image, scan_folder, skipped_summary, usable_problem
 
 log = logging.getLogger("unpaired.data")
 
@@ -96,24 +97,21 @@ def _domain_folder(root, split, domain, explicit):
     if not folder.is_dir():
         hint = ""
         if explicit is None and not Path(root).expanduser().is_dir():
-            hint = f" The folder {root} does not exist."
-            name = Path(root).name
-            hint += f" For a public CycleGAN data set, `unpaired data download {name}` fetches it."
+            hint = f" The folder {root} does not exist (relative to {Path.cwd()})."
+            if Path(root).name in DATASETS:
+                hint += f" `unpaired data download {Path(root).name} --root {Path(root).parent}` fetches it."
         raise UnpairedError(f"{key}: no folder {folder} (domain {domain}, split {split}).{hint}")
     return folder
 
 
 def _usable_files(folder, domain, on_bad_file):
     scan = scan_folder(folder)
+    problem = usable_problem(scan, domain, on_bad_file)
+    if problem:
+        detail = f" {skipped_summary(scan.bad, folder)}" if scan.bad else ""
+        raise UnpairedError(f"data.params: {problem}.{detail}")
     if scan.bad:
-        summary = skipped_summary(scan.bad)
-        if on_bad_file == "error":
-            raise UnpairedError(f"{folder} (domain {domain}) has unusable files "
-                                f"(set data.params.on_bad_file=skip to skip them): {summary}")
-        log.warning("skipping %d unusable file(s) in %s: %s", len(scan.bad), folder, summary)
-    if not scan.good:
-        raise UnpairedError(f"{folder} (domain {domain}) holds no usable images "
-                            "(.jpg .jpeg .png .webp .bmp .tif, in any sub-folder)")
+        log.warning("%s", skipped_summary(scan.bad, folder, total=len(scan.good) + len(scan.bad)))
     return scan.good
 
 

@@ -73,26 +73,31 @@ def test_empty_domain_exits_1(tmp_path):
     assert any("domain trainA has no image files" in problem for problem in report.problems)
 
 
-def test_bad_files_are_listed_and_too_many_exit_1(tmp_path):
+def test_bad_files_are_listed_and_fail_under_the_error_policy(tmp_path):
     root = _cyclegan(tmp_path / "set", n_a=2)
     (root / "trainA" / "empty.jpg").write_bytes(b"")
     (root / "trainB" / "notes.png").write_text("not an image")
+    (root / "testA" / "cut.png").write_bytes((root / "trainA" / "a0.png").read_bytes()[:200])
     report = check_data(root)
     text = report.text()
     assert "trainA/empty.jpg: empty file (0 bytes)" in text
     assert "trainB/notes.png: not an image" in text
-    assert report.exit_code == 1  # 1 of 3 and 1 of 3 unusable: more than the 10% a run skips
-    assert any("1 of 3 image files" in problem for problem in report.problems)
-    # the same folder passes when the run is told to tolerate that many bad files
-    assert check_data(root, max_bad_fraction=0.5).exit_code == 0
+    assert "testA/cut.png: truncated" in text
+    assert report.exit_code == 0  # the default run skips them (and names them)
+    strict = check_data(root, on_bad_file="error")
+    assert strict.exit_code == 1
+    assert len(strict.problems) == 2  # trainA and trainB; a bad test file does not stop training
+    assert all("1 of 3 image files" in problem and "on_bad_file" in problem for problem in strict.problems)
 
 
-def test_a_few_bad_files_in_a_big_domain_are_skipped_not_fatal(tmp_path):
-    root = _cyclegan(tmp_path / "set", n_a=12, n_b=2)
-    (root / "trainA" / "cut.png").write_bytes((root / "trainA" / "a0.png").read_bytes()[:200])
+def test_domain_with_only_bad_files_exits_1(tmp_path):
+    root = _cyclegan(tmp_path / "set", n_b=0)
+    (root / "trainB").mkdir()
+    (root / "trainB" / "b.jpg").write_text("<html>404</html>")
     report = check_data(root)
-    assert report.exit_code == 0
-    assert "trainA/cut.png: truncated" in report.text()
+    assert report.exit_code == 1
+    assert report.problems == [f"domain trainB: none of the 1 image files in {root / 'trainB'} can be loaded; "
+                               "fix or replace them (the reasons are listed above)"]
 
 
 def test_duplicates_and_train_test_leak(tmp_path):
@@ -121,6 +126,9 @@ def test_explicit_domain_folders(tmp_path):
     assert [(f.label, len(f.scan.good)) for f in report.folders] == [("forest", 2), ("abstract", 2)]
     missing = check_data(root, a="forest", b="paintings")
     assert missing.exit_code == 1 and str(root / "paintings") in missing.problems[0]
+    outside = tmp_path / "elsewhere"
+    _image(outside / "p.png")
+    assert check_data(root, a="forest", b=str(outside)).exit_code == 0
     with pytest.raises(UnpairedError, match="both domain folders"):
         check_data(root, a="forest")
 
@@ -145,7 +153,11 @@ def test_cli_exit_codes_and_output(tmp_path, capsys):
     (root / "trainB" / "b1.jpg").unlink()
     assert _run_cli(str(root)) == 1
     assert "domain trainB has no image files" in capsys.readouterr().out
-    assert _run_cli(str(root), "--max-bad-fraction", "0.9") == 1
+    _image(root / "trainB" / "b0.jpg")
+    (root / "trainB" / "bad.jpg").write_bytes(b"")
+    assert _run_cli(str(root)) == 0
+    assert _run_cli(str(root), "--on-bad-file", "error") == 1
+    assert "trainB/bad.jpg: empty file" in capsys.readouterr().out
     scraped = tmp_path / "two"
     _image(scraped / "x" / "1.png")
     _image(scraped / "y" / "1.png", seed=5)

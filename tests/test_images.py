@@ -12,8 +12,8 @@ from PIL import Image
 from unpaired import images
 from unpaired.errors import UnpairedError
 from unpaired.images import (
-    IMAGE_EXTENSIONS, Scan, check_image, find_images, load_image, require_usable, scan_folder,
-    skipped_summary, usable_problem,
+    IMAGE_EXTENSIONS, Scan, check_image, find_images, load_image, scan_folder, skipped_summary,
+    usable_problem,
 )
 
 W, H = 48, 32  # every good image below is W x H as displayed
@@ -264,15 +264,15 @@ def test_skipped_summary_empty_when_nothing_skipped():
 def test_usable_problem_policy(tmp_path):
     folder = tmp_path / "A"
     empty = Scan(good=[], bad=[], folder=folder)
-    assert "no image files" in usable_problem(empty, "A")
+    assert f"domain A has no image files in {folder}" in usable_problem(empty, "A")
     all_bad = Scan(good=[], bad=[(folder / "x.jpg", "empty file")], folder=folder)
     assert "none of the 1 image files" in usable_problem(all_bad, "A")
-    good = [folder / f"{i}.png" for i in range(19)]
-    one_in_twenty = Scan(good=good, bad=[(folder / "x.jpg", "empty file")], folder=folder)
-    assert usable_problem(one_in_twenty, "A") is None
-    assert "1 of 20" in usable_problem(one_in_twenty, "A", max_bad_fraction=0.0)
-    with pytest.raises(UnpairedError, match=str(folder)):
-        require_usable(Scan(good=good[:2], bad=[(folder / "x.jpg", "empty file")], folder=folder), "A")
+    some_bad = Scan(good=[folder / "1.png", folder / "2.png"], bad=[(folder / "x.jpg", "empty file")], folder=folder)
+    assert usable_problem(some_bad, "A") is None  # the default policy skips them
+    assert "1 of 3 image files" in usable_problem(some_bad, "A", on_bad_file="error")
+    assert usable_problem(Scan(good=[folder / "1.png"], bad=[], folder=folder), "A", on_bad_file="error") is None
+    with pytest.raises(UnpairedError, match="on_bad_file='ignore'"):
+        usable_problem(some_bad, "A", on_bad_file="ignore")
 
 
 def test_find_images_follows_linked_folders_once(tmp_path):

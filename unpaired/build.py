@@ -26,7 +26,7 @@ def is_adversarial(loss):
 def build_loss(cfg, role, registry):
     choice = cfg.losses[role]
     key = f"losses.{role}"
-    loss = registry.build("loss", choice.name, _params(choice.params), key=f"{key}.name")
+    loss = registry.build("loss", choice.name, _params(choice.params), key=key)
     if role == "adversarial" and not is_adversarial(loss):
         raise UnpairedError(f"{key}.name: loss {choice.name!r} is a reconstruction loss; the adversarial slot "
                             "needs one with generator_loss() and discriminator_loss() (e.g. bce, lsgan)")

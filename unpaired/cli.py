@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .cli_data import add_data_commands
 from .errors import UnpairedError
 
 EXIT_USER_ERROR = 2
@@ -86,6 +87,8 @@ def build_parser():
     plugins.add_argument("-v", "--verbose", action="store_true", help="also each factory's parameters and defaults")
     plugins.add_argument("--plugins", action="append", metavar="FILE", help="load a local plugin file too")
     plugins.set_defaults(func=cmd_plugins)
+
+    add_data_commands(sub)
     return parser
 
 
@@ -107,7 +110,7 @@ def main(argv=None):
     except UnpairedError as exc:
         if args.debug:
             raise
-        Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")

@@ -89,7 +89,7 @@ CHOICES = {
 
 def _fail(exc, source):
     key = getattr(exc, "full_key", None) or ""
-    msg = getattr(exc, "msg", None) or str(exc).splitlines()[0]
+    msg = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
     where = f"{source}: " if source else ""
     if key:
         where += f"key {key}: "
@@ -119,6 +119,9 @@ def load_recipe(path, overrides=(), quick=False):
         for key, value in OmegaConf.to_container(cfg.quick).items():
             set_key(cfg, key, value, source)
     apply_overrides(cfg, overrides)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise UnpairedError(f"recipe {path}: missing value for {', '.join(missing)}")
     cfg.plugins = [str((path.parent / p).resolve()) if not Path(p).is_absolute() else p for p in cfg.plugins]
     if cfg.out_dir is None:
         cfg.out_dir = str(Path("runs") / (cfg.name + ("_quick" if quick else "")))

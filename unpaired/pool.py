@@ -39,7 +39,7 @@ class ImagePool:
         return torch.stack(out)
 
     def state_dict(self):
-        images = self.images[: self.count].cpu() if self.images is not None else torch.empty(0)
+        images = self.images[: self.count].to("cpu", copy=True) if self.images is not None else torch.empty(0)
         return {"size": self.size, "images": images, "rng": self.rng.get_state()}
 
     def load_state_dict(self, state, device=None):

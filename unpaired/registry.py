@@ -126,8 +126,9 @@ class Registry:
         raise UnpairedError(msg)
 
     def check_params(self, kind, name, params, key=None):
-        """Raise an UnpairedError if ``params`` don't fit the factory's signature."""
-        entry = self.entry(kind, name, key)
+        """Raise an UnpairedError if ``params`` don't fit the factory's signature; ``key`` is the
+        recipe section (``generator``, ``losses.cycle``) that errors name."""
+        entry = self.entry(kind, name, f"{key}.name" if key else None)
         where = f"{key}.params" if key else "params"
         accepted = entry.parameters()
         for engine_arg in ENGINE_ARGS[kind]:

@@ -1,0 +1,206 @@
+"""The report behind ``unpaired data check ROOT``: is this folder ready for training?
+
+For each image folder it counts the usable files, gives the range of widths and heights
+and the stored modes, lists every unusable file with the reason, and finds duplicate files
+(same bytes), including test images that also appear in a training folder. The exit code
+is 1 when a training run would refuse the data (missing trainA/trainB, a domain without a
+loadable image, or any unusable file when the run uses ``on_bad_file: error``), else 0.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .errors import UnpairedError
+from .images import Scan, scan_folder, usable_problem
+
+CYCLEGAN_TRAIN = ("trainA", "trainB")
+CYCLEGAN_TEST = ("testA", "testB")
+
+
+@dataclass
+class FolderReport:
+    """One image folder of the data set: ``role`` is 'train' (a domain) or 'test'."""
+
+    label: str
+    path: Path
+    role: str
+    scan: Scan
+
+    @property
+    def widths(self) -> list[int]:
+        return [info.width for info in self.scan.info.values()]
+
+    @property
+    def heights(self) -> list[int]:
+        return [info.height for info in self.scan.info.values()]
+
+    @property
+    def modes(self) -> Counter:
+        return Counter(info.mode for info in self.scan.info.values())
+
+
+@dataclass
+class DataReport:
+    """Everything ``unpaired data check`` found; ``problems`` are the reasons training would refuse."""
+
+    root: Path
+    folders: list[FolderReport] = field(default_factory=list)
+    duplicates: list[list[Path]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems else 0
+
+    def render(self) -> RenderableType:
+        parts: list[RenderableType] = [Text(f"Data check of {self.root}", style="bold")]
+        if self.folders:
+            parts.append(self._table())
+        bad = [(f, path, reason) for f in self.folders for path, reason in f.scan.bad]
+        if bad:
+            parts.append(Text(f"Unusable files ({len(bad)}):", style="bold red"))
+            parts.extend(Text(f"  {self._rel(path)}: {reason}") for _, path, reason in bad)
+        if self.duplicates:
+            count = sum(len(group) - 1 for group in self.duplicates)
+            copies = "copy" if count == 1 else "copies"
+            parts.append(Text(f"Duplicate files ({count} extra {copies}, same content):", style="bold yellow"))
+            for group in self.duplicates:
+                leak = "  <- in both a train and a test folder" if self._crosses_splits(group) else ""
+                parts.append(Text("  " + " = ".join(self._rel(p) for p in group) + leak))
+        parts.extend(Text(f"Note: {note}", style="yellow") for note in self.notes)
+        if self.problems:
+            parts.append(Text("NOT READY: a training run would refuse this data:", style="bold red"))
+            parts.extend(Text(f"  - {problem}") for problem in self.problems)
+        else:
+            counts = ", ".join(f"{f.label} {len(f.scan.good)}" for f in self.folders if f.role == "train")
+            parts.append(Text(f"OK: ready for training ({counts} usable images).", style="bold green"))
+        return Group(*parts)
+
+    def text(self, width: int = 120) -> str:
+        """The report as plain text (no colours)."""
+        console = Console(file=StringIO(), width=width, color_system=None, force_terminal=False)
+        console.print(self.render())
+        return console.file.getvalue()
+
+    def _table(self) -> Table:
+        table = Table(show_edge=False, header_style="bold")
+        for column in ("folder", "images", "unusable", "width", "height", "modes"):
+            table.add_column(column, justify="right" if column in ("images", "unusable") else "left")
+        for f in self.folders:
+            modes = ", ".join(f"{mode} {n}" for mode, n in f.modes.most_common())
+            table.add_row(f.label, str(len(f.scan.good)), str(len(f.scan.bad)),
+                          _span(f.widths), _span(f.heights), modes or "-")
+        return table
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _crosses_splits(self, group: list[Path]) -> bool:
+        roles = {f.role for f in self.folders for p in group if p in f.scan.info}
+        return roles == {"train", "test"}
+
+
+def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: str | os.PathLike | None = None,
+               on_bad_file: str = "skip", progress: bool = False) -> DataReport:
+    """Check a data folder: the CycleGAN layout (trainA, trainB, optional testA, testB) or,
+    with ``a`` and ``b``, two domain folders (inside ``root``, else as given).
+
+    ``on_bad_file`` is the policy the training run will use ("skip" or "error", as the
+    image_folder dataset's ``on_bad_file``); it decides whether unusable files fail the check.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise UnpairedError(f"data folder {root} does not exist; check the path, or fetch a standard set "
+                            f"with 'unpaired data download NAME --root {root.parent}'")
+    if not root.is_dir():
+        raise UnpairedError(f"{root} is a file; give the folder that holds trainA and trainB "
+                            f"(or two domain folders with --a and --b)")
+    if (a is None) != (b is None):
+        raise UnpairedError("give both domain folders (--a and --b) or neither (then ROOT must hold "
+                            "trainA and trainB)")
+    report = DataReport(root=root)
+    if a is not None:
+        domains = [(str(d), _domain_path(root, d), "train") for d in (a, b)]
+    else:
+        domains = [(name, root / name, "train") for name in CYCLEGAN_TRAIN]
+        domains += [(name, root / name, "test") for name in CYCLEGAN_TEST if (root / name).is_dir()]
+    for label, path, role in domains:
+        if not path.is_dir():
+            report.problems.append(_missing_folder(root, label, path, explicit=a is not None))
+            continue
+        folder = FolderReport(label, path, role, scan_folder(path, progress=progress))
+        report.folders.append(folder)
+        problem = usable_problem(folder.scan, label, on_bad_file)
+        if problem and role == "train":
+            report.problems.append(problem)
+        elif problem:
+            report.notes.append(f"test folder {problem.removeprefix('domain ')}")
+    if a is None and not any((root / name).is_dir() for name in CYCLEGAN_TEST):
+        report.notes.append("no testA/testB folders: fine for training; test-time translation needs "
+                            "images given explicitly")
+    report.duplicates = _duplicates([p for f in report.folders for p in f.scan.good])
+    return report
+
+
+def _domain_path(root: Path, folder: str | os.PathLike) -> Path:
+    inside = root / folder
+    return inside if inside.exists() else Path(folder).expanduser()
+
+
+def _missing_folder(root: Path, label: str, path: Path, explicit: bool) -> str:
+    if path.exists():
+        return f"{path} is a file, not a folder of images"
+    if explicit:
+        return f"domain folder {label} does not exist (neither {root / label} nor {path}); check --a/--b"
+    message = f"{path} is missing: the CycleGAN layout needs {root}/trainA and {root}/trainB"
+    others = sorted(d.name for d in root.iterdir()
+                    if d.is_dir() and not d.name.startswith(".") and d.name not in CYCLEGAN_TRAIN + CYCLEGAN_TEST)
+    nested = [d for d in others if all((root / d / n).is_dir() for n in CYCLEGAN_TRAIN)]
+    if nested:
+        message += f"; {root / nested[0]} looks like a data set, check that folder instead"
+    elif len(others) == 2:
+        message += f"; to use its two sub-folders as the domains pass --a {others[0]} --b {others[1]}"
+    return message
+
+
+def _duplicates(paths: list[Path]) -> list[list[Path]]:
+    """Groups of files with identical content (sha256), in path order."""
+    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) + 4)) as pool:
+        digests = list(pool.map(_sha256, paths))
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for path, digest in zip(paths, digests, strict=True):
+        if digest is not None:
+            groups[digest].append(path)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError:  # vanished or became unreadable since the scan: nothing to compare
+        return None
+    return digest.hexdigest()
+
+
+def _span(values: list[int]) -> str:
+    if not values:
+        return "-"
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
