@@ -73,7 +73,10 @@ def test_loss_contract(name):
         assert out.grad.abs().sum() > 0
 
 
-DATASET_PARAMS = {"image_folder": lambda root: {"root": str(root), "load_size": 36, "crop_size": 32}}
+DATASET_PARAMS = {
+    "image_folder": lambda root: {"root": str(root), "load_size": 36, "crop_size": 32},
+    "synthetic": lambda root: {"size": 32, "n": 8},
+}
 
 
 @pytest.mark.parametrize("name", REG.names("dataset"))
@@ -93,3 +96,13 @@ def test_every_builtin_is_registered_by_a_builtin_plugin():
     for kind, name in [("generator", "resnet"), ("discriminator", "patchgan"), ("loss", "bce"),
                        ("loss", "lsgan"), ("loss", "l1"), ("dataset", "image_folder")]:
         assert REG.entry(kind, name).plugin.source == "builtin"
+
+
+@pytest.mark.parametrize("name", REG.names("feature_extractor"))
+def test_feature_extractor_contract(name):
+    params = {"load_weights": False} if name == "inception" else {}  # tests never download
+    net = REG.create("feature_extractor", name, **params)
+    x = torch.rand(2, 3, 48, 40) * 2 - 1
+    with torch.no_grad():
+        f = net(x)
+    assert f.shape == (2, net.dim) and torch.isfinite(f).all()

@@ -54,7 +54,7 @@ def test_checkpoint_alone_rebuilds_the_generators(tiny_recipe):
 
     result = train(tiny_recipe(), display=quiet())
     state = checkpoint.load(result.checkpoint)
-    model = build_model(from_container(state["config"]))
+    model = build_model(from_container(state["config"]), channels=state["channels"])
     model.g_ab.load_state_dict(state["nets"]["g_ab"])
     assert model.g_ab(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 

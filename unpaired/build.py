@@ -38,10 +38,11 @@ def build_loss(cfg, role, registry):
     return loss
 
 
-def build_model(cfg, registry=None):
-    """The four networks and the losses as a CycleGAN module (weights not yet initialised)."""
+def build_model(cfg, registry=None, channels=(3, 3)):
+    """The four networks and the losses as a CycleGAN module (weights not yet initialised);
+    ``channels``: the image channels of domains A and B (the data's; a checkpoint stores them)."""
     registry = registry or get_registry()
-    ca, cb = cfg.data.channels_a, cfg.data.channels_b
+    ca, cb = channels
     g, d = cfg.generator, cfg.discriminator
     gp, dp = _params(g.params), _params(d.params)
     nets = dict(
@@ -60,6 +61,30 @@ def build_model(cfg, registry=None):
         w_adv=cfg.losses.adversarial.weight, w_cycle=cfg.losses.cycle.weight,
         w_identity=cfg.losses.identity.weight, use_identity=ca == cb,
     )
+
+
+def data_channels(dataset, key="data"):
+    """(channels of A, channels of B) from the first item, checked against the contract."""
+    from .data import SeededItems
+
+    try:
+        item = SeededItems(dataset)[(0, 0)]
+    except UnpairedError:
+        raise
+    except Exception as exc:
+        raise UnpairedError(f"{key}.name: the dataset's first item failed to load: {type(exc).__name__}: {exc}") from None
+    if not isinstance(item, dict) or "A" not in item or "B" not in item:
+        raise UnpairedError(f"{key}.name: dataset items must be dicts with tensors 'A' and 'B'")
+    out = []
+    for d in ("A", "B"):
+        t = item[d]
+        if not hasattr(t, "dim") or t.dim() != 3:
+            raise UnpairedError(f"{key}.name: item[{d!r}] must be a tensor (C, H, W), got {getattr(t, 'shape', type(t))}")
+        if t.shape[1] % 4 or t.shape[2] % 4:
+            raise UnpairedError(f"{key}: images are {t.shape[1]}x{t.shape[2]}; generators need sizes that are "
+                                "multiples of 4 (set the crop size accordingly)")
+        out.append(int(t.shape[0]))
+    return tuple(out)
 
 
 def build_dataset(cfg, registry=None, test=False):

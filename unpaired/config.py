@@ -43,8 +43,6 @@ class Data:
     test_params: Optional[Dict[str, Any]] = None
     batch_size: int = 1
     num_workers: int = 2
-    channels_a: int = 3
-    channels_b: int = 3
 
 
 @dataclass
@@ -67,6 +65,17 @@ class Train:
 
 
 @dataclass
+class Eval:
+    every: int = 0  # steps between evaluations during training; 0: only at the end if `at_end`
+    at_end: bool = False
+    extractor: str = "inception"  # a registered feature extractor; only inception matches published FIDs
+    extractor_params: Dict[str, Any] = field(default_factory=dict)
+    metric: str = "kid_a2b"  # what checkpoints/best.pt tracks
+    max_images: int = 500  # test images per domain used (all when fewer)
+    batch_size: int = 16
+
+
+@dataclass
 class Recipe:
     name: str = MISSING
     out_dir: Optional[str] = None  # default runs/<name>
@@ -76,10 +85,15 @@ class Recipe:
     losses: Losses = field(default_factory=Losses)
     data: Data = field(default_factory=Data)
     train: Train = field(default_factory=Train)
+    eval: Eval = field(default_factory=Eval)
+    # plugin names (or their last dotted part) whose training events are switched off, e.g. [progress]
+    disable_plugins: List[str] = field(default_factory=list)
     # overrides applied by `unpaired run RECIPE --quick` (a CPU preview of the same recipe):
     # dotted keys to values, e.g. {train.max_steps: 400, generator.params: {ngf: 32}}
     quick: Dict[str, Any] = field(default_factory=dict)
 
+
+OPEN_MAPPINGS = ("params", "test_params", "extractor_params")  # free-form: plugins' keyword arguments
 
 CHOICES = {
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
@@ -160,7 +174,7 @@ def _in_open_mapping(cfg, key):
     """True for keys under a free-form mapping (params), where new keys are allowed."""
     parent, _, _ = key.rpartition(".")
     node = OmegaConf.select(cfg, parent, default=None) if parent else None
-    return isinstance(node, DictConfig) and parent.split(".")[-1] in ("params", "test_params")
+    return isinstance(node, DictConfig) and parent.split(".")[-1] in OPEN_MAPPINGS
 
 
 def _close_keys(cfg, key):
@@ -175,7 +189,7 @@ def _all_keys(d, prefix=""):
     out = []
     for k, v in d.items():
         out.append(prefix + k)
-        if isinstance(v, dict) and k not in ("params", "test_params"):
+        if isinstance(v, dict) and k not in OPEN_MAPPINGS:
             out += _all_keys(v, prefix + k + ".")
     return out
 

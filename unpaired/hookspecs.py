@@ -50,6 +50,10 @@ def register_losses(register):
     * a **reconstruction** loss: any other callable ``(output, target) -> Tensor`` (scalar),
       used for the cycle and identity terms.
 
+    An adversarial loss may also define ``penalty(discriminator, real, fake) -> Tensor``
+    (e.g. a gradient penalty): the engine adds it to each discriminator's loss, with
+    ``real`` and ``fake`` the images that discriminator judged (fake detached).
+
     No base class is needed. A recipe that puts one kind in the other's slot is an error.
     """
 
@@ -65,3 +69,55 @@ def register_datasets(register):
     NumPy's and torch's random generators before each item, so an item's randomness
     (crops, flips, which B) is reproducible and resumable without any work in the plugin.
     """
+
+
+@hookspec
+def register_feature_extractors(register):
+    """Register feature extractors for distribution metrics (FID, KID).
+
+    ``register(name, factory, help="")`` where ``factory(**params)`` returns an ``nn.Module``
+    mapping images ``(N, 3, H, W)`` in [-1, 1] (any size; it resizes itself) to features
+    ``(N, D)``, with a ``dim`` attribute giving D. Only the built-in ``inception`` gives
+    numbers comparable with published FIDs.
+    """
+
+
+# --- training events ------------------------------------------------------------------------
+# Called on every plugin that implements them, in the training process (rank 0 only when
+# several processes train together). ``run`` is a RunInfo (unpaired.events): ``config`` (the
+# resolved recipe), ``out_dir`` (Path), ``start_step``, ``total_steps``, ``device`` and
+# ``model`` (the CycleGAN module with g_ab, g_ba, d_a, d_b). Events must not change the
+# model or the step. The engine's own outputs (progress display, metrics.csv, sample PNGs)
+# are plugins of these events; a recipe turns plugins off with ``disable_plugins``.
+
+
+@hookspec
+def on_train_start(run):
+    """Training starts (or resumes at ``run.start_step``)."""
+
+
+@hookspec
+def on_log(run, step, metrics):
+    """Every ``train.log_every`` steps (and at the last): ``metrics`` is a dict of floats —
+    ``epoch``, ``lr``, ``it_per_s`` and each loss term averaged since the previous call
+    (``g_adv_ab``, ``g_adv_ba``, ``cycle_a``, ``cycle_b``, ``idt_a``, ``idt_b``, ``g_total``,
+    ``d_a``, ``d_b``), plus evaluation metrics on the steps where they are computed."""
+
+
+@hookspec
+def on_sample(run, step, images):
+    """Every ``train.sample_every`` steps (and at the last): ``images`` is a dict of CPU
+    tensors in [0, 1]: ``grid`` (3, H, W) — rows of real | translated | reconstructed, A->B
+    rows then B->A rows — and ``a2b``, ``b2a``: tuples (real, translated, reconstructed) of
+    (N, C, h, w) batches."""
+
+
+@hookspec
+def on_checkpoint(run, step, path):
+    """A checkpoint was written (atomically) to ``path``."""
+
+
+@hookspec
+def on_train_end(run, step, interrupted):
+    """Training ended at ``step``; ``interrupted`` is the signal's name ("SIGINT",
+    "SIGTERM") when stopped by one, else "". Called after an exception too."""

@@ -19,6 +19,8 @@ BUILTIN_MODULES = (
     "unpaired.plugins.patchgan",
     "unpaired.plugins.losses",
     "unpaired.plugins.datasets",
+    "unpaired.plugins.synthetic",
+    "unpaired.plugins.features",
 )
 
 _pm = None

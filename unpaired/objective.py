@@ -55,11 +55,16 @@ class CycleGAN(nn.Module):
     def discriminator_loss(self, a, b, fake_a, fake_b):
         """(L_D, {name: term}) on real images and (pooled) fakes, which carry no graph."""
         adv = self.adversarial
+        fake_a, fake_b = fake_a.detach(), fake_b.detach()
         terms = {
-            "d_a": adv.discriminator_loss(self.d_a(a), self.d_a(fake_a.detach())),
-            "d_b": adv.discriminator_loss(self.d_b(b), self.d_b(fake_b.detach())),
+            "d_a": adv.discriminator_loss(self.d_a(a), self.d_a(fake_a)),
+            "d_b": adv.discriminator_loss(self.d_b(b), self.d_b(fake_b)),
         }
-        return terms["d_a"] + terms["d_b"], terms
+        penalty = getattr(adv, "penalty", None)
+        if penalty is not None:  # e.g. WGAN-GP's gradient penalty
+            terms["penalty_a"] = penalty(self.d_a, a, fake_a)
+            terms["penalty_b"] = penalty(self.d_b, b, fake_b)
+        return sum(terms.values()), terms
 
     @torch.no_grad()
     def translate(self, a, b):

@@ -15,6 +15,7 @@ HOOKS = {
     "discriminator": "register_discriminators",
     "loss": "register_losses",
     "dataset": "register_datasets",
+    "feature_extractor": "register_feature_extractors",
 }
 
 # arguments the engine passes itself, which a recipe's params may not set
@@ -23,6 +24,7 @@ ENGINE_ARGS = {
     "discriminator": ("in_channels",),
     "loss": (),
     "dataset": (),
+    "feature_extractor": (),
 }
 
 

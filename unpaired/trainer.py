@@ -14,7 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 from . import __version__, checkpoint
-from .build import build_dataset, build_model, init_weights, load_recipe_plugins, provenance
+from .build import build_dataset, build_model, data_channels, init_weights, load_recipe_plugins, provenance
 from .config import to_yaml
 from .data import fixed_items, make_loader
 from .errors import UnpairedError
@@ -98,7 +98,8 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.dataset = build_dataset(cfg, registry)
         self.test_dataset = build_dataset(cfg, registry, test=True)
-        self.model = build_model(cfg, registry)
+        self.channels = data_channels(self.dataset)
+        self.model = build_model(cfg, registry, self.channels)
         for net in (*self.model.generators(), *self.model.discriminators()):
             init_weights(net, t.init, t.init_gain)
         self.model.to(self.device)
@@ -137,7 +138,7 @@ class Trainer:
             return None
         state = checkpoint.load(self.ckpt_path)
         old = state["config"]
-        for key in ("generator", "discriminator", "data.channels_a", "data.channels_b"):
+        for key in ("generator", "discriminator"):
             before = OmegaConf.select(OmegaConf.create(old), key)
             now = OmegaConf.select(self.cfg, key)
             if OmegaConf.is_config(now):
@@ -157,6 +158,7 @@ class Trainer:
             "epoch": self.step // self.steps_per_epoch,
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "plugins": self.provenance,
+            "channels": list(self.channels),
             "nets": {k: getattr(m, k).state_dict() for k in ("g_ab", "g_ba", "d_a", "d_b")},
             "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
             # the learning-rate schedule is a function of the epoch, stored above

@@ -1,0 +1,10 @@
+"""Built-in feature extractors for FID/KID: ``inception`` (the published-FID network,
+weights downloaded once and hash-checked) and ``tiny`` (offline, not comparable)."""
+from unpaired import hookimpl
+from unpaired.features import builtin_extractors
+
+
+@hookimpl
+def register_feature_extractors(register):
+    for name, (factory, help) in builtin_extractors().items():
+        register(name, factory, help=help)
