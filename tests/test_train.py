@@ -11,20 +11,13 @@ import torch
 from PIL import Image
 
 from unpaired import UnpairedError, checkpoint
-from unpaired.outputs import ProgressDisplay
 from unpaired.trainer import Trainer, train
 
 from helpers import RECIPE, TINY
 
 
-def quiet():
-    from rich.console import Console
-
-    return ProgressDisplay(Console(file=open(os.devnull, "w")), live=False)
-
-
 def test_short_run_leaves_samples_metrics_and_checkpoint(tiny_recipe, tmp_path):
-    result = train(tiny_recipe(), display=quiet())
+    result = train(tiny_recipe())
     run = tmp_path / "run"
     assert result.step == 4 and result.checkpoint == run / "checkpoints" / "latest.pt"
     assert (run / "config.yaml").read_text().startswith("name: forest_abstract")
@@ -52,7 +45,7 @@ def test_checkpoint_alone_rebuilds_the_generators(tiny_recipe):
     from unpaired.build import build_model
     from unpaired.config import from_container
 
-    result = train(tiny_recipe(), display=quiet())
+    result = train(tiny_recipe())
     state = checkpoint.load(result.checkpoint)
     model = build_model(from_container(state["config"]), channels=state["channels"])
     model.g_ab.load_state_dict(state["nets"]["g_ab"])
@@ -66,9 +59,9 @@ def weights(path):
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_recipe, tmp_path):
     # a pool smaller than the steps, so the pool's random swaps are exercised too
     common = ("train.pool_size=2", "train.log_every=1", "data.batch_size=2")
-    full = train(tiny_recipe(*common, out="full"), display=quiet())
-    train(tiny_recipe(*common, "train.max_steps=2", out="split"), display=quiet())
-    resumed = train(tiny_recipe(*common, out="split"), resume=True, display=quiet())
+    full = train(tiny_recipe(*common, out="full"))
+    train(tiny_recipe(*common, "train.max_steps=2", out="split"))
+    resumed = train(tiny_recipe(*common, out="split"), resume=True)
     assert resumed.step == 4
     a, b = weights(full.checkpoint), weights(resumed.checkpoint)
     for net in a:
@@ -80,15 +73,15 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_recipe, tmp_
 
 def test_resume_with_loader_workers_matches(tiny_recipe):
     common = ("data.num_workers=2", "train.pool_size=1")
-    full = train(tiny_recipe(*common, out="full"), display=quiet())
-    train(tiny_recipe(*common, "train.max_steps=3", out="split"), display=quiet())
-    resumed = train(tiny_recipe(*common, out="split"), resume=True, display=quiet())
+    full = train(tiny_recipe(*common, out="full"))
+    train(tiny_recipe(*common, "train.max_steps=3", out="split"))
+    resumed = train(tiny_recipe(*common, out="split"), resume=True)
     a, b = weights(full.checkpoint), weights(resumed.checkpoint)
     assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
 
 
 def test_existing_run_is_not_overwritten(tiny_recipe):
-    train(tiny_recipe("train.max_steps=1"), display=quiet())
+    train(tiny_recipe("train.max_steps=1"))
     with pytest.raises(UnpairedError, match="--resume"):
         Trainer(tiny_recipe())
     with pytest.raises(UnpairedError, match="does not exist"):
@@ -139,8 +132,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(image_root, tmp_path):
     assert "stopped by SIGTERM" in output
     state = checkpoint.load(out / "checkpoints" / "latest.pt")
     assert state["step"] >= 2
-    resumed = train(tiny_recipe_from(image_root, out, f"train.max_steps={state['step'] + 1}"), resume=True,
-                    display=quiet())
+    resumed = train(tiny_recipe_from(image_root, out, f"train.max_steps={state['step'] + 1}"), resume=True)
     assert resumed.step == state["step"] + 1
 
 

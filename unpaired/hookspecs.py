@@ -97,6 +97,12 @@ def on_train_start(run):
 
 
 @hookspec
+def on_step(run, step):
+    """After every optimisation step (``step`` counts completed steps). Keep it cheap: it
+    runs in the training loop. Loss values are not read back here (see on_log)."""
+
+
+@hookspec
 def on_log(run, step, metrics):
     """Every ``train.log_every`` steps (and at the last): ``metrics`` is a dict of floats —
     ``epoch``, ``lr``, ``it_per_s`` and each loss term averaged since the previous call

@@ -21,6 +21,9 @@ BUILTIN_MODULES = (
     "unpaired.plugins.datasets",
     "unpaired.plugins.synthetic",
     "unpaired.plugins.features",
+    "unpaired.plugins.progress",
+    "unpaired.plugins.metrics_csv",
+    "unpaired.plugins.samples",
 )
 
 _pm = None

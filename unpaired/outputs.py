@@ -30,6 +30,12 @@ class MetricsCSV:
         if self.fields is None:
             self.fields = list(row)
             self._write([], "w")
+        new = [k for k in row if k not in self.fields]
+        if new:  # e.g. evaluation metrics: widen the header, keep the rows
+            with open(self.path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            self.fields += new
+            self._write(rows, "w")
         self._write([row], "a")
 
     def _write(self, rows, mode):
@@ -45,16 +51,14 @@ def sample_grid(rows_ab, rows_ba):
     import torchvision
 
     tiles = []
-    for rows in (rows_ab, rows_ba):
+    for rows in (rows_ab, rows_ba):  # images in [0, 1]
         for triple in zip(*rows):
             for img in triple:
-                img = img.float().cpu()
                 tiles.append(img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3])
     h = max(t.shape[1] for t in tiles)
     w = max(t.shape[2] for t in tiles)
     tiles = [torch.nn.functional.pad(t, (0, w - t.shape[2], 0, h - t.shape[1]), value=1.0) for t in tiles]
-    grid = torchvision.utils.make_grid(torch.stack(tiles), nrow=3, padding=2, pad_value=1.0)
-    return ((grid + 1) / 2).clamp(0, 1)
+    return torchvision.utils.make_grid(torch.stack(tiles), nrow=3, padding=2, pad_value=1.0)
 
 
 def save_png(img, path):
@@ -113,5 +117,3 @@ class ProgressDisplay:
             self.progress = None
 
 
-def plain_console():
-    return Console(stderr=True, force_terminal=False if not sys.stderr.isatty() else None)

@@ -3,6 +3,7 @@ frozen), then both discriminators on the history pools. Adam for each pair; the 
 rate is constant for ``train.epochs``, then decays linearly over ``train.decay_epochs``.
 """
 import contextlib
+import logging
 import math
 import signal
 import threading
@@ -18,8 +19,11 @@ from .build import build_dataset, build_model, data_channels, init_weights, load
 from .config import to_yaml
 from .data import fixed_items, make_loader
 from .errors import UnpairedError
-from .outputs import MetricsCSV, ProgressDisplay, sample_grid, save_png
+from .events import Events, RunInfo
+from .outputs import sample_grid
 from .pool import ImagePool
+
+log = logging.getLogger("unpaired")
 
 
 def pick_device(name):
@@ -84,11 +88,10 @@ class StopSignals:
 
 
 class Trainer:
-    def __init__(self, cfg, resume=False, display=None):
+    def __init__(self, cfg, resume=False):
         self.cfg = cfg
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_path = self.out_dir / "checkpoints" / "latest.pt"
-        self.display = display or ProgressDisplay()
         t = cfg.train
         state = self._previous_state(resume)
 
@@ -187,13 +190,11 @@ class Trainer:
     def train_step(self, a, b):
         """One optimisation step of both pairs; returns the loss terms (tensors)."""
         m = self.model
-        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
-                    else contextlib.nullcontext())
-        with autocast:
+        with self._autocast():
             loss_g, terms, fake_a, fake_b = m.generator_loss(a, b)
         self.opt_g.zero_grad(set_to_none=True)
         self._backward_step(loss_g, self.opt_g)
-        with autocast:
+        with self._autocast():
             loss_d, d_terms = m.discriminator_loss(a, b, self.pool_a.query(fake_a), self.pool_b.query(fake_b))
         self.opt_d.zero_grad(set_to_none=True)
         self._backward_step(loss_d, self.opt_d)
@@ -216,33 +217,42 @@ class Trainer:
                 group["lr"] = lr
         return lr
 
-    def write_samples(self, batch):
+    def sample_images(self, batch):
+        """The images of a sample grid (see the on_sample event)."""
         m = self.model
         nets = [*m.generators(), *m.discriminators()]
         modes = [n.training for n in nets]
         for n in nets:
             n.eval()
         a, b = batch["A"].to(self.device), batch["B"].to(self.device)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext():
+        with self._autocast():
             rows_ab, rows_ba = m.translate(a, b)
         for n, mode in zip(nets, modes):
             n.train(mode)
-        return save_png(sample_grid(rows_ab, rows_ba), self.out_dir / "samples" / f"step_{self.step:07d}.png")
+        rows_ab = tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in rows_ab)
+        rows_ba = tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in rows_ba)
+        return {"grid": sample_grid(rows_ab, rows_ba), "a2b": rows_ab, "b2a": rows_ba}
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def run(self):
         cfg, t = self.cfg, self.cfg.train
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.yaml").write_text(to_yaml(cfg))
-        resumed = self.step if self.step else None
-        metrics = MetricsCSV(self.out_dir / "metrics.csv", resume_step=resumed)
+        start = self.step
         samples = fixed_items(self.test_dataset or self.dataset, t.samples, t.seed)
         if hasattr(self, "_rng"):
             checkpoint.set_rng_state(self._rng)
         loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
                              num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda")
-        self.display.start(self.total_steps, self.step, self._describe(resumed))
+        events = Events(cfg.disable_plugins)
+        run = RunInfo(cfg, self.out_dir, start, self.total_steps, self.device, self.model,
+                      description=self._describe(start))
+        events.on_train_start(run=run)
         sums, count, t_log, last_logged = {}, 0, time.perf_counter(), self.step
-        ckpt = self.ckpt_path
         with StopSignals() as stop:
             try:
                 for batch in loader:
@@ -256,31 +266,26 @@ class Trainer:
                     count += 1
                     self.step += 1
                     last = self.step >= self.total_steps
-                    self.display.update(self.step)
+                    events.on_step(run=run, step=self.step)
                     if self.step % t.log_every == 0 or last or stop.received:
                         now = time.perf_counter()
-                        row = {"step": self.step, "epoch": epoch, "lr": lr}
-                        row.update({k: float(v) / count for k, v in sums.items()})
-                        row["it_per_s"] = (self.step - last_logged) / max(now - t_log, 1e-9)
-                        if not all(math.isfinite(v) for v in row.values()):
-                            self.display.note(f"[yellow]warning: non-finite loss at step {self.step}: {row}")
-                        metrics.log(row)
-                        self.display.log(self.step, self.total_steps, row)
+                        metrics = {"epoch": epoch, "lr": lr}
+                        metrics.update({k: float(v) / count for k, v in sums.items()})
+                        metrics["it_per_s"] = (self.step - last_logged) / max(now - t_log, 1e-9)
+                        if not all(math.isfinite(v) for v in metrics.values()):
+                            log.warning("non-finite loss at step %d: %s", self.step, metrics)
+                        events.on_log(run=run, step=self.step, metrics=metrics)
                         sums, count, t_log, last_logged = {}, 0, now, self.step
                     if self.step % t.sample_every == 0 or last:
-                        self.write_samples(samples)
+                        events.on_sample(run=run, step=self.step, images=self.sample_images(samples))
                     if self.step % t.checkpoint_every == 0 or last or stop.received:
-                        ckpt = self.save_checkpoint()
+                        path = self.save_checkpoint()
+                        events.on_checkpoint(run=run, step=self.step, path=path)
                     if stop.received:
                         break
             finally:
-                self.display.stop()
-        if stop.received:
-            self.display.note(f"stopped by {stop.received} at step {self.step}; checkpoint {ckpt}; "
-                              "continue with --resume")
-        else:
-            self.display.note(f"done: step {self.step}; checkpoint {ckpt}; samples in {self.out_dir / 'samples'}")
-        return TrainResult(self.step, ckpt, self.out_dir, stop.received)
+                events.on_train_end(run=run, step=self.step, interrupted=stop.received)
+        return TrainResult(self.step, self.ckpt_path, self.out_dir, stop.received)
 
     def _describe(self, resumed):
         cfg = self.cfg
@@ -293,5 +298,5 @@ class Trainer:
                 f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params)")
 
 
-def train(cfg, resume=False, display=None):
-    return Trainer(cfg, resume=resume, display=display).run()
+def train(cfg, resume=False):
+    return Trainer(cfg, resume=resume).run()

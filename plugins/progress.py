@@ -1,0 +1,35 @@
+"""The progress display: a rich progress bar (step, losses, it/s, ETA) on a terminal, plain
+log lines otherwise. Disable with ``disable_plugins: [progress]``."""
+from unpaired import hookimpl
+from unpaired.outputs import ProgressDisplay
+
+KEY = "progress"
+
+
+@hookimpl
+def on_train_start(run):
+    display = run.state[KEY] = ProgressDisplay()
+    display.start(run.total_steps, run.start_step, run.description)
+
+
+@hookimpl
+def on_step(run, step):
+    run.state[KEY].update(step)
+
+
+@hookimpl
+def on_log(run, step, metrics):
+    run.state[KEY].log(step, run.total_steps, metrics)
+
+
+@hookimpl
+def on_train_end(run, step, interrupted):
+    display = run.state.pop(KEY, None)
+    if display is None:
+        return
+    display.stop()
+    ckpt = run.out_dir / "checkpoints" / "latest.pt"
+    if interrupted:
+        display.note(f"stopped by {interrupted} at step {step}; checkpoint {ckpt}; continue with --resume")
+    elif step >= run.total_steps:
+        display.note(f"done: step {step}; checkpoint {ckpt}; samples in {run.out_dir / 'samples'}")

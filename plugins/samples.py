@@ -1,0 +1,9 @@
+"""Sample grids ``samples/step_NNNNNNN.png`` in the run directory: rows of real | translated |
+reconstructed, A->B then B->A. Disable with ``disable_plugins: [samples]``."""
+from unpaired import hookimpl
+from unpaired.outputs import save_png
+
+
+@hookimpl
+def on_sample(run, step, images):
+    save_png(images["grid"], run.out_dir / "samples" / f"step_{step:07d}.png")

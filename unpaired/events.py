@@ -1,0 +1,48 @@
+"""Training events: what the trainer tells plugins (progress, logs, samples, checkpoints).
+
+The hook specifications (on_train_start, on_step, on_log, on_sample, on_checkpoint,
+on_train_end) live in unpaired.hookspecs; here is the ``run`` object they receive and the
+caller that leaves out the plugins a recipe disables (``disable_plugins``).
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UnpairedError
+from .loading import plugin_manager
+
+EVENTS = ("on_train_start", "on_step", "on_log", "on_sample", "on_checkpoint", "on_train_end")
+
+
+@dataclass
+class RunInfo:
+    config: Any  # the resolved recipe (OmegaConf DictConfig)
+    out_dir: Path
+    start_step: int  # 0, or the step a resumed run starts from
+    total_steps: int
+    device: Any  # torch.device
+    model: Any  # the CycleGAN module: g_ab, g_ba, d_a, d_b
+    description: str = ""  # one line saying what trains, for displays
+    state: dict = field(default_factory=dict)  # plugins' per-run objects, keyed by plugin name
+
+    @property
+    def resumed(self):
+        return self.start_step > 0
+
+
+class Events:
+    """``events.on_log(run=..., step=..., metrics=...)`` calls every enabled plugin's hook."""
+
+    def __init__(self, disabled=()):
+        pm = plugin_manager()
+        names = [pm.get_name(p) for p in pm.get_plugins()]
+        remove = []
+        for wanted in disabled:
+            matches = [n for n in names if n == wanted or n.rsplit(".", 1)[-1] == wanted]
+            if not matches:
+                short = sorted({n.rsplit(".", 1)[-1] for n in names})
+                raise UnpairedError(f"disable_plugins: no plugin {wanted!r}; plugins are {', '.join(short)}")
+            remove += [pm.get_plugin(n) for n in matches]
+        for event in EVENTS:
+            caller = pm.subset_hook_caller(event, remove) if remove else getattr(pm.hook, event)
+            setattr(self, event, caller)
