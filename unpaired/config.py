@@ -55,6 +55,11 @@ class Train:
     pool_size: int = 50
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    compile: bool = False  # torch.compile the four networks
+    channels_last: Optional[bool] = None  # null: on for CUDA, off on the CPU (slower there)
+    # one batched call for a generator's translation and identity passes; null: on unless the
+    # generator has batch norm (which mixes the two batches)
+    fuse_passes: Optional[bool] = None
     seed: int = 0
     init: str = "normal"  # normal | xavier | kaiming | orthogonal | none (keep the plugin's)
     init_gain: float = 0.02

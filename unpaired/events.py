@@ -34,6 +34,11 @@ class Events:
     """``events.on_log(run=..., step=..., metrics=...)`` calls every enabled plugin's hook."""
 
     def __init__(self, disabled=()):
+        """``disabled=None``: no plugin hears anything (ranks other than 0)."""
+        if disabled is None:
+            for event in EVENTS:
+                setattr(self, event, _silent)
+            return
         pm = plugin_manager()
         names = [pm.get_name(p) for p in pm.get_plugins()]
         remove = []
@@ -46,3 +51,7 @@ class Events:
         for event in EVENTS:
             caller = pm.subset_hook_caller(event, remove) if remove else getattr(pm.hook, event)
             setattr(self, event, caller)
+
+
+def _silent(**kwargs):
+    return []

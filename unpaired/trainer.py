@@ -1,6 +1,7 @@
 """The training loop: one batch of real a and b per step; generators first (discriminators
 frozen), then both discriminators on the history pools. Adam for each pair; the learning
 rate is constant for ``train.epochs``, then decays linearly over ``train.decay_epochs``.
+Under torchrun each rank trains on its share of the batches (see unpaired.distributed).
 """
 import contextlib
 import logging
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+from torch import nn
 
-from . import __version__, checkpoint
+from . import __version__, checkpoint, distributed
 from .build import build_dataset, build_model, data_channels, init_weights, load_recipe_plugins, provenance
 from .config import to_yaml
 from .data import fixed_items, make_loader
@@ -26,15 +28,17 @@ from .pool import ImagePool
 log = logging.getLogger("unpaired")
 
 
-def pick_device(name):
+def pick_device(name, world=None):
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
         raise UnpairedError(f"train.device: {name!r} is not a device (auto, cpu, cuda, cuda:1 ...)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UnpairedError(f"train.device: {name!r} asked for, but torch sees no CUDA GPU (use train.device=auto)")
+    if device.type == "cuda" and world is not None and world.active:
+        device = torch.device("cuda", world.local_rank)  # one GPU per rank
     return device
 
 
@@ -53,6 +57,11 @@ def lr_factor(epoch, epochs, decay_epochs):
     if epoch < epochs:
         return 1.0
     return max(0.0, 1.0 - (epoch - epochs + 1) / (decay_epochs + 1))
+
+
+def per_sample(net):
+    """False when a network mixes the samples of a batch (batch norm)."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
 @dataclass
@@ -90,45 +99,64 @@ class StopSignals:
 class Trainer:
     def __init__(self, cfg, resume=False):
         self.cfg = cfg
+        t = cfg.train
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_path = self.out_dir / "checkpoints" / "latest.pt"
-        t = cfg.train
+        self.world = distributed.setup(t.device)
         state = self._previous_state(resume)
 
         registry = load_recipe_plugins(cfg)
-        self.device = pick_device(t.device)
+        self.device = pick_device(t.device, self.world)
         self.amp_dtype = pick_precision(t.precision, self.device)
-        torch.manual_seed(t.seed)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.dataset = build_dataset(cfg, registry)
         self.test_dataset = build_dataset(cfg, registry, test=True)
         self.channels = data_channels(self.dataset)
         self.model = build_model(cfg, registry, self.channels)
-        for net in (*self.model.generators(), *self.model.discriminators()):
+        for net in self.model.nets().values():
             init_weights(net, t.init, t.init_gain)
-        self.model.to(self.device)
+        fuse = t.fuse_passes if t.fuse_passes is not None else all(map(per_sample, self.model.generators()))
+        self.model.g.fuse = fuse
+        self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
+        self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.provenance = provenance(cfg, registry)
 
         betas = tuple(t.betas)
         self.opt_g = torch.optim.Adam([p for n in self.model.generators() for p in n.parameters()], lr=t.lr, betas=betas)
         self.opt_d = torch.optim.Adam([p for n in self.model.discriminators() for p in n.parameters()], lr=t.lr, betas=betas)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-        self.pool_a = ImagePool(t.pool_size, seed=t.seed * 2 + 1)
-        self.pool_b = ImagePool(t.pool_size, seed=t.seed * 2 + 2)
+        seed = (t.seed * 1000 + self.world.rank) * 2
+        self.pool_a, self.pool_b = ImagePool(t.pool_size, seed=seed + 1), ImagePool(t.pool_size, seed=seed + 2)
 
         try:
-            self.steps_per_epoch = len(self.dataset) // cfg.data.batch_size
+            n_items = len(self.dataset)
         except TypeError:
             raise UnpairedError(f"data.name: dataset {cfg.data.name!r} has no length") from None
+        self.batch_size = cfg.data.batch_size * self.world.size  # the effective batch of one step
+        self.steps_per_epoch = n_items // self.batch_size
         if self.steps_per_epoch == 0:
-            raise UnpairedError(f"data: {len(self.dataset)} items are fewer than one batch (data.batch_size={cfg.data.batch_size})")
+            raise UnpairedError(f"data: {n_items} items are fewer than one batch of {self.batch_size} "
+                                f"(data.batch_size={cfg.data.batch_size} x {self.world.size} processes)")
         self.total_steps = (t.epochs + t.decay_epochs) * self.steps_per_epoch
         if t.max_steps is not None:
             self.total_steps = min(self.total_steps, t.max_steps)
         self.step = 0
+        self._rng = None
         if state is not None:
             self._load_state(state)
+        if t.compile:
+            for net in self.model.nets().values():
+                net.compile()  # in place: parameters and state_dict keys are unchanged
+        if self.world.active:
+            self.model.run_g = distributed.wrap(self.model.g, self.device)
+            self.model.run_d = distributed.wrap(self.model.d, self.device)
 
     # -- run directory and checkpoints ------------------------------------------------
+    def _rank_state_path(self):
+        return self.ckpt_path.with_name(f"rank{self.world.rank}.pt")
+
     def _previous_state(self, resume):
         exists = self.ckpt_path.is_file()
         if resume and not exists:
@@ -140,17 +168,18 @@ class Trainer:
         if not resume:
             return None
         state = checkpoint.load(self.ckpt_path)
-        old = state["config"]
+        old = OmegaConf.create(state["config"])
         for key in ("generator", "discriminator"):
-            before = OmegaConf.select(OmegaConf.create(old), key)
-            now = OmegaConf.select(self.cfg, key)
-            if OmegaConf.is_config(now):
-                now = OmegaConf.to_container(now)
-                before = OmegaConf.to_container(before) if OmegaConf.is_config(before) else before
+            before, now = OmegaConf.to_container(old[key]), OmegaConf.to_container(self.cfg[key])
             if before != now:
                 raise UnpairedError(f"--resume: {key} was {before} in {self.ckpt_path}, the recipe now says {now}; "
                                     "the networks would not match. Use the recipe of that run, or a new out_dir")
         return state
+
+    def _own_state(self):
+        """What differs between ranks: the pools and the random generators."""
+        return {"pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
+                "rng": checkpoint.rng_state()}
 
     def state_dict(self):
         m = self.model
@@ -162,31 +191,52 @@ class Trainer:
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "plugins": self.provenance,
             "channels": list(self.channels),
-            "nets": {k: getattr(m, k).state_dict() for k in ("g_ab", "g_ba", "d_a", "d_b")},
+            "world_size": self.world.size,
+            "nets": {k: net.state_dict() for k, net in m.nets().items()},
             "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
             # the learning-rate schedule is a function of the epoch, stored above
             "schedule": {"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
             "scaler": self.scaler.state_dict() if self.scaler else {},
-            "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
-            "rng": checkpoint.rng_state(),
+            **self._own_state(),
         }
 
     def _load_state(self, state):
-        for k, sd in state["nets"].items():
-            getattr(self.model, k).load_state_dict(sd)
+        for k, net in self.model.nets().items():
+            net.load_state_dict(state["nets"][k])
         self.opt_g.load_state_dict(state["optimizers"]["g"])
         self.opt_d.load_state_dict(state["optimizers"]["d"])
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.pool_a.load_state_dict(state["pools"]["a"], self.device)
-        self.pool_b.load_state_dict(state["pools"]["b"], self.device)
+        own = state
+        if self.world.rank != 0:
+            path = self._rank_state_path()
+            same_world = state.get("world_size", 1) == self.world.size
+            own = checkpoint.load(path) if same_world and path.is_file() else None
+        if own is not None:
+            self.pool_a.load_state_dict(own["pools"]["a"], self.device)
+            self.pool_b.load_state_dict(own["pools"]["b"], self.device)
+            self._rng = own["rng"]
         self.step = state["step"]
-        self._rng = state["rng"]
 
     def save_checkpoint(self):
-        return checkpoint.save(self.state_dict(), self.ckpt_path)
+        """Rank 0 writes the checkpoint; other ranks write their pools and RNG beside it."""
+        if self.world.main:
+            checkpoint.save(self.state_dict(), self.ckpt_path)
+        else:
+            checkpoint.save({"format": checkpoint.FORMAT, "step": self.step, **self._own_state()},
+                            self._rank_state_path())
+        return self.ckpt_path
 
     # -- the loop ---------------------------------------------------------------------
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _to_device(self, x):
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
     def train_step(self, a, b):
         """One optimisation step of both pairs; returns the loss terms (tensors)."""
         m = self.model
@@ -220,80 +270,84 @@ class Trainer:
     def sample_images(self, batch):
         """The images of a sample grid (see the on_sample event)."""
         m = self.model
-        nets = [*m.generators(), *m.discriminators()]
+        nets = m.nets().values()
         modes = [n.training for n in nets]
         for n in nets:
             n.eval()
-        a, b = batch["A"].to(self.device), batch["B"].to(self.device)
         with self._autocast():
-            rows_ab, rows_ba = m.translate(a, b)
+            rows_ab, rows_ba = m.translate(self._to_device(batch["A"]), self._to_device(batch["B"]))
         for n, mode in zip(nets, modes):
             n.train(mode)
         rows_ab = tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in rows_ab)
         rows_ba = tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in rows_ba)
         return {"grid": sample_grid(rows_ab, rows_ba), "a2b": rows_ab, "b2a": rows_ba}
 
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
     def run(self):
-        cfg, t = self.cfg, self.cfg.train
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "config.yaml").write_text(to_yaml(cfg))
-        start = self.step
-        samples = fixed_items(self.test_dataset or self.dataset, t.samples, t.seed)
-        if hasattr(self, "_rng"):
+        cfg, t, world = self.cfg, self.cfg.train, self.world
+        if world.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.yaml").write_text(to_yaml(cfg))
+        samples = fixed_items(self.test_dataset or self.dataset, t.samples, t.seed) if world.main else None
+        if self._rng is not None:
             checkpoint.set_rng_state(self._rng)
         loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
-                             num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda")
-        events = Events(cfg.disable_plugins)
-        run = RunInfo(cfg, self.out_dir, start, self.total_steps, self.device, self.model,
-                      description=self._describe(start))
+                             num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda",
+                             rank=world.rank, world=world.size)
+        events = Events(cfg.disable_plugins if world.main else None)
+        run = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
+                      description=self._describe(self.step))
         events.on_train_start(run=run)
         sums, count, t_log, last_logged = {}, 0, time.perf_counter(), self.step
         with StopSignals() as stop:
+            stopping = ""
             try:
                 for batch in loader:
                     epoch = self.step // self.steps_per_epoch
                     lr = self.set_lr(epoch)
-                    a = batch["A"].to(self.device, non_blocking=True)
-                    b = batch["B"].to(self.device, non_blocking=True)
-                    terms = self.train_step(a, b)
+                    terms = self.train_step(self._to_device(batch["A"]), self._to_device(batch["B"]))
                     for k, v in terms.items():
                         sums[k] = sums.get(k, 0) + v.detach().float()
                     count += 1
                     self.step += 1
                     last = self.step >= self.total_steps
                     events.on_step(run=run, step=self.step)
-                    if self.step % t.log_every == 0 or last or stop.received:
+                    log_now = self.step % t.log_every == 0 or last
+                    if log_now or not world.active:  # ranks agree on stopping at log steps
+                        stopping = "SIGTERM" if distributed.any_rank(world, stop.received, self.device) else ""
+                        stopping = stop.received or stopping
+                    if log_now or stopping:
                         now = time.perf_counter()
-                        metrics = {"epoch": epoch, "lr": lr}
-                        metrics.update({k: float(v) / count for k, v in sums.items()})
+                        means = distributed.mean(world, {k: v / count for k, v in sums.items()})
+                        metrics = {"epoch": epoch, "lr": lr, **{k: float(v) for k, v in means.items()}}
                         metrics["it_per_s"] = (self.step - last_logged) / max(now - t_log, 1e-9)
                         if not all(math.isfinite(v) for v in metrics.values()):
                             log.warning("non-finite loss at step %d: %s", self.step, metrics)
                         events.on_log(run=run, step=self.step, metrics=metrics)
                         sums, count, t_log, last_logged = {}, 0, now, self.step
-                    if self.step % t.sample_every == 0 or last:
+                    if world.main and (self.step % t.sample_every == 0 or last):
                         events.on_sample(run=run, step=self.step, images=self.sample_images(samples))
-                    if self.step % t.checkpoint_every == 0 or last or stop.received:
+                    if self.step % t.checkpoint_every == 0 or last or stopping:
                         path = self.save_checkpoint()
                         events.on_checkpoint(run=run, step=self.step, path=path)
-                    if stop.received:
+                    if stopping:
                         break
+                if world.active and not distributed.same_weights(world, self.model, self.device):
+                    raise RuntimeError("the ranks' weights differ at the end of training")
             finally:
-                events.on_train_end(run=run, step=self.step, interrupted=stop.received)
-        return TrainResult(self.step, self.ckpt_path, self.out_dir, stop.received)
+                events.on_train_end(run=run, step=self.step, interrupted=stopping)
+                distributed.teardown(world)
+        return TrainResult(self.step, self.ckpt_path, self.out_dir, stopping)
 
-    def _describe(self, resumed):
+    def _describe(self, start):
         cfg = self.cfg
         n_g = sum(p.numel() for p in self.model.g_ab.parameters())
         n_d = sum(p.numel() for p in self.model.d_a.parameters())
         prec = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
-        what = f"resuming {cfg.name} at step {resumed}" if resumed else f"training {cfg.name}"
-        return (f"{what} -> {self.out_dir}: {len(self.dataset)} pairs/epoch, batch {cfg.data.batch_size}, "
+        what = f"resuming {cfg.name} at step {start}" if start else f"training {cfg.name}"
+        batch = f"batch {cfg.data.batch_size}"
+        if self.world.active:
+            batch += f" x {self.world.size} processes = {self.batch_size} per step"
+        return (f"{what} -> {self.out_dir}: {len(self.dataset)} pairs/epoch, {batch}, "
                 f"{self.total_steps} steps, {self.device} {prec}; generator {cfg.generator.name} "
                 f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params)")
 
