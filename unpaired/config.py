@@ -56,6 +56,7 @@ class Train:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     compile: bool = False  # torch.compile the four networks
+    compile_backend: str = "inductor"  # torch.compile's backend (aot_eager: no code generation)
     channels_last: Optional[bool] = None  # null: on for CUDA, off on the CPU (slower there)
     # one batched call for a generator's translation and identity passes; null: on unless the
     # generator has batch norm (which mixes the two batches)

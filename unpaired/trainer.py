@@ -148,7 +148,7 @@ class Trainer:
             self._load_state(state)
         if t.compile:
             for net in self.model.nets().values():
-                net.compile()  # in place: parameters and state_dict keys are unchanged
+                net.compile(backend=t.compile_backend)  # in place: state_dict keys are unchanged
         if self.world.active:
             self.model.run_g = distributed.wrap(self.model.g, self.device)
             self.model.run_d = distributed.wrap(self.model.d, self.device)
