@@ -142,6 +142,8 @@ class SyntheticDataset(torch.utils.data.Dataset):
     def __init__(self, size: int = 64, n: int = 200, split: str = "train", seed: int = 0):
         _check_params(n, size, split, seed)
         self.size, self.n, self.split, self.seed = size, n, split, seed
+        # the test split's items are aligned pairs: evaluation scores A->B against the truth
+        self.paired = split == "test"
 
     def __len__(self) -> int:
         return self.n

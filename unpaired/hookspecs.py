@@ -65,7 +65,9 @@ def register_datasets(register):
     ``register(name, factory, help="")`` where ``factory(**params)`` returns a
     ``torch.utils.data.Dataset`` whose items are dicts ``{"A": Tensor[C, H, W],
     "B": Tensor[C, H, W]}`` with values in [-1, 1] (extra keys such as paths may ride
-    along). Its length is the number of pairs in one epoch. The engine seeds Python's,
+    along). Its length is the number of pairs in one epoch. A dataset whose items are aligned
+    pairs (B is A's true translation) says so with an attribute ``paired = True``:
+    evaluation then scores translations against the truth (PSNR, SSIM, L1). The engine seeds Python's,
     NumPy's and torch's random generators before each item, so an item's randomness
     (crops, flips, which B) is reproducible and resumable without any work in the plugin.
     """

@@ -142,6 +142,8 @@ class Trainer:
         self.total_steps = (t.epochs + t.decay_epochs) * self.steps_per_epoch
         if t.max_steps is not None:
             self.total_steps = min(self.total_steps, t.max_steps)
+        self.evaluator = self._evaluator() if self.world.main else None
+        self.best = None  # {"metric", "value", "step"} of checkpoints/best.pt
         self.step = 0
         self._rng = None
         if state is not None:
@@ -152,6 +154,31 @@ class Trainer:
         if self.world.active:
             self.model.run_g = distributed.wrap(self.model.g, self.device)
             self.model.run_d = distributed.wrap(self.model.d, self.device)
+
+    def _evaluator(self):
+        e = self.cfg.eval
+        if e.every <= 0 and not e.at_end:
+            return None
+        from .evaluate import Evaluator, check_metric
+
+        check_metric(e.metric)
+        return Evaluator(self.test_dataset, extractor=e.extractor, extractor_params=e.extractor_params,
+                         max_images=e.max_images, batch_size=e.batch_size, device=self.device,
+                         amp_dtype=self.amp_dtype)
+
+    def evaluate(self):
+        """Evaluation metrics now; keeps checkpoints/best.pt at the best ``eval.metric``."""
+        from .evaluate import better
+
+        metrics = self.evaluator(self.model)
+        name = self.cfg.eval.metric
+        value = metrics.get(name)
+        if value is not None and (self.best is None or better(name, value, self.best["value"])):
+            self.best = {"metric": name, "value": value, "step": self.step}
+            checkpoint.save(self.state_dict(), self.ckpt_path.with_name("best.pt"))
+            log.info("best %s so far: %.5g at step %d -> %s", name, value, self.step,
+                     self.ckpt_path.with_name("best.pt"))
+        return metrics
 
     # -- run directory and checkpoints ------------------------------------------------
     def _rank_state_path(self):
@@ -197,6 +224,7 @@ class Trainer:
             # the learning-rate schedule is a function of the epoch, stored above
             "schedule": {"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
             "scaler": self.scaler.state_dict() if self.scaler else {},
+            "best": self.best or {},
             **self._own_state(),
         }
 
@@ -217,6 +245,7 @@ class Trainer:
             self.pool_b.load_state_dict(own["pools"]["b"], self.device)
             self._rng = own["rng"]
         self.step = state["step"]
+        self.best = state.get("best") or None
 
     def save_checkpoint(self):
         """Rank 0 writes the checkpoint; other ranks write their pools and RNG beside it."""
@@ -311,7 +340,10 @@ class Trainer:
                     self.step += 1
                     last = self.step >= self.total_steps
                     events.on_step(run=run, step=self.step)
-                    log_now = self.step % t.log_every == 0 or last
+                    e = cfg.eval
+                    # the same on every rank (collectives follow); rank 0 alone evaluates
+                    eval_now = (e.every > 0 and self.step % e.every == 0) or (last and (e.at_end or e.every > 0))
+                    log_now = self.step % t.log_every == 0 or last or eval_now
                     if log_now or not world.active:  # ranks agree on stopping at log steps
                         stopping = "SIGTERM" if distributed.any_rank(world, stop.received, self.device) else ""
                         stopping = stop.received or stopping
@@ -320,6 +352,8 @@ class Trainer:
                         means = distributed.mean(world, {k: v / count for k, v in sums.items()})
                         metrics = {"epoch": epoch, "lr": lr, **{k: float(v) for k, v in means.items()}}
                         metrics["it_per_s"] = (self.step - last_logged) / max(now - t_log, 1e-9)
+                        if eval_now and self.evaluator is not None:
+                            metrics.update(self.evaluate())
                         if not all(math.isfinite(v) for v in metrics.values()):
                             log.warning("non-finite loss at step %d: %s", self.step, metrics)
                         events.on_log(run=run, step=self.step, metrics=metrics)
