@@ -1,9 +1,10 @@
-"""Built-in losses: adversarial ``bce`` (the article's) and ``lsgan`` (the reference's
-default), reconstruction ``l1``."""
+"""Built-in losses: adversarial ``bce`` (the article's), ``lsgan`` (the reference's default),
+``hinge`` and ``wgan`` (with a gradient penalty); reconstruction ``l1``."""
 import torch
 import torch.nn.functional as F
 
 from unpaired import hookimpl
+from unpaired.errors import UnpairedError
 
 
 class BCELoss:
@@ -30,6 +31,53 @@ class LSGANLoss:
         return 0.5 * (real + fake)
 
 
+class HingeLoss:
+    """Hinge loss (Lim & Ye 2017; SAGAN, BigGAN). D: real logits pushed above 1, fake below -1,
+    the two terms averaged like bce's; G: raise the fakes' logits."""
+
+    def generator_loss(self, fake_logits):
+        return -fake_logits.mean()
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return 0.5 * (F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean())
+
+
+class WGANLoss:
+    """Wasserstein loss (Arjovsky et al. 2017): D (the critic) widens the gap between its mean
+    score of reals and of fakes, G raises the fakes' score. With ``gp_weight`` > 0 the object
+    has ``penalty``, the gradient penalty of WGAN-GP (Gulrajani et al. 2017), which the engine
+    adds to each discriminator's loss."""
+
+    def __init__(self, gp_weight):
+        self.gp_weight = gp_weight
+        if gp_weight > 0:
+            self.penalty = self._gradient_penalty
+
+    def generator_loss(self, fake_logits):
+        return -fake_logits.mean()
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return fake_logits.mean() - real_logits.mean()
+
+    def _gradient_penalty(self, discriminator, real, fake):
+        return self.gp_weight * gradient_penalty(discriminator, real, fake)
+
+
+def gradient_penalty(discriminator, real, fake):
+    """mean over samples of (||grad_x D(x)||_2 - 1)^2 at x = u real + (1 - u) fake, u ~ U(0, 1)
+    per sample. Computed in float32 (autocast off) and differentiable w.r.t. D's parameters."""
+    if real.shape != fake.shape:
+        raise UnpairedError(f"gradient penalty: real {tuple(real.shape)} and fake {tuple(fake.shape)} images differ in shape")
+    with torch.autocast(real.device.type, enabled=False):
+        real, fake = real.detach().float(), fake.detach().float()
+        u = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device)
+        x = (u * real + (1 - u) * fake).requires_grad_(True)
+        out = discriminator(x).float()
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + 1e-12)  # eps: no NaN gradient at 0
+        return (norm - 1).pow(2).mean()
+
+
 def bce():
     """Binary cross-entropy on logits (the original GAN loss; the seed article's)."""
     return BCELoss()
@@ -38,6 +86,20 @@ def bce():
 def lsgan():
     """Least squares (the CycleGAN reference's default)."""
     return LSGANLoss()
+
+
+def hinge():
+    """Hinge: D mean(relu(1 - real)) and mean(relu(1 + fake)), averaged; G -mean(fake)."""
+    return HingeLoss()
+
+
+def wgan(gp_weight=10.0):
+    """Wasserstein: D mean(fake) - mean(real); G -mean(fake). ``gp_weight`` scales the gradient
+    penalty (WGAN-GP; 10 as in the paper); 0 disables it (then clip or constrain D yourself,
+    e.g. ``spectral_norm: true`` on the discriminator). The history pool of fakes still applies."""
+    if not isinstance(gp_weight, (int, float)) or isinstance(gp_weight, bool) or gp_weight < 0:
+        raise UnpairedError(f"losses.adversarial.params.gp_weight: {gp_weight!r} must be a number >= 0")
+    return WGANLoss(float(gp_weight))
 
 
 def l1():
@@ -49,4 +111,6 @@ def l1():
 def register_losses(register):
     register("bce", bce, help="adversarial: binary cross-entropy on logits")
     register("lsgan", lsgan, help="adversarial: least squares (reference default)")
+    register("hinge", hinge, help="adversarial: hinge (SAGAN/BigGAN)")
+    register("wgan", wgan, help="adversarial: Wasserstein, with gradient penalty gp_weight (WGAN-GP)")
     register("l1", l1, help="reconstruction: mean absolute error")

@@ -1,41 +1,110 @@
-"""The PatchGAN discriminator: a fully convolutional net whose logits judge overlapping
-patches. Defaults (ndf 64, 3 layers) give the 70x70 PatchGAN: 2,764,737 parameters, a
-256x256 image -> 30x30 logits.
+"""PatchGAN discriminators: fully convolutional nets whose logits judge overlapping patches.
+
+``patchgan``: defaults (ndf 64, 3 layers) give the 70x70 PatchGAN: 2,764,737 parameters, a
+256x256 image -> 30x30 logits. ``multiscale_patchgan``: several PatchGANs, each judging the
+image at half the resolution of the previous one (pix2pixHD's multi-scale discriminator).
 """
+import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from unpaired import hookimpl
+from unpaired.errors import UnpairedError
 
 from .norms import norm_layer
 
 
 class PatchGAN(nn.Module):
-    def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance"):
+    def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
         super().__init__()
         norm, bias = norm_layer(norm)
-        layers = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        sn = _spectral_norm if spectral_norm else (lambda conv: conv)
+        layers = [sn(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
         ch = ndf
         for n in range(1, n_layers + 1):
             out = ndf * min(2 ** n, 8)
             stride = 2 if n < n_layers else 1
-            layers.append(nn.Conv2d(ch, out, 4, stride=stride, padding=1, bias=bias))
+            layers.append(sn(nn.Conv2d(ch, out, 4, stride=stride, padding=1, bias=bias)))
             if norm:
                 layers.append(norm(out))
             layers.append(nn.LeakyReLU(0.2, True))
             ch = out
-        layers.append(nn.Conv2d(ch, 1, 4, stride=1, padding=1))
+        layers.append(sn(nn.Conv2d(ch, 1, 4, stride=1, padding=1)))
         self.model = nn.Sequential(*layers)
+        self.n_layers = n_layers
 
     def forward(self, x):
         return self.model(x)
 
 
-def patchgan(in_channels, ndf=64, n_layers=3, norm="instance"):
+def patchgan_output_size(size, n_layers):
+    """The side of the logit map a PatchGAN with ``n_layers`` makes of an image side ``size``."""
+    for _ in range(n_layers):  # the first conv and n_layers - 1 more with stride 2
+        size = (size + 2 - 4) // 2 + 1
+    return size - 2  # two stride-1 4x4 convs with padding 1
+
+
+class MultiScalePatchGAN(nn.Module):
+    """``num_scales`` PatchGANs; scale k judges the image average-pooled k times by x2
+    (3x3 window, stride 2, padding not counted). The contract asks for one tensor, so each
+    scale's logit map is nearest-upsampled to the finest map's size (h, w) and the maps are
+    concatenated along the width: (N, 1, h, num_scales * w). Every scale then holds the same
+    number of logits, so it weighs equally in the adversarial losses, which average over the map.
+    """
+
+    def __init__(self, in_channels, num_scales=2, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
+        super().__init__()
+        if not isinstance(num_scales, int) or num_scales < 1:
+            raise UnpairedError(f"discriminator.params.num_scales: {num_scales!r} must be a positive integer (2 or 3 usually)")
+        self.scales = nn.ModuleList(
+            PatchGAN(in_channels, ndf=ndf, n_layers=n_layers, norm=norm, spectral_norm=spectral_norm)
+            for _ in range(num_scales)
+        )
+        self.n_layers = n_layers
+
+    def forward(self, x):
+        self._check_size(x)
+        maps = []
+        for k, net in enumerate(self.scales):
+            if k:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            maps.append(net(x))
+        h, w = maps[0].shape[-2:]
+        maps = [maps[0]] + [F.interpolate(m, size=(h, w), mode="nearest") for m in maps[1:]]
+        return torch.cat(maps, dim=-1)
+
+    def _check_size(self, x):
+        side = min(x.shape[-2:])
+        for _ in range(len(self.scales) - 1):
+            side = (side + 1) // 2
+        if patchgan_output_size(side, self.n_layers) < 1:
+            raise UnpairedError(
+                f"discriminator.params: multiscale_patchgan with num_scales={len(self.scales)} and "
+                f"n_layers={self.n_layers} sees the {x.shape[-2]}x{x.shape[-1]} images at {side} px at its "
+                "coarsest scale, too small for a logit map; lower num_scales or n_layers, or use larger crops")
+
+
+def patchgan(in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
     """PatchGAN: ``ndf`` base width, ``n_layers`` strided layers (3 gives 70x70 patches),
-    ``norm`` instance | batch | none."""
-    return PatchGAN(in_channels, ndf=ndf, n_layers=n_layers, norm=norm)
+    ``norm`` instance | batch | none, ``spectral_norm`` wraps every convolution in spectral
+    normalisation (Miyato et al. 2018; usually with ``norm: none``). With spectral_norm the
+    weights keep PyTorch's default initialisation: the normalisation fixes their scale."""
+    return PatchGAN(in_channels, ndf=ndf, n_layers=n_layers, norm=norm, spectral_norm=spectral_norm)
+
+
+def multiscale_patchgan(in_channels, num_scales=2, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
+    """Multi-scale PatchGAN (pix2pixHD): ``num_scales`` PatchGANs (2 or 3) on the image
+    downsampled x2 each time, with ``ndf``, ``n_layers``, ``norm``, ``spectral_norm`` as for
+    patchgan. Returns ONE logit tensor: each scale's map nearest-upsampled to the finest map's
+    size (h, w) and concatenated along the width, (N, 1, h, num_scales * w), so each scale
+    weighs equally in the mean-reducing adversarial losses."""
+    return MultiScalePatchGAN(in_channels, num_scales=num_scales, ndf=ndf, n_layers=n_layers, norm=norm,
+                              spectral_norm=spectral_norm)
 
 
 @hookimpl
 def register_discriminators(register):
     register("patchgan", patchgan, help="70x70 PatchGAN (n_layers=3) of pix2pix/CycleGAN")
+    register("multiscale_patchgan", multiscale_patchgan,
+             help="PatchGANs at 2-3 scales (pix2pixHD); logit maps upsampled and joined along the width")

@@ -73,3 +73,16 @@ def test_compiled_training_keeps_the_checkpoint_format(tiny_recipe):
     state = torch.load(result.checkpoint, weights_only=True)
     eager = train(tiny_recipe("train.max_steps=1", out="eager"))
     assert set(state["nets"]["g_ab"]) == set(torch.load(eager.checkpoint, weights_only=True)["nets"]["g_ab"])
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    reg = unpaired.get_registry()
+    torch.manual_seed(0)
+    plain = reg.create("generator", "resnet", in_channels=3, out_channels=3, ngf=4, n_blocks=2)
+    ckpt = reg.create("generator", "resnet", in_channels=3, out_channels=3, ngf=4, n_blocks=2, checkpoint_blocks=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    plain(x).square().mean().backward()
+    ckpt(x).square().mean().backward()
+    for p, q in zip(plain.parameters(), ckpt.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6)

@@ -1,5 +1,6 @@
 """From a resolved recipe to objects: plugins loaded, networks, losses, datasets.
 Errors name the recipe key."""
+import torch
 from torch import nn
 
 from .errors import UnpairedError
@@ -105,21 +106,30 @@ def init_weights(net, kind="normal", gain=0.02):
         return net
     for m in net.modules():
         name = type(m).__name__
-        if hasattr(m, "weight") and m.weight is not None and ("Conv" in name or "Linear" in name):
+        weight = _raw_weight(m)
+        if weight is not None and ("Conv" in name or "Linear" in name):
             if kind == "normal":
-                nn.init.normal_(m.weight, 0.0, gain)
+                nn.init.normal_(weight, 0.0, gain)
             elif kind == "xavier":
-                nn.init.xavier_normal_(m.weight, gain=gain)
+                nn.init.xavier_normal_(weight, gain=gain)
             elif kind == "kaiming":
-                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+                nn.init.kaiming_normal_(weight, a=0, mode="fan_in")
             elif kind == "orthogonal":
-                nn.init.orthogonal_(m.weight, gain=gain)
+                nn.init.orthogonal_(weight, gain=gain)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
         elif "BatchNorm2d" in name and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
+
+
+def _raw_weight(m):
+    """A layer's weight tensor, or the one under a parametrization (spectral norm)."""
+    parametrizations = getattr(m, "parametrizations", None)
+    if parametrizations is not None and "weight" in parametrizations:
+        return parametrizations.weight.original
+    return getattr(m, "weight", None) if isinstance(getattr(m, "weight", None), torch.Tensor) else None
 
 
 def provenance(cfg, registry=None):

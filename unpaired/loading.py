@@ -24,6 +24,7 @@ BUILTIN_MODULES = (
     "unpaired.plugins.progress",
     "unpaired.plugins.metrics_csv",
     "unpaired.plugins.samples",
+    "unpaired.plugins.tensorboard",
 )
 
 _pm = None

@@ -1,0 +1,262 @@
+"""Contract checks for plugin authors: the same checks the project runs on its built-ins.
+
+Each ``check_*`` builds the plugin with the given params and raises ``AssertionError`` with
+a message saying what broke; it needs no test framework. ``factory`` is either the factory
+itself or a registered name (then the installed plugin's factory is checked, and ``params``
+are checked against its signature first, as a recipe's are)::
+
+    from unpaired.testing import check_generator, check_loss
+
+    def test_my_generator():
+        check_generator(my_generator, width=8)       # the factory, small params
+        check_generator("my_generator", width=8)     # as registered through the entry point
+
+    def test_my_loss():
+        check_loss("my_loss")
+
+Generators are checked on several channel counts and image sizes (multiples of 4, square
+and not); pass ``sizes=`` for an architecture that needs other multiples (a U-Net needs
+multiples of 2**num_downs). ``sizes``, ``channels`` (and ``items`` of ``check_dataset``) are
+options of the checks, not params, so a factory param of the same name can't be passed here.
+"""
+import torch
+from torch import nn
+
+__all__ = [
+    "check_generator",
+    "check_discriminator",
+    "check_loss",
+    "check_dataset",
+    "check_feature_extractor",
+]
+
+GENERATOR_CHANNELS = ((3, 3), (1, 3), (3, 1))
+GENERATOR_SIZES = ((32, 32), (32, 48), (36, 44))
+DISCRIMINATOR_CHANNELS = (3, 1)
+DISCRIMINATOR_SIZES = ((64, 64), (64, 48))
+FEATURE_SIZES = ((48, 40), (32, 32))
+BATCH = 2
+
+
+def check_generator(factory, *, channels=GENERATOR_CHANNELS, sizes=GENERATOR_SIZES, **params):
+    """``factory(in_channels, out_channels, **params)`` -> an nn.Module mapping (N, Cin, H, W)
+    to (N, Cout, H, W) in [-1, 1], finite, with gradients reaching every trainable parameter
+    and the input; for each (Cin, Cout) in ``channels`` and (H, W) in ``sizes``."""
+    factory, label = _resolve("generator", factory, params)
+    for cin, cout in channels:
+        torch.manual_seed(0)
+        g = _build(factory, label, params, in_channels=cin, out_channels=cout)
+        where = f"{label} ({cin}->{cout} channels)"
+        for h, w in sizes:
+            x = _images(BATCH, cin, h, w).requires_grad_(True)
+            y = _forward(g, x, where)
+            _expect(isinstance(y, torch.Tensor), f"{where}: returned {type(y).__name__}, not a Tensor")
+            _expect(tuple(y.shape) == (BATCH, cout, h, w),
+                    f"{where}: input {tuple(x.shape)} gave {tuple(y.shape)}, expected {(BATCH, cout, h, w)}")
+            _expect(y.dtype == torch.float32, f"{where}: output dtype {y.dtype}, expected float32")
+            _finite(y, f"{where}: output on {h}x{w}")
+            _expect(y.min() >= -1 and y.max() <= 1,
+                    f"{where}: outputs range [{y.min():.3g}, {y.max():.3g}], not within [-1, 1] (end with tanh)")
+        _gradients_flow(g, x, y.mean(), where)
+
+
+def check_discriminator(factory, *, channels=DISCRIMINATOR_CHANNELS, sizes=DISCRIMINATOR_SIZES, **params):
+    """``factory(in_channels, **params)`` -> an nn.Module mapping (N, C, H, W) to raw logits
+    (N, 1, h, w) or (N, 1): finite, of both signs (no sigmoid), with gradients reaching every
+    trainable parameter and the input; for each C in ``channels`` and (H, W) in ``sizes``."""
+    factory, label = _resolve("discriminator", factory, params)
+    for cin in channels:
+        torch.manual_seed(0)
+        d = _build(factory, label, params, in_channels=cin)
+        where = f"{label} ({cin} channels)"
+        for h, w in sizes:
+            x = _images(BATCH, cin, h, w).requires_grad_(True)
+            out = _forward(d, x, where)
+            _expect(isinstance(out, torch.Tensor), f"{where}: returned {type(out).__name__}, not a Tensor")
+            shape = tuple(out.shape)
+            _expect(out.dim() in (2, 4) and shape[:2] == (BATCH, 1),
+                    f"{where}: input {tuple(x.shape)} gave {shape}; expected logits (N, 1, h, w) or (N, 1)")
+            _expect(out.numel() > 0, f"{where}: empty logit map {shape} for {h}x{w} images")
+            _finite(out, f"{where}: logits on {h}x{w}")
+            _expect((out < 0).any() and (out > 0).any(),
+                    f"{where}: all logits have one sign ({out.min():.3g}..{out.max():.3g}); "
+                    "return raw logits, not probabilities")
+        _gradients_flow(d, x, out.mean(), where)
+
+
+def check_loss(factory, **params):
+    """``factory(**params)`` -> an adversarial loss (``generator_loss`` and
+    ``discriminator_loss``, told apart as the engine does) or a reconstruction loss
+    (a callable ``(output, target)``). Both return finite scalars that gradients flow through;
+    an adversarial loss rewards a generator whose fakes the discriminator calls real and a
+    discriminator that tells real from fake, on patch maps and on (N, 1) logits; its optional
+    ``penalty(discriminator, real, fake)`` is a finite scalar reaching D's parameters.
+    A reconstruction loss is positive for different images and 0 for equal ones."""
+    from .build import is_adversarial
+
+    factory, label = _resolve("loss", factory, params)
+    loss = _build(factory, label, params)
+    if is_adversarial(loss):
+        _check_adversarial(loss, label)
+    else:
+        _check_reconstruction(loss, label)
+
+
+def check_dataset(factory, *, items=(0, -1), **params):
+    """``factory(**params)`` -> a torch Dataset, non-empty, whose items (those at indices
+    ``items``) are dicts with "A" and "B" float32 tensors (C, H, W) in [-1, 1], H and W
+    multiples of 4."""
+    factory, label = _resolve("dataset", factory, params)
+    torch.manual_seed(0)
+    ds = _build(factory, label, params)
+    _expect(isinstance(ds, torch.utils.data.Dataset), f"{label}: built a {type(ds).__name__}, not a torch Dataset")
+    n = len(ds)
+    _expect(n > 0, f"{label}: the dataset is empty")
+    for index in items:
+        index = index % n
+        item = ds[index]
+        _expect(isinstance(item, dict), f"{label}[{index}]: item is a {type(item).__name__}, not a dict")
+        for domain in ("A", "B"):
+            _expect(domain in item, f"{label}[{index}]: item has no {domain!r} (keys: {', '.join(map(str, item))})")
+            t = item[domain]
+            where = f"{label}[{index}][{domain!r}]"
+            _expect(isinstance(t, torch.Tensor), f"{where}: a {type(t).__name__}, not a Tensor")
+            _expect(t.dim() == 3, f"{where}: shape {tuple(t.shape)}, expected (C, H, W)")
+            _expect(t.dtype == torch.float32, f"{where}: dtype {t.dtype}, expected float32")
+            _finite(t, where)
+            _expect(t.min() >= -1 and t.max() <= 1, f"{where}: values [{t.min():.3g}, {t.max():.3g}], not in [-1, 1]")
+            _expect(t.shape[1] % 4 == 0 and t.shape[2] % 4 == 0,
+                    f"{where}: {t.shape[1]}x{t.shape[2]} images; sizes must be multiples of 4")
+
+
+def check_feature_extractor(factory, *, sizes=FEATURE_SIZES, **params):
+    """``factory(**params)`` -> an nn.Module with an int ``dim`` D mapping images (N, 3, H, W)
+    in [-1, 1] of any size to finite features (N, D), the same for the same images."""
+    factory, label = _resolve("feature_extractor", factory, params)
+    net = _build(factory, label, params)
+    dim = getattr(net, "dim", None)
+    _expect(isinstance(dim, int) and dim > 0, f"{label}: needs an int attribute dim > 0, has {dim!r}")
+    for i, (h, w) in enumerate(sizes):
+        x = _images(BATCH, 3, h, w)
+        with torch.no_grad():
+            f = _forward(net, x, label)
+        _expect(isinstance(f, torch.Tensor) and tuple(f.shape) == (BATCH, dim),
+                f"{label}: images {tuple(x.shape)} gave {tuple(getattr(f, 'shape', ()))}, expected {(BATCH, dim)}")
+        _finite(f, f"{label}: features of {h}x{w} images")
+        if i == 0:  # an image's features don't depend on the call or the batch (frozen, eval mode)
+            with torch.no_grad():
+                alone = net(x[:1])
+            _expect(torch.allclose(f[:1], alone, rtol=1e-4, atol=1e-5),
+                    f"{label}: an image's features change with the call or the batch (eval mode?)")
+
+
+# --- losses ------------------------------------------------------------------------------------
+def _check_adversarial(loss, label):
+    for shape in ((BATCH, 1, 6, 6), (BATCH, 1)):
+        real = torch.randn(shape, requires_grad=True)
+        fake = torch.randn(shape, requires_grad=True)
+        g, d = loss.generator_loss(fake), loss.discriminator_loss(real, fake)
+        for what, value in (("generator_loss", g), ("discriminator_loss", d)):
+            _scalar(value, f"{label}.{what} on logits {shape}")
+        (g_fake,) = torch.autograd.grad(g, fake)
+        _expect(g_fake.abs().sum() > 0, f"{label}: generator_loss passes no gradient to the fake logits")
+        d_real, d_fake = torch.autograd.grad(d, (real, fake))
+        _expect(d_real.abs().sum() > 0 and d_fake.abs().sum() > 0,
+                f"{label}: discriminator_loss passes no gradient to the real and the fake logits")
+    high, low = torch.full((1, 1), 5.0), torch.full((1, 1), -5.0)
+    _expect(loss.generator_loss(high) < loss.generator_loss(low),
+            f"{label}.generator_loss must be lower when the discriminator calls the fakes real (high logits)")
+    _expect(loss.discriminator_loss(high, low) < loss.discriminator_loss(low, high),
+            f"{label}.discriminator_loss must be lower when real logits are high and fake logits low")
+    penalty = getattr(loss, "penalty", None)
+    if penalty is not None:
+        _check_penalty(penalty, label)
+
+
+def _check_penalty(penalty, label):
+    _expect(callable(penalty), f"{label}.penalty is not callable")
+    torch.manual_seed(0)
+    d = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, padding=1))
+    real, fake = _images(BATCH, 3, 16, 16), _images(BATCH, 3, 16, 16)
+    value = penalty(d, real, fake)
+    _scalar(value, f"{label}.penalty")
+    _expect(value.item() >= 0, f"{label}.penalty is negative ({value.item():.3g})")
+    value.backward()
+    grads = [p.grad for p in d.parameters() if p.grad is not None]  # the last bias gets none: it can't change dD/dx
+    _expect(all(torch.isfinite(gr).all() for gr in grads), f"{label}.penalty gives the discriminator NaN gradients")
+    _expect(any(gr.abs().sum() > 0 for gr in grads), f"{label}.penalty passes no gradient to the discriminator")
+
+
+def _check_reconstruction(loss, label):
+    _expect(callable(loss), f"{label}: built a {type(loss).__name__}: neither adversarial (generator_loss and "
+                            "discriminator_loss) nor a reconstruction loss callable as loss(output, target)")
+    torch.manual_seed(0)
+    out = _images(BATCH, 3, 8, 8).requires_grad_(True)
+    target = _images(BATCH, 3, 8, 8)
+    value = loss(out, target)
+    _scalar(value, f"{label}(output, target)")
+    _expect(value.item() > 0, f"{label}: loss of different images is {value.item():.3g}, expected > 0")
+    same = loss(target, target)
+    _expect(float(same) == 0, f"{label}: loss of equal images is {float(same):.3g}, expected 0")
+    value.backward()
+    _expect(out.grad is not None and out.grad.abs().sum() > 0, f"{label}: no gradient reaches the output images")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _resolve(kind, factory, params):
+    """(the factory, a label for messages); a name is looked up in the registry, and the params
+    are checked against its signature as a recipe's are."""
+    if isinstance(factory, str):
+        from .loading import get_registry
+
+        entry = get_registry().check_params(kind, factory, params)
+        return entry.factory, f"{kind} {factory!r}"
+    _expect(callable(factory), f"{kind} factory {factory!r} is not callable")
+    return factory, f"{kind} {getattr(factory, '__name__', factory)!r}"
+
+
+def _build(factory, label, params, **engine_args):
+    obj = factory(**engine_args, **params)
+    if engine_args:
+        _expect(isinstance(obj, nn.Module), f"{label}: factory returned {type(obj).__name__}, not an nn.Module")
+    return obj
+
+
+def _forward(net, x, where):
+    try:
+        return net(x)
+    except Exception as exc:
+        raise AssertionError(f"{where}: forward of {tuple(x.shape)} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _gradients_flow(net, x, objective, where):
+    objective.backward()
+    params = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    _expect(params, f"{where}: has no trainable parameters")
+    missing = [n for n, p in params if p.grad is None]
+    _expect(not missing, f"{where}: no gradient reaches {', '.join(missing[:5])}")
+    bad = [n for n, p in params if not torch.isfinite(p.grad).all()]
+    _expect(not bad, f"{where}: non-finite gradients in {', '.join(bad[:5])}")
+    _expect(any(p.grad.abs().sum() > 0 for _, p in params), f"{where}: every parameter gradient is zero")
+    _expect(x.grad is not None and x.grad.abs().sum() > 0, f"{where}: no gradient reaches the input")
+
+
+def _images(n, c, h, w):
+    return torch.rand(n, c, h, w) * 2 - 1
+
+
+def _scalar(value, where):
+    _expect(isinstance(value, torch.Tensor) and value.dim() == 0,
+            f"{where}: returned {tuple(getattr(value, 'shape', ())) or type(value).__name__}, expected a scalar tensor")
+    _finite(value, where)
+
+
+def _finite(t, where):
+    if not torch.isfinite(t).all():
+        raise AssertionError(f"{where}: contains NaN or inf")
+
+
+def _expect(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
