@@ -11,7 +11,9 @@ torch.cuda.max_memory_allocated during the variant's warm-up, above what was all
 before it was built.
 
 Variants (``--variants``, comma-separated): ``reference`` or ``ours`` followed by any of
-  +fused     4 generator calls instead of 6: G_AB(cat[a, b]) gives fake_b and the identity
+  +unfused   train.fuse_passes=false (the engine's 6 generator calls; the engine fuses by
+             default since 2026-11-26 15:14 when the generator has per-sample norms)
+  +fused     4 generator calls instead of 6, done by the bench itself: G_AB(cat[a, b]) gives fake_b and the identity
              G_AB(b), G_BA(cat[b, a]) gives fake_a and G_BA(a); each discriminator sees real
              and pooled fake in one call in its step. Identical maths with instance norm.
              Written here in the bench from the engine's networks; the engine is untouched.
@@ -74,6 +76,17 @@ def machine(device):
     return info
 
 
+def busy_seconds():
+    """CPU seconds all processes spent busy so far (/proc/stat), to tell how much of a step's
+    time other processes took on this shared machine (None where /proc/stat is missing)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")  # not idle, iowait
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -86,7 +99,7 @@ def tiny_data(root):
     g = torch.Generator().manual_seed(0)
     for split in ("trainA", "trainB", "testA", "testB"):
         (root / split).mkdir(parents=True, exist_ok=True)
-        for i in range(2):
+        for i in range(16):  # enough for batches up to 16
             px = (torch.rand(40, 40, 3, generator=g) * 255).to(torch.uint8).numpy()
             Image.fromarray(px).save(root / split / f"{i}.png")
     return root
@@ -104,7 +117,7 @@ def parse_variant(spec, batch):
     base, *mods = spec.split("+")
     if base not in ("reference", "ours"):
         raise SystemExit(f"variant {spec!r}: must start with reference or ours")
-    opts = {"base": base, "fused": False, "cl": False, "bf16": False, "t1": False,
+    opts = {"base": base, "fused": False, "unfused": False, "cl": False, "bf16": False, "t1": False,
             "nomkldnn": False, "compile": False, "batch": batch}
     for m in mods:
         if m.startswith("b") and m[1:].isdigit():
@@ -113,7 +126,7 @@ def parse_variant(spec, batch):
             opts[m] = True
         else:
             raise SystemExit(f"variant {spec!r}: unknown modifier {m!r}")
-    if base == "reference" and any(opts[k] for k in ("fused", "bf16", "compile")):
+    if base == "reference" and any(opts[k] for k in ("fused", "unfused", "bf16", "compile")):
         raise SystemExit(f"variant {spec!r}: the reference runs eager fp32 only (+cl/+t1/+nomkldnn allowed)")
     return opts
 
@@ -159,6 +172,11 @@ class Variant:
         if self.o["compile"] and has_key(cfg, "train.compile"):
             overrides.append("train.compile=true")
             self._engine_compiles = True
+        if self.o["unfused"]:
+            if has_key(cfg, "train.fuse_passes"):
+                overrides.append("train.fuse_passes=false")
+            else:
+                self.notes.append("no train.fuse_passes in the schema: this engine makes 6 generator calls anyway")
         cfg = load_recipe(RECIPE, overrides)
         self.overrides = overrides
         return Trainer(cfg)
@@ -301,6 +319,7 @@ def bench(specs, args, device, workdir, log=print, deadline=None):
         ins.append((ai, bi))
     times = {s: [] for s in specs}
     cpu_times = {s: [] for s in specs}
+    foreign = {s: [] for s in specs}  # share of the cores other processes used during the step
     rounds = 0
     for r in range(args.repeats):
         if deadline is not None and r >= 2 and time.perf_counter() > deadline:
@@ -312,14 +331,20 @@ def bench(specs, args, device, workdir, log=print, deadline=None):
         for i in order:
             v, (ai, bi) = variants[i], ins[i]
             sync(device)
-            c0, t0 = time.process_time(), time.perf_counter()
+            c0, b0, t0 = time.process_time(), busy_seconds(), time.perf_counter()
             for _ in range(args.steps_per_round):
                 v.step(ai, bi)
             sync(device)
-            times[specs[i]].append((time.perf_counter() - t0) / args.steps_per_round)
-            cpu_times[specs[i]].append((time.process_time() - c0) / args.steps_per_round)
+            dt, own = time.perf_counter() - t0, time.process_time() - c0
+            times[specs[i]].append(dt / args.steps_per_round)
+            cpu_times[specs[i]].append(own / args.steps_per_round)
+            if b0 is not None:
+                foreign[specs[i]].append(max(0.0, (busy_seconds() - b0 - own) / (dt * os.cpu_count())))
         rounds += 1
-        log(f"  round {r + 1}/{args.repeats}: " + ", ".join(f"{s} {times[s][-1]:.3f}s" for s in specs))
+        log(f"  round {r + 1}/{args.repeats}: " + ", ".join(
+            f"{s} {times[s][-1]:.3f}s" + (f" (others {100 * foreign[s][-1]:.0f}%)" if foreign[s] else "") for s in specs))
+    # rounds in which other processes took under 10% of the cores during every variant's step
+    quiet = [i for i in range(rounds) if all(foreign[s] and foreign[s][i] < 0.10 for s in specs)]
     results = []
     base = specs[0]
     for spec, v in zip(specs, variants):
@@ -334,19 +359,29 @@ def bench(specs, args, device, workdir, log=print, deadline=None):
             "speedup_vs_first": (v.o["batch"] / med) / (variants[0].o["batch"] / statistics.median(times[base])),
             "median_round_ratio": statistics.median(per_round) * v.o["batch"] / variants[0].o["batch"],
             "peak_mem_mib": mem.get(spec), "rounds": rounds, "times": times[spec], "notes": v.notes,
+            "foreign_load": foreign[spec], "quiet_rounds": len(quiet),
+            "quiet_median_s_per_iter": statistics.median(times[spec][i] for i in quiet) if quiet else None,
+            "quiet_round_ratio": (statistics.median(times[base][i] / times[spec][i] for i in quiet)
+                                  * v.o["batch"] / variants[0].o["batch"]) if quiet else None,
         })
     return results, variants, (a, b)
 
 
 def table(results, mem_label):
+    cpu = results[0].get("cpu_s_per_iter") is not None
     lines = [f"| variant | batch | median s/iter | img/s | speed-up vs {results[0]['variant']} "
-             f"(ratio of medians; median per-round ratio) | CPU s/iter | {mem_label} |",
-             "|---|---|---|---|---|---|---|"]
+             f"(ratio of medians; median per-round ratio) |"
+             + (" quiet rounds | quiet median s/iter | quiet speed-up | CPU s/iter |" if cpu else "")
+             + f" {mem_label} |", "|---|---|---|---|---|" + ("---|---|---|---|" if cpu else "") + "---|"]
     for r in results:
-        cpu = f"{r['cpu_s_per_iter']:.2f}" if r.get("cpu_s_per_iter") is not None else "-"
         mem = f"{r['peak_mem_mib']:.0f}" if r.get("peak_mem_mib") is not None else "-"
-        lines.append(f"| {r['variant']} | {r['batch']} | {r['median_s_per_iter']:.4f} | {r['img_per_s']:.2f} | "
-                     f"{r['speedup_vs_first']:.2f}x; {r['median_round_ratio']:.2f}x | {cpu} | {mem} |")
+        row = (f"| {r['variant']} | {r['batch']} | {r['median_s_per_iter']:.4f} | {r['img_per_s']:.2f} | "
+               f"{r['speedup_vs_first']:.2f}x; {r['median_round_ratio']:.2f}x |")
+        if cpu:
+            q = r.get("quiet_median_s_per_iter")
+            row += (f" {r['quiet_rounds']}/{r['rounds']} | {q:.3f} | {r['quiet_round_ratio']:.2f}x |" if q
+                    else f" 0/{r['rounds']} | - | - |") + f" {r['cpu_s_per_iter']:.2f} |"
+        lines.append(row + f" {mem} |")
     return "\n".join(lines)
 
 
@@ -490,7 +525,7 @@ def main():
                    help="(CPU) measure peak RSS in a subprocess per variant")
     p.add_argument("--flops", action="store_true", help="count the FLOPs of one step of ours")
     p.add_argument("--check", action="store_true", help="check ours = reference = fused on the same weights, then exit")
-    p.add_argument("--profile", type=int, default=0, metavar="N", help="profile N steps of each variant (top ops)")
+    p.add_argument("--profile", type=int, default=0, metavar="N", help="profile N steps of reference, ours and ours+fused (top ops)")
     p.add_argument("--gpu-suite", action="store_true")
     p.add_argument("--skip-compile", action="store_true", help="(--gpu-suite) leave out the compile phase")
     p.add_argument("--budget", type=float, default=280, help="(--gpu-suite) seconds in all")
@@ -551,6 +586,8 @@ def profile(variants, a, b, n):
     from torch.profiler import ProfilerActivity, profile as prof
 
     for v in variants:
+        if v.spec not in ("reference", "ours", "ours+fused"):
+            continue
         ai, bi = v.inputs(a, b)
         with prof(activities=[ProfilerActivity.CPU]) as p:
             for _ in range(n):
