@@ -28,7 +28,7 @@ def test_horse2zebra_uses_lsgan():
 
 def test_quick_scales_down_and_uses_its_own_out_dir():
     cfg = load_recipe(RECIPE, quick=True)
-    assert cfg.data.params.crop_size == 64 and cfg.train.max_steps == 400
+    assert cfg.data.params.crop_size == 64 and cfg.train.max_steps == 1000
     assert cfg.generator.name == "resnet" and cfg.out_dir == "runs/forest_abstract_quick"
     assert cfg.data.params.root == "data/forest_abstract"
 

@@ -13,4 +13,13 @@ __all__ = [
     "unregister_plugin",
     "load_plugin_file",
     "UnpairedError",
+    "Translator",
 ]
+
+
+def __getattr__(name):  # the translation API loads torch: import it on first use
+    if name == "Translator":
+        from .translate import Translator
+
+        return Translator
+    raise AttributeError(f"module 'unpaired' has no attribute {name!r}")

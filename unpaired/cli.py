@@ -10,6 +10,7 @@ from rich.text import Text
 
 from . import __version__
 from .cli_data import add_data_commands
+from .cli_model import add_model_commands
 from .errors import UnpairedError
 
 EXIT_USER_ERROR = 2
@@ -89,6 +90,7 @@ def build_parser():
     plugins.set_defaults(func=cmd_plugins)
 
     add_data_commands(sub)
+    add_model_commands(sub)
     return parser
 
 

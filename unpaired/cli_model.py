@@ -1,0 +1,188 @@
+"""The ``unpaired translate`` and ``unpaired eval`` commands (a trained checkpoint at work)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import UnpairedError
+
+COMPARABLE_NOTE = ("Only FID/KID computed with the 'inception' extractor are comparable with published "
+                   "numbers (and only at equal image counts).")
+
+
+def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``translate`` and ``eval`` to the CLI's sub-parsers."""
+    tr = subparsers.add_parser(
+        "translate", help="translate images with a trained checkpoint",
+        description="Translate image files, folders (recursively) and glob patterns with a checkpoint's "
+                    "generator. Outputs are PNGs named after the inputs (folder inputs keep their "
+                    "sub-folders); inputs are never overwritten. Full resolution by default.")
+    tr.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
+    tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    tr.add_argument("--direction", choices=("a2b", "b2a"), default="a2b", help="which generator (default a2b)")
+    tr.add_argument("--out", default=None, metavar="DIR",
+                    help="output folder (default: RUN_DIR/translated_<direction>/ for a run directory, "
+                         "./translated_<direction>/ for a checkpoint file)")
+    tr.add_argument("--size", type=int, default=None, metavar="N", help="resize the shorter side to N pixels first")
+    tr.add_argument("--batch-size", type=int, default=8, help="same-size images per batch (default 8)")
+    tr.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
+    tr.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="auto: bf16 autocast on a GPU, fp32 on the CPU")
+    tr.add_argument("--grid", action="store_true", help="also save grid_<direction>.png: input | output rows")
+    tr.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    tr.set_defaults(func=cmd_translate)
+
+    ev = subparsers.add_parser(
+        "eval", help="score a checkpoint on held-out data (KID, FID, cycle error, paired metrics)",
+        description="Translate the held-out split both ways and report KID (mean ± std) and FID against the "
+                    "real target domain, the cycle-reconstruction L1, and PSNR/SSIM/L1 where ground truth "
+                    "exists (a paired dataset such as synthetic's test split, or --truth DIR). "
+                    + COMPARABLE_NOTE)
+    ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
+    ev.add_argument("--split", choices=("test", "train"), default="test", help="which data (default test)")
+    ev.add_argument("--data", default=None, metavar="ROOT", help="override the recipe's data.params.root")
+    ev.add_argument("--extractor", default=None, metavar="NAME",
+                    help="feature extractor (default: the recipe's eval.extractor; 'tiny' works offline)")
+    ev.add_argument("--truth", default=None, metavar="DIR", help="A->B ground truth files named like the A inputs")
+    ev.add_argument("--out", default=None, metavar="DIR",
+                    help="where metrics.json and per_image.csv go (default: RUN_DIR/eval/ or ./eval/)")
+    ev.add_argument("--max-images", type=int, default=None, help="test images per domain (default: eval.max_images)")
+    ev.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
+    ev.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda ...")
+    ev.set_defaults(func=cmd_eval)
+
+
+# --------------------------------------------------------------------------- translate
+def cmd_translate(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .translate import Translator, default_out_dir, plan_jobs, translate_files
+
+    translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
+                                            precision=args.precision, size=args.size, batch_size=args.batch_size)
+    out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction)
+    jobs = plan_jobs(args.inputs, out)
+    grid = out / f"grid_{args.direction}.png" if args.grid else None
+    if grid is not None and any(j.target == grid for j in jobs):
+        raise UnpairedError(f"--grid: an output is already named {grid}; use another --out")
+    err = Console(stderr=True)
+    columns = (TextColumn("translate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=not args.progress) as bar:
+        task = bar.add_task("translate", total=len(jobs))
+        written = translate_files(translator, jobs, progress=lambda n: bar.update(task, completed=n), grid=grid)
+    console = Console()
+    console.print(f"translated {len(written)} image(s) {translator.describe()} -> {out}", highlight=False)
+    if grid is not None:
+        console.print(f"grid: {grid}", highlight=False)
+    return 0
+
+
+# --------------------------------------------------------------------------- eval
+def eval_dataset(cfg, split="test", data_root=None):
+    """The dataset ``unpaired eval`` scores: data.params merged with data.test_params (or, for
+    image_folder without test_params, split: test); ``split="train"``: the training data."""
+    from omegaconf import OmegaConf
+
+    from .loading import get_registry
+
+    params = OmegaConf.to_container(cfg.data.params, resolve=True) or {}
+    if data_root is not None:
+        params["root"] = str(data_root)
+    if split == "test":
+        if cfg.data.test_params is not None:
+            params.update(OmegaConf.to_container(cfg.data.test_params, resolve=True))
+        elif cfg.data.name == "image_folder":
+            params["split"] = "test"
+        else:
+            raise UnpairedError(f"the checkpoint's recipe sets no data.test_params for dataset {cfg.data.name!r}, "
+                                "so there is no held-out split; use --split train to score the training data")
+    return get_registry().build("dataset", cfg.data.name, params, key="data")
+
+
+def run_dir_of(checkpoint_arg):
+    """The run directory of a run-directory argument or of RUN/checkpoints/X.pt (else None)."""
+    p = Path(checkpoint_arg)
+    if p.is_dir():
+        return p
+    if p.parent.name == "checkpoints" and (p.parent.parent / "config.yaml").is_file():
+        return p.parent.parent
+    return None
+
+
+def cmd_eval(args) -> int:
+    from . import checkpoint
+    from .evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
+    from .translate import checkpoint_recipe, load_generators, pick_device, require_plugin
+
+    path = checkpoint.resolve(args.checkpoint)
+    state = checkpoint.load(path)
+    cfg = checkpoint_recipe(state, path)
+    model, _ = load_generators(state)
+    from .loading import get_registry
+
+    require_plugin(get_registry(), state, "dataset", "dataset", cfg.data.name, path)
+    dataset = eval_dataset(cfg, args.split, args.data)
+    extractor = args.extractor or cfg.eval.extractor
+    params = dict(cfg.eval.extractor_params) if extractor == cfg.eval.extractor else {}
+    device = pick_device(args.device)
+    evaluator = Evaluator(dataset, extractor=extractor, extractor_params=params,
+                          max_images=args.max_images or cfg.eval.max_images,
+                          batch_size=args.batch_size or cfg.eval.batch_size, device=device, truth=args.truth)
+    scores = evaluator(model.to(device))
+
+    run = run_dir_of(args.checkpoint)
+    out = Path(args.out) if args.out else (run or Path.cwd()) / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"checkpoint": str(path), "step": state.get("step"), "split": args.split, "extractor": extractor,
+               "images": evaluator.n, "paired": evaluator.paired or args.truth is not None, "metrics": scores}
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if evaluator.rows:
+        write_rows(evaluator.rows, out / "per_image.csv")
+
+    console = Console()
+    console.print(render_scores(scores, extractor, evaluator.n, args.split, state.get("step")))
+    console.print(f"[bold]note:[/] features from extractor {extractor!r}. {COMPARABLE_NOTE}"
+                  + ("" if extractor == "inception" else f" These {extractor!r} numbers are NOT."), highlight=False)
+    metric = cfg.eval.metric
+    best = best_in_metrics_csv(run / "metrics.csv", metric) if run is not None else None
+    if best is not None:
+        try:
+            check_metric(metric)
+        except UnpairedError:
+            best = None
+    if best is not None:
+        value, step, last, last_step = best
+        final = scores.get(metric)
+        kept = " (kept as checkpoints/best.pt)" if (run / "checkpoints" / "best.pt").is_file() else ""
+        console.print(
+            f"{metric}: final (this checkpoint, step {state.get('step')}, scored now with {extractor!r}): "
+            f"{_fmt(final)}; best during training: {_fmt(value)} at step {step}{kept}, "
+            f"last logged during training: {_fmt(last)} at step {last_step} — the training values come from "
+            f"metrics.csv, scored with the recipe's eval settings (extractor {cfg.eval.extractor!r}, "
+            f"max_images {cfg.eval.max_images}).", highlight=False)
+    console.print(f"wrote {out / 'metrics.json'}" + (f" and {out / 'per_image.csv'}" if evaluator.rows else ""),
+                  highlight=False)
+    return 0
+
+
+def _fmt(v):
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+def render_scores(scores, extractor, n, split, step):
+    table = Table(title=f"{split} split, {n} image pairs, step {step}", show_edge=False, header_style="bold")
+    for col in ("direction", "KID (mean ± std)", f"FID [{extractor}]", "cycle L1", "PSNR", "SSIM", "L1"):
+        table.add_column(col, justify="right" if col != "direction" else "left")
+    for d, cyc in (("a2b", "cycle_a"), ("b2a", "cycle_b")):
+        table.add_row(
+            "A→B" if d == "a2b" else "B→A",
+            f"{scores[f'kid_{d}']:.4f} ± {scores[f'kid_{d}_std']:.4f}",
+            f"{scores[f'fid_{d}']:.2f}",
+            f"{scores[cyc]:.4f}",
+            *(f"{scores[k]:.4f}" if k in scores else "-" for k in (f"psnr_{d}", f"ssim_{d}", f"l1_{d}")),
+        )
+    return table

@@ -1,0 +1,288 @@
+"""Held-out evaluation of a CycleGAN: distribution, paired and cycle metrics.
+
+    evaluator = Evaluator(test_dataset, extractor="tiny", max_images=200, device="cpu")
+    scores = evaluator(model)      # model: anything with g_ab and g_ba (the CycleGAN module)
+
+Metric names (flat, floats):
+
+* ``kid_a2b``, ``kid_a2b_std``, ``fid_a2b``: G_AB(test A) against the real test B images
+  (KID mean and std over subsets; FID), features from a registered ``feature_extractor``;
+  ``kid_b2a``, ``kid_b2a_std``, ``fid_b2a`` the other way. Only the ``inception`` extractor
+  gives numbers comparable with published FIDs; and FID is biased upwards at small N, so
+  compare values at equal ``max_images`` only.
+* ``cycle_a``: L1 of G_BA(G_AB(a)) against a; ``cycle_b``: of G_AB(G_BA(b)) against b.
+* ``psnr_a2b``, ``ssim_a2b``, ``l1_a2b`` (and ``*_b2a``): only when ground truth exists.
+  A dataset says its items are aligned pairs (B is the true translation of A, and A of B)
+  with an attribute ``paired = True`` on the dataset object; ``truth=DIR`` gives A->B
+  ground truth as files named like the A inputs (only for datasets whose items carry
+  ``A_path``); those are compared at the truth file's resolution.
+
+L1 values are mean absolute errors on the [0, 1] scale, as in :mod:`unpaired.metrics`.
+The real images' features are computed once and cached across calls: a trainer can call
+the same Evaluator every ``eval.every`` steps.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import torch
+
+from . import metrics as M
+from .errors import UnpairedError
+from .features import compute_features
+from .images import IMAGE_EXTENSIONS, load_image
+from .translate import autocast, pad_to_multiple, to_tensor
+
+DISTRIBUTION = ("kid_a2b", "kid_a2b_std", "fid_a2b", "kid_b2a", "kid_b2a_std", "fid_b2a")
+CYCLE = ("cycle_a", "cycle_b")
+PAIRED = ("psnr_a2b", "ssim_a2b", "l1_a2b", "psnr_b2a", "ssim_b2a", "l1_b2a")
+METRICS = DISTRIBUTION + CYCLE + PAIRED
+HIGHER_IS_BETTER = frozenset({"psnr_a2b", "psnr_b2a", "ssim_a2b", "ssim_b2a"})
+LOWER_IS_BETTER = frozenset(METRICS) - HIGHER_IS_BETTER
+
+
+def check_metric(name, key="eval.metric"):
+    """Raise an UnpairedError unless ``name`` is a metric the Evaluator reports."""
+    if name not in METRICS:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), METRICS, n=2)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise UnpairedError(f"{key}: {name!r} is not an evaluation metric.{hint} Metrics: {', '.join(METRICS)} "
+                            "(psnr/ssim/l1 only for paired test data)")
+    return name
+
+
+def better(metric, new, old):
+    """True when ``new`` improves on ``old`` for ``metric`` (lower is better except PSNR
+    and SSIM). A missing or NaN ``old`` is always improved on; a NaN ``new`` never improves."""
+    check_metric(metric)
+    if new is None or (isinstance(new, float) and math.isnan(new)):
+        return False
+    if old is None or (isinstance(old, float) and math.isnan(old)):
+        return True
+    return new > old if metric in HIGHER_IS_BETTER else new < old
+
+
+def kid_subsets(n_x, n_y, subset_size=1000, subsets=100):
+    """KID's subset count: with equal sets no larger than a subset, every subset is the whole
+    of both sets, so one subset gives the same mean (and std 0) a hundred times faster."""
+    return 1 if n_x == n_y <= subset_size else subsets
+
+
+def is_paired(dataset):
+    """Whether a dataset's items are aligned pairs (its ``paired`` attribute)."""
+    return bool(getattr(dataset, "paired", False))
+
+
+def _rgb(x):
+    """Extractors take RGB: grayscale is repeated, extra channels dropped."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
+
+
+class Evaluator:
+    """Scores a model on a held-out ``dataset`` (items ``{"A", "B"}`` in [-1, 1]).
+
+    ``extractor``: a registered feature-extractor name or an ``nn.Module``; ``max_images``: test
+    items used (all when fewer); ``device``: where the generators and the extractor run (the
+    model is expected there); ``amp_dtype``: autocast for the generators (e.g. torch.bfloat16);
+    ``truth``: a folder of A->B ground truth files named like the A inputs.
+    """
+
+    def __init__(self, dataset, extractor="inception", extractor_params=None, max_images=500, batch_size=16,
+                 device="cpu", amp_dtype=None, truth=None):
+        if dataset is None:
+            raise UnpairedError("evaluation needs a held-out dataset: set data.test_params (e.g. {split: test})")
+        if max_images < 2:
+            raise UnpairedError(f"eval.max_images: {max_images!r} must be at least 2 (FID and KID need 2 images)")
+        if batch_size < 1:
+            raise UnpairedError(f"eval.batch_size: {batch_size!r} must be at least 1")
+        self.dataset = dataset
+        self.n = min(len(dataset), max_images)
+        if self.n < 2:
+            raise UnpairedError(f"the held-out dataset has {len(dataset)} item(s); evaluation needs at least 2")
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.amp_dtype = amp_dtype
+        self.paired = is_paired(dataset)
+        self.truth = Path(truth) if truth is not None else None
+        if self.truth is not None and not self.truth.is_dir():
+            raise UnpairedError(f"--truth: {self.truth} is not a folder")
+        self.extractor_name = extractor if isinstance(extractor, str) else type(extractor).__name__
+        self._extractor_spec = (extractor, dict(extractor_params or {}))
+        self._extractor = None
+        self._real = None  # {"A": feats, "B": feats}, computed on the first call
+        self.rows = []  # per-image paired metrics of the last call
+
+    # -- pieces ----------------------------------------------------------------------
+    @property
+    def extractor(self):
+        if self._extractor is None:
+            spec, params = self._extractor_spec
+            if isinstance(spec, str):
+                from .loading import get_registry
+
+                spec = get_registry().build("feature_extractor", spec, params, key="eval.extractor")
+            self._extractor = spec.to(self.device).eval()
+        return self._extractor
+
+    def _batches(self):
+        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.dataset, range(self.n)),
+                                             batch_size=self.batch_size, shuffle=False, num_workers=0)
+        start = 0
+        for batch in loader:
+            yield start, batch
+            start += batch["A"].shape[0]
+
+    # -- the evaluation --------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(self, model) -> dict[str, float]:
+        g_ab, g_ba = model.g_ab, model.g_ba
+        modes = [g_ab.training, g_ba.training]
+        g_ab.eval()
+        g_ba.eval()
+        try:
+            return self._evaluate(g_ab, g_ba)
+        finally:
+            g_ab.train(modes[0])
+            g_ba.train(modes[1])
+
+    def _run(self, net, x):
+        with autocast(self.device, self.amp_dtype):
+            return net(x).float()
+
+    def _evaluate(self, g_ab, g_ba):
+        first = self._real is None
+        feats = {"fake_B": [], "fake_A": [], "real_A": [], "real_B": []}
+        sums = {k: 0.0 for k in CYCLE + (PAIRED if self.paired else ())}
+        self.rows = []
+        seen = {"A": set(), "B": set()}
+        for start, batch in self._batches():
+            a = batch["A"].to(self.device, torch.float32)
+            b = batch["B"].to(self.device, torch.float32)
+            fake_b, fake_a = self._run(g_ab, a), self._run(g_ba, b)
+            rec_a, rec_b = self._run(g_ba, fake_b), self._run(g_ab, fake_a)
+            sums["cycle_a"] += float(M.l1(rec_a, a).sum())
+            sums["cycle_b"] += float(M.l1(rec_b, b).sum())
+            # a domain's images may repeat across items (e.g. the smaller test folder): count each once
+            keep = {d: self._new(batch, d, seen[d]) for d in ("A", "B")}
+            feats["fake_B"].append(compute_features(self.extractor, _rgb(fake_b[keep["A"]])))
+            feats["fake_A"].append(compute_features(self.extractor, _rgb(fake_a[keep["B"]])))
+            if first:
+                feats["real_A"].append(compute_features(self.extractor, _rgb(a[keep["A"]])))
+                feats["real_B"].append(compute_features(self.extractor, _rgb(b[keep["B"]])))
+            if self.paired:
+                self._paired_rows(batch, start, fake_b, b, fake_a, a, sums)
+        if first:
+            self._real = {d: torch.cat(feats[f"real_{d}"]) for d in ("A", "B")}
+        out = {}
+        for direction, fake, real in (("a2b", "fake_B", "B"), ("b2a", "fake_A", "A")):
+            x, y = torch.cat(feats[fake]), self._real[real]
+            mean, std = M.kid(x, y, subsets=kid_subsets(len(x), len(y)))
+            out[f"kid_{direction}"], out[f"kid_{direction}_std"], out[f"fid_{direction}"] = mean, std, M.fid(x, y)
+        out["cycle_a"], out["cycle_b"] = sums["cycle_a"] / self.n, sums["cycle_b"] / self.n
+        if self.paired:
+            out.update({k: sums[k] / self.n for k in PAIRED})
+        elif self.truth is not None:
+            out.update(self._against_truth(g_ab))
+        return out
+
+    def _new(self, batch, domain, seen):
+        """Mask of the batch's items whose ``domain`` image was not seen before (by path)."""
+        paths = batch.get(f"{domain}_path")
+        n = batch[domain].shape[0]
+        if paths is None:
+            return torch.ones(n, dtype=torch.bool)
+        mask = []
+        for p in paths:
+            mask.append(p not in seen)
+            seen.add(p)
+        return torch.tensor(mask, dtype=torch.bool)
+
+    def _paired_rows(self, batch, start, fake_b, b, fake_a, a, sums):
+        values = {
+            "psnr_a2b": M.psnr(fake_b, b), "ssim_a2b": M.ssim(fake_b, b), "l1_a2b": M.l1(fake_b, b),
+            "psnr_b2a": M.psnr(fake_a, a), "ssim_b2a": M.ssim(fake_a, a), "l1_b2a": M.l1(fake_a, a),
+        }
+        names = batch.get("A_path")
+        for i in range(a.shape[0]):
+            row = {"index": start + i, "name": Path(names[i]).name if names is not None else ""}
+            row.update({k: float(v[i]) for k, v in values.items()})
+            self.rows.append(row)
+        for k, v in values.items():
+            sums[k] += float(v.sum())
+
+    def _against_truth(self, g_ab):
+        """PSNR/SSIM/L1 of G_AB(A file) against DIR/<same name> at the truth's resolution."""
+        by_stem = {}
+        for f in sorted(self.truth.iterdir()):
+            if f.suffix.lower() in IMAGE_EXTENSIONS:
+                by_stem.setdefault(f.stem, f)
+        paths = [self.dataset[i].get("A_path") for i in range(self.n)] if self.n else []
+        if not paths or paths[0] is None:
+            raise UnpairedError("--truth: this dataset's items carry no A_path, so files cannot be matched by name")
+        rows = []
+        multiple = int(getattr(g_ab, "size_multiple", 4))
+        first = self.dataset[0]
+        cin, cout = first["A"].shape[0], first["B"].shape[0]
+        for index, path in enumerate(dict.fromkeys(paths)):
+            truth_file = by_stem.get(Path(path).stem)
+            if truth_file is None:
+                continue
+            truth = to_tensor(load_image(truth_file, channels=cout), cout)
+            src = load_image(path, channels=cin)
+            if src.size != (truth.shape[2], truth.shape[1]):
+                src = src.resize((truth.shape[2], truth.shape[1]), resample=3)
+            x, (h, w) = pad_to_multiple(to_tensor(src, cin)[None].to(self.device), multiple)
+            y = self._run(g_ab, x)[..., :h, :w].cpu()
+            t = truth[None]
+            row = {"index": index, "name": Path(path).name, "truth": truth_file.name,
+                   "psnr_a2b": float(M.psnr(y, t)[0]), "l1_a2b": float(M.l1(y, t)[0])}
+            row["ssim_a2b"] = float(M.ssim(y, t)[0]) if min(h, w) >= 11 else float("nan")
+            rows.append(row)
+        if not rows:
+            raise UnpairedError(f"--truth {self.truth}: no file there is named like an A input "
+                                f"(e.g. {Path(paths[0]).stem}.png for {paths[0]})")
+        self.rows = rows
+        return {k: sum(r[k] for r in rows) / len(rows) for k in ("psnr_a2b", "ssim_a2b", "l1_a2b")}
+
+
+def write_rows(rows, path):
+    """The per-image rows of the last evaluation as CSV."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def best_in_metrics_csv(path, metric):
+    """(best value, its step, last value, its step) of ``metric`` in a run's metrics.csv, or
+    None when the file or the column is absent or holds no value."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    best = last = None
+    for r in rows:
+        raw = r.get(metric)
+        if raw in (None, ""):
+            continue
+        try:
+            value, step = float(raw), int(float(r["step"]))
+        except (TypeError, ValueError, KeyError):
+            continue
+        if math.isnan(value):
+            continue
+        last = (value, step)
+        if best is None or better(metric, value, best[0]):
+            best = (value, step)
+    if best is None:
+        return None
+    return best[0], best[1], last[0], last[1]

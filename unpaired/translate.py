@@ -1,0 +1,394 @@
+"""Inference: a trained generator applied to image files or PIL images.
+
+    from unpaired import Translator
+    t = Translator.from_checkpoint("runs/forest_abstract", direction="a2b")
+    painting = t(Image.open("forest.jpg"))              # PIL in, PIL out, same size
+    outs = t.translate_batch([img1, img2, img3])         # same-size images run as one batch
+
+The generator is rebuilt from the checkpoint's own recipe and plugin names; nothing from the
+current recipe is used. Images of any size work: by default each is padded (reflect) up to the
+generator's size multiple (4, the plugin contract's; a generator may declare another with a
+``size_multiple`` attribute), translated and cropped back, so the output has the input's size.
+With ``size=N`` the shorter side is first resized to N pixels.
+
+:func:`translate_files` is the ``unpaired translate`` command's engine: input files, folders
+and globs -> PNG files named after the inputs, never over an input.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob as globlib
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from . import checkpoint
+from .errors import UnpairedError
+from .images import IMAGE_EXTENSIONS, _to_8bit, find_images, is_image_file, load_image
+
+DIRECTIONS = ("a2b", "b2a")
+CONTRACT_MULTIPLE = 4  # generators accept H, W multiples of 4 (plugin contract)
+
+
+# --------------------------------------------------------------------------- devices
+def pick_device(name="auto"):
+    """``auto``: the GPU when torch sees one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UnpairedError(f"--device: {name!r} is not a device (auto, cpu, cuda, cuda:1 ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UnpairedError(f"--device: {name!r} asked for, but torch sees no CUDA GPU (use --device auto or cpu)")
+    return device
+
+
+def autocast_dtype(device, precision="auto"):
+    """bf16 autocast on a GPU that supports it (``auto``), else fp32 (None)."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UnpairedError(f"--precision: {precision!r} is not one of auto, fp32, bf16")
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def autocast(device, dtype):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+# --------------------------------------------------------------------------- checkpoints -> nets
+class Generators(nn.Module):
+    """The two generators of a checkpoint: what inference and evaluation need (``g_ab``,
+    ``g_ba``, as on the CycleGAN module), without the discriminators and losses."""
+
+    def __init__(self, g_ab, g_ba):
+        super().__init__()
+        self.g_ab, self.g_ba = g_ab, g_ba
+
+    def generators(self):
+        return [self.g_ab, self.g_ba]
+
+
+def checkpoint_recipe(state, path=""):
+    """The recipe a checkpoint was trained with (a validated DictConfig)."""
+    from .config import from_container
+
+    if not isinstance(state.get("config"), dict):
+        raise UnpairedError(f"checkpoint {path} holds no recipe ('config'); it was not written by unpaired")
+    return from_container(state["config"])
+
+
+def _registry_for(cfg):
+    """The registry with the checkpoint's local plugin files loaded; a file that fails is
+    remembered and named if the generator turns out to be missing."""
+    from .loading import get_registry, load_plugin_file
+
+    problems = []
+    for file in cfg.plugins:
+        try:
+            load_plugin_file(file)
+        except UnpairedError as exc:
+            problems.append(str(exc))
+    return get_registry(), problems
+
+
+def require_plugin(registry, state, role, kind, name, path, problems=()):
+    """An error naming the plugin (and the version used in training) when ``name`` is not
+    registered now."""
+    if name in registry.names(kind):
+        return
+    used = (state.get("plugins") or {}).get(role) or {}
+    origin = ""
+    if used:
+        source = used.get("source", "")
+        if source == "entry point":
+            origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} of "
+                      f"{used.get('dist')} {used.get('version')}: install it (pip install "
+                      f"'{used.get('dist')}=={used.get('version')}')")
+        elif source == "file":
+            origin = (f"; it was trained with {kind} {name!r} from the plugin file {used.get('location')} "
+                      f"(version {used.get('version') or 'unrecorded'}): put that file back")
+        else:
+            origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} "
+                      f"({source or 'unknown source'}, version {used.get('version') or 'unrecorded'}, "
+                      f"dist {used.get('dist') or '-'}): install or register that plugin")
+    installed = ", ".join(registry.names(kind)) or "none"
+    extra = "".join(f" ({p})" for p in problems)
+    raise UnpairedError(f"checkpoint {path}: {kind} {name!r} is not installed{origin}. "
+                        f"Installed {kind}s: {installed}.{extra}")
+
+
+def load_generators(path_or_state, directions=DIRECTIONS, registry=None):
+    """(Generators with the checkpoint's weights, eval mode, on the CPU; the state). Only the
+    generators named in ``directions`` are built (the other is None)."""
+    if isinstance(path_or_state, dict):
+        state, path = path_or_state, "(in memory)"
+    else:
+        path = checkpoint.resolve(path_or_state)
+        state = checkpoint.load(path)
+    cfg = checkpoint_recipe(state, path)
+    problems = []
+    if registry is None:
+        registry, problems = _registry_for(cfg)
+    name = cfg.generator.name
+    require_plugin(registry, state, "generator", "generator", name, path, problems)
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.to_container(cfg.generator.params, resolve=True)
+    ca, cb = state["channels"]
+    nets = {}
+    for direction in DIRECTIONS:
+        key = "g_" + direction.replace("2", "")
+        if direction not in directions:
+            nets[key] = None
+            continue
+        cin, cout = (ca, cb) if direction == "a2b" else (cb, ca)
+        net = registry.build("generator", name, params, key="generator", in_channels=cin, out_channels=cout)
+        try:
+            net.load_state_dict(state["nets"][key])
+        except (KeyError, RuntimeError) as exc:
+            raise UnpairedError(f"checkpoint {path}: the weights of {key} do not fit generator {name!r} "
+                                f"with params {params} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        nets[key] = net.eval()
+    return Generators(nets["g_ab"], nets["g_ba"]), state
+
+
+# --------------------------------------------------------------------------- tensors <-> images
+def to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
+    """A PIL image -> (C, H, W) float in [-1, 1]; alpha composited on white, modes converted."""
+    img = _to_8bit(img, channels)
+    w, h = img.size
+    t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(h, w, channels)
+    return t.permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+def to_image(t: torch.Tensor) -> Image.Image:
+    """(C, H, W) in [-1, 1] -> an 8-bit PIL image (L for one channel, RGB for three)."""
+    t = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    if t.shape[0] == 1:
+        return Image.fromarray(t[0].numpy(), mode="L")
+    return Image.fromarray(t[:3].permute(1, 2, 0).contiguous().numpy(), mode="RGB")
+
+
+def resize_shorter(img: Image.Image, size: int | None) -> Image.Image:
+    if not size:
+        return img
+    w, h = img.size
+    s = size / min(w, h)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BICUBIC)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int):
+    """Pad (N, C, H, W) on the right and bottom up to multiples of ``multiple`` (reflect where
+    the image is large enough, else replicate); returns (padded, (H, W))."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+# --------------------------------------------------------------------------- the Python API
+class Translator:
+    """One generator ready for inference: ``translator(pil) -> pil``.
+
+    ``size``: resize the shorter side to this many pixels first (None: full resolution).
+    ``batch_size``: how many same-size images run at once in :meth:`translate_batch`.
+    """
+
+    def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",
+                 precision="auto", size: int | None = None, batch_size: int = 8, direction: str = "a2b"):
+        if size is not None and size < 1:
+            raise UnpairedError(f"--size: {size!r} must be a positive number of pixels")
+        if batch_size < 1:
+            raise UnpairedError(f"--batch-size: {batch_size!r} must be at least 1")
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.dtype = autocast_dtype(self.device, precision)
+        self.generator = generator.to(self.device).eval()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.multiple = int(getattr(generator, "size_multiple", CONTRACT_MULTIPLE))
+        self.size, self.batch_size, self.direction = size, batch_size, direction
+
+    @classmethod
+    def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=8):
+        """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
+        (its checkpoints/latest.pt)."""
+        if direction not in DIRECTIONS:
+            raise UnpairedError(f"--direction: {direction!r} is not a2b or b2a")
+        nets, state = load_generators(path, directions=(direction,))
+        ca, cb = state["channels"]
+        cin, cout = (ca, cb) if direction == "a2b" else (cb, ca)
+        g = nets.g_ab if direction == "a2b" else nets.g_ba
+        t = cls(g, cin, cout, device=device, precision=precision, size=size, batch_size=batch_size, direction=direction)
+        t.step = state.get("step")
+        return t
+
+    def describe(self):
+        prec = "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        return f"{self.direction} on {self.device} {prec}"
+
+    @torch.no_grad()
+    def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1], any H, W -> the generator's output of the same H, W (float, CPU)."""
+        x = x.to(self.device, torch.float32)
+        padded, (h, w) = pad_to_multiple(x, self.multiple)
+        with autocast(self.device, self.dtype):
+            y = self.generator(padded)
+        return y[..., :h, :w].float().cpu()
+
+    def prepare(self, img: Image.Image) -> torch.Tensor:
+        return to_tensor(resize_shorter(img, self.size), self.in_channels)
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        return self.translate_batch([img])[0]
+
+    def translate_batch(self, images):
+        """PIL images -> translated PIL images, in order; images of one size share batches."""
+        tensors = [self.prepare(img) for img in images]
+        out = [None] * len(tensors)
+        for indices in batches_by_size(tensors, self.batch_size):
+            ys = self.translate_tensor(torch.stack([tensors[i] for i in indices]))
+            for i, y in zip(indices, ys):
+                out[i] = to_image(y)
+        return out
+
+
+def batches_by_size(tensors, batch_size):
+    """Index lists of at most ``batch_size`` tensors that share one shape, in input order."""
+    groups = defaultdict(list)
+    for i, t in enumerate(tensors):
+        groups[tuple(t.shape)].append(i)
+    for indices in groups.values():
+        for start in range(0, len(indices), batch_size):
+            yield indices[start:start + batch_size]
+
+
+# --------------------------------------------------------------------------- files
+@dataclass
+class Job:
+    source: Path  # the input file
+    target: Path  # the PNG to write
+
+
+GLOB_CHARS = set("*?[")
+
+
+def expand_inputs(inputs):
+    """Input arguments -> [(file, name relative to the output folder)], in order. A file keeps
+    its name (``photo.jpg`` -> ``photo.png``); a folder's images keep their path below it; a
+    glob pattern's matches are treated as files or folders."""
+    found = []
+    for arg in inputs:
+        p = Path(arg).expanduser()
+        if p.exists():
+            matches = [p]
+        elif GLOB_CHARS & set(str(arg)):
+            matches = [Path(m) for m in sorted(globlib.glob(os.path.expanduser(str(arg)), recursive=True))]
+            matches = [m for m in matches if m.is_dir() or is_image_file(m)]
+            if not matches:
+                raise UnpairedError(f"input {arg}: the pattern matches no image file or folder")
+        else:
+            raise UnpairedError(f"input {arg} does not exist (give image files, folders or glob patterns)")
+        for m in matches:
+            if m.is_dir():
+                files = find_images(m)
+                if not files:
+                    raise UnpairedError(f"input folder {m} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+                found += [(f, f.relative_to(m).with_suffix(".png")) for f in files]
+            elif not is_image_file(m):
+                raise UnpairedError(f"input {m} is not an image file (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
+            else:
+                found.append((m, Path(m.name).with_suffix(".png")))
+    return found
+
+
+def plan_jobs(inputs, out_dir):
+    """The (input, output) pairs; refuses outputs that would overwrite an input or collide."""
+    out_dir = Path(out_dir)
+    pairs = expand_inputs(inputs)
+    sources = {os.path.realpath(src) for src, _ in pairs}
+    jobs, claimed = [], {}
+    for src, rel in pairs:
+        target = out_dir / rel
+        real = os.path.realpath(target)
+        if real in sources:
+            raise UnpairedError(f"--out {out_dir}: writing {target} would overwrite the input {src}; "
+                                "choose another output folder with --out")
+        if real in claimed:
+            if os.path.realpath(claimed[real]) == os.path.realpath(src):
+                continue  # the same file given twice
+            raise UnpairedError(f"inputs {claimed[real]} and {src} would both be written to {target}; "
+                                "translate them in separate calls with different --out folders")
+        claimed[real] = src
+        jobs.append(Job(src, target))
+    return jobs
+
+
+def default_out_dir(checkpoint_or_run, direction):
+    """A run directory's translated_<direction>/; for a checkpoint file, ./translated_<direction>/."""
+    p = Path(checkpoint_or_run)
+    return (p if p.is_dir() else Path.cwd()) / f"translated_{direction}"
+
+
+def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
+    """Translate each job's file and write its PNG; ``progress(n_done)`` after each image.
+    Images of one size are batched (``translator.batch_size``); at most 4 batches' worth
+    wait at a time. ``grid``: a path for an input | output overview of the first
+    ``grid_rows`` images. Returns the written paths."""
+    written, shown = [], []
+    groups = defaultdict(list)  # shape -> [(job, tensor)]
+
+    def flush(shape):
+        items = groups.pop(shape)
+        ys = translator.translate_tensor(torch.stack([x for _, x in items]))
+        for (job, x), y in zip(items, ys):
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            img = to_image(y)
+            img.save(job.target, format="PNG")
+            written.append(job.target)
+            if grid is not None and len(shown) < grid_rows:
+                shown.append((to_image(x), img))
+            if progress:
+                progress(len(written))
+
+    for job in jobs:
+        x = translator.prepare(load_image(job.source, channels=translator.in_channels))
+        groups[tuple(x.shape)].append((job, x))
+        if len(groups[tuple(x.shape)]) >= translator.batch_size:
+            flush(tuple(x.shape))
+        elif sum(map(len, groups.values())) >= 4 * translator.batch_size:
+            flush(max(groups, key=lambda k: len(groups[k])))
+    for shape in list(groups):
+        flush(shape)
+    if grid is not None and shown:
+        save_grid(shown, grid)
+    return written
+
+
+def save_grid(pairs, path, height=128, pad=4):
+    """One PNG: a row per image, input | output, each scaled to ``height`` pixels."""
+    tiles = []
+    for row in pairs:
+        tiles.append([im.convert("RGB").resize((max(1, round(im.width * height / im.height)), height), Image.BICUBIC)
+                      for im in row])
+    width = max(sum(t.width for t in row) + pad * (len(row) + 1) for row in tiles)
+    canvas = Image.new("RGB", (width, len(tiles) * (height + pad) + pad), (255, 255, 255))
+    y = pad
+    for row in tiles:
+        x = pad
+        for t in row:
+            canvas.paste(t, (x, y))
+            x += t.width + pad
+        y += height + pad
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, format="PNG")
+    return path
