@@ -8,7 +8,7 @@ baseline (output = input). The evaluation runs inside the training run, as a plu
 ``on_step`` event, so the steps are those of one run.
 
     python bench/quality.py                                   # 32 px, steps 0,100,200,400,800
-    python bench/quality.py --size 64 --steps 0,200,800 --out bench/quality.md
+    python bench/quality.py --size 64 --steps 0,200,800 --out /tmp/quality.md   (results: BENCHMARKS.md)
 """
 import argparse
 import os

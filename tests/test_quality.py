@@ -47,7 +47,7 @@ def test_short_unpaired_run_beats_doing_nothing(tmp_path):
     l1_model, l1_nothing = metrics.l1(fake, truth).mean().item(), metrics.l1(a, truth).mean().item()
     psnr_model, psnr_nothing = metrics.psnr(fake, truth).mean().item(), metrics.psnr(a, truth).mean().item()
     report = f"L1 {l1_model:.4f} vs {l1_nothing:.4f} (do nothing); PSNR {psnr_model:.2f} vs {psnr_nothing:.2f} dB"
-    # measured (seed 0, 200 steps, bench/quality.md): L1 0.087 vs 0.20, PSNR 19.2 vs 12.3 dB
+    # measured (seed 0, 200 steps, BENCHMARKS.md "Translation quality"): L1 0.087 vs 0.20, PSNR 19.2 vs 12.3 dB
     assert l1_model < 0.6 * l1_nothing, report
     assert psnr_model > psnr_nothing + 4.0, report
     # an untrained generator outputs near-constant grey, which already beats doing nothing on

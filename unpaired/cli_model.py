@@ -28,7 +28,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="output folder (default: RUN_DIR/translated_<direction>/ for a run directory, "
                          "./translated_<direction>/ for a checkpoint file)")
     tr.add_argument("--size", type=int, default=None, metavar="N", help="resize the shorter side to N pixels first")
-    tr.add_argument("--batch-size", type=int, default=8, help="same-size images per batch (default 8)")
+    tr.add_argument("--batch-size", type=int, default=None,
+                    help="same-size images per batch (default: 8 on a GPU, 1 on the CPU)")
     tr.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
     tr.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                     help="auto: bf16 autocast on a GPU, fp32 on the CPU")

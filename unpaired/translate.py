@@ -201,16 +201,19 @@ class Translator:
     """One generator ready for inference: ``translator(pil) -> pil``.
 
     ``size``: resize the shorter side to this many pixels first (None: full resolution).
-    ``batch_size``: how many same-size images run at once in :meth:`translate_batch`.
+    ``batch_size``: how many same-size images run at once (None: 8 on a GPU, 1 on the CPU,
+    where larger batches measured slower: bench/translate.py).
     """
 
     def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",
-                 precision="auto", size: int | None = None, batch_size: int = 8, direction: str = "a2b"):
+                 precision="auto", size: int | None = None, batch_size: int | None = None, direction: str = "a2b"):
         if size is not None and size < 1:
             raise UnpairedError(f"--size: {size!r} must be a positive number of pixels")
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        if batch_size is None:
+            batch_size = 8 if self.device.type == "cuda" else 1
         if batch_size < 1:
             raise UnpairedError(f"--batch-size: {batch_size!r} must be at least 1")
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.dtype = autocast_dtype(self.device, precision)
         self.generator = generator.to(self.device).eval()
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -218,7 +221,7 @@ class Translator:
         self.size, self.batch_size, self.direction = size, batch_size, direction
 
     @classmethod
-    def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=8):
+    def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None):
         """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
         (its checkpoints/latest.pt)."""
         if direction not in DIRECTIONS:
