@@ -7,27 +7,19 @@ from unpaired import hookimpl
 from unpaired.errors import UnpairedError
 
 
-class BCELoss:
-    """Vanilla GAN loss on logits. The discriminator loss averages its real and fake terms."""
+class TargetLoss:
+    """A GAN loss that pulls real logits to 1 and fake ones to 0 with ``criterion``
+    (logits, targets); the discriminator loss averages its real and fake terms."""
+
+    def __init__(self, criterion):
+        self.criterion = criterion
 
     def generator_loss(self, fake_logits):
-        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+        return self.criterion(fake_logits, torch.ones_like(fake_logits))
 
     def discriminator_loss(self, real_logits, fake_logits):
-        real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-        fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-        return 0.5 * (real + fake)
-
-
-class LSGANLoss:
-    """Least squares GAN loss: mean squared error to 1 (real) and 0 (fake)."""
-
-    def generator_loss(self, fake_logits):
-        return F.mse_loss(fake_logits, torch.ones_like(fake_logits))
-
-    def discriminator_loss(self, real_logits, fake_logits):
-        real = F.mse_loss(real_logits, torch.ones_like(real_logits))
-        fake = F.mse_loss(fake_logits, torch.zeros_like(fake_logits))
+        real = self.criterion(real_logits, torch.ones_like(real_logits))
+        fake = self.criterion(fake_logits, torch.zeros_like(fake_logits))
         return 0.5 * (real + fake)
 
 
@@ -80,12 +72,12 @@ def gradient_penalty(discriminator, real, fake):
 
 def bce():
     """Binary cross-entropy on logits (the original GAN loss; the seed article's)."""
-    return BCELoss()
+    return TargetLoss(F.binary_cross_entropy_with_logits)
 
 
 def lsgan():
     """Least squares (the CycleGAN reference's default)."""
-    return LSGANLoss()
+    return TargetLoss(F.mse_loss)
 
 
 def hinge():

@@ -117,7 +117,8 @@ def run_dir_of(checkpoint_arg):
 def cmd_eval(args) -> int:
     from . import checkpoint
     from .evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
-    from .translate import checkpoint_recipe, load_generators, pick_device, require_plugin
+    from .devices import pick_device
+    from .translate import checkpoint_recipe, load_generators, require_plugin
 
     path = checkpoint.resolve(args.checkpoint)
     state = checkpoint.load(path)
@@ -129,7 +130,7 @@ def cmd_eval(args) -> int:
     dataset = eval_dataset(cfg, args.split, args.data)
     extractor = args.extractor or cfg.eval.extractor
     params = dict(cfg.eval.extractor_params) if extractor == cfg.eval.extractor else {}
-    device = pick_device(args.device)
+    device = pick_device(args.device, "--device")
     evaluator = Evaluator(dataset, extractor=extractor, extractor_params=params,
                           max_images=args.max_images or cfg.eval.max_images,
                           batch_size=args.batch_size or cfg.eval.batch_size, device=device, truth=args.truth)

@@ -33,7 +33,8 @@ from . import metrics as M
 from .errors import UnpairedError
 from .features import compute_features
 from .images import IMAGE_EXTENSIONS, load_image
-from .translate import autocast, pad_to_multiple, to_tensor
+from .devices import autocast
+from .translate import pad_to_multiple, to_tensor
 
 DISTRIBUTION = ("kid_a2b", "kid_a2b_std", "fid_a2b", "kid_b2a", "kid_b2a_std", "fid_b2a")
 CYCLE = ("cycle_a", "cycle_b")

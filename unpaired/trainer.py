@@ -3,7 +3,6 @@ frozen), then both discriminators on the history pools. Adam for each pair; the 
 rate is constant for ``train.epochs``, then decays linearly over ``train.decay_epochs``.
 Under torchrun each rank trains on its share of the batches (see unpaired.distributed).
 """
-import contextlib
 import logging
 import math
 import signal
@@ -20,35 +19,13 @@ from . import __version__, checkpoint, distributed
 from .build import build_dataset, build_model, data_channels, init_weights, load_recipe_plugins, provenance
 from .config import to_yaml
 from .data import fixed_items, make_loader
+from .devices import autocast, autocast_dtype, pick_device
 from .errors import UnpairedError
 from .events import Events, RunInfo
 from .outputs import sample_grid
 from .pool import ImagePool
 
 log = logging.getLogger("unpaired")
-
-
-def pick_device(name, world=None):
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UnpairedError(f"train.device: {name!r} is not a device (auto, cpu, cuda, cuda:1 ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UnpairedError(f"train.device: {name!r} asked for, but torch sees no CUDA GPU (use train.device=auto)")
-    if device.type == "cuda" and world is not None and world.active:
-        device = torch.device("cuda", world.local_rank)  # one GPU per rank
-    return device
-
-
-def pick_precision(name, device):
-    """The autocast dtype (None for fp32)."""
-    if name == "auto":
-        name = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    if name == "fp16" and device.type != "cuda":
-        raise UnpairedError("train.precision: fp16 needs a CUDA device (use bf16 or fp32 on the CPU)")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 def lr_factor(epoch, epochs, decay_epochs):
@@ -106,8 +83,10 @@ class Trainer:
         state = self._previous_state(resume)
 
         registry = load_recipe_plugins(cfg)
-        self.device = pick_device(t.device, self.world)
-        self.amp_dtype = pick_precision(t.precision, self.device)
+        self.device = pick_device(t.device)
+        if self.device.type == "cuda" and self.world.active:
+            self.device = torch.device("cuda", self.world.local_rank)  # one GPU per rank
+        self.amp_dtype = autocast_dtype(t.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(t.seed)  # the same initial weights on every rank
@@ -258,9 +237,7 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------
     def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.amp_dtype)
 
     def _to_device(self, x):
         x = x.to(self.device, non_blocking=True)

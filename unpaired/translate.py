@@ -16,7 +16,6 @@ and globs -> PNG files named after the inputs, never over an input.
 """
 from __future__ import annotations
 
-import contextlib
 import glob as globlib
 import os
 from collections import defaultdict
@@ -29,38 +28,12 @@ from PIL import Image
 from torch import nn
 
 from . import checkpoint
+from .devices import autocast, autocast_dtype, pick_device
 from .errors import UnpairedError
 from .images import IMAGE_EXTENSIONS, _to_8bit, find_images, is_image_file, load_image
 
 DIRECTIONS = ("a2b", "b2a")
 CONTRACT_MULTIPLE = 4  # generators accept H, W multiples of 4 (plugin contract)
-
-
-# --------------------------------------------------------------------------- devices
-def pick_device(name="auto"):
-    """``auto``: the GPU when torch sees one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise UnpairedError(f"--device: {name!r} is not a device (auto, cpu, cuda, cuda:1 ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UnpairedError(f"--device: {name!r} asked for, but torch sees no CUDA GPU (use --device auto or cpu)")
-    return device
-
-
-def autocast_dtype(device, precision="auto"):
-    """bf16 autocast on a GPU that supports it (``auto``), else fp32 (None)."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise UnpairedError(f"--precision: {precision!r} is not one of auto, fp32, bf16")
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if precision == "bf16" else None
-
-
-def autocast(device, dtype):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 # --------------------------------------------------------------------------- checkpoints -> nets
@@ -209,12 +182,14 @@ class Translator:
                  precision="auto", size: int | None = None, batch_size: int | None = None, direction: str = "a2b"):
         if size is not None and size < 1:
             raise UnpairedError(f"--size: {size!r} must be a positive number of pixels")
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.device = device if isinstance(device, torch.device) else pick_device(device, "--device")
         if batch_size is None:
             batch_size = 8 if self.device.type == "cuda" else 1
         if batch_size < 1:
             raise UnpairedError(f"--batch-size: {batch_size!r} must be at least 1")
-        self.dtype = autocast_dtype(self.device, precision)
+        if precision == "fp16":
+            raise UnpairedError("--precision: fp16 is for training; translate with auto, fp32 or bf16")
+        self.dtype = autocast_dtype(precision, self.device, "--precision")
         self.generator = generator.to(self.device).eval()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.multiple = int(getattr(generator, "size_multiple", CONTRACT_MULTIPLE))
