@@ -12,8 +12,11 @@ EVAL = ["data.name=synthetic", "data.params={size: 32, n: 16}", "data.test_param
         "eval.every=2", "eval.extractor=tiny", "eval.metric=l1_a2b", "train.max_steps=6", "train.log_every=3"]
 
 
-def test_metrics_land_in_csv_and_best_checkpoint_tracks_the_best(tiny_recipe, tmp_path):
-    result = train(tiny_recipe(*EVAL))
+def test_metrics_land_in_csv_and_best_checkpoint_tracks_the_best(tiny_recipe, tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="unpaired"):
+        result = train(tiny_recipe(*EVAL))
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     evaluated = [r for r in rows if r.get("l1_a2b")]
     assert [int(r["step"]) for r in evaluated] == [2, 4, 6]
@@ -23,6 +26,9 @@ def test_metrics_land_in_csv_and_best_checkpoint_tracks_the_best(tiny_recipe, tm
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
     assert best["step"] == best_step
     assert best["best"] == {"metric": "l1_a2b", "value": pytest.approx(values[best_step]), "step": best_step}
+    report = [r.getMessage() for r in caplog.records if "final" in r.getMessage()]
+    assert report and f"best {values[best_step]:.5g} (step {best_step}" in report[-1]
+    assert f"final {values[6]:.5g} (step 6" in report[-1]
     latest = torch.load(result.checkpoint, weights_only=True)
     assert latest["best"]["step"] == best_step  # a resumed run keeps tracking the same best
 

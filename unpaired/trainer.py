@@ -123,6 +123,7 @@ class Trainer:
             self.total_steps = min(self.total_steps, t.max_steps)
         self.evaluator = self._evaluator() if self.world.main else None
         self.best = None  # {"metric", "value", "step"} of checkpoints/best.pt
+        self.last_eval = None  # (value of eval.metric, step) of the latest evaluation
         self.step = 0
         self._rng = None
         if state is not None:
@@ -152,6 +153,7 @@ class Trainer:
         metrics = self.evaluator(self.model)
         name = self.cfg.eval.metric
         value = metrics.get(name)
+        self.last_eval = (value, self.step)
         if value is not None and (self.best is None or better(name, value, self.best["value"])):
             self.best = {"metric": name, "value": value, "step": self.step}
             checkpoint.save(self.state_dict(), self.ckpt_path.with_name("best.pt"))
@@ -342,6 +344,10 @@ class Trainer:
                         events.on_checkpoint(run=run, step=self.step, path=path)
                     if stopping:
                         break
+                if self.last_eval and self.best:  # the protocol question: say which is which
+                    log.info("%s: final %.5g (step %d, checkpoints/latest.pt); best %.5g (step %d, "
+                             "checkpoints/best.pt)", self.best["metric"], *self.last_eval,
+                             self.best["value"], self.best["step"])
                 if world.active and not distributed.same_weights(world, self.model, self.device):
                     raise RuntimeError("the ranks' weights differ at the end of training")
             finally:
