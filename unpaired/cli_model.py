@@ -84,24 +84,18 @@ def cmd_translate(args) -> int:
 
 # --------------------------------------------------------------------------- eval
 def eval_dataset(cfg, split="test", data_root=None):
-    """The dataset ``unpaired eval`` scores: data.params merged with data.test_params (or, for
-    image_folder without test_params, split: test); ``split="train"``: the training data."""
-    from omegaconf import OmegaConf
+    """The dataset ``unpaired eval`` scores: the recipe's held-out data (data.params merged with
+    data.test_params), or with ``split="train"`` its training data; ``data_root`` replaces
+    data.params.root."""
+    from .build import build_dataset
 
-    from .loading import get_registry
-
-    params = OmegaConf.to_container(cfg.data.params, resolve=True) or {}
     if data_root is not None:
-        params["root"] = str(data_root)
-    if split == "test":
-        if cfg.data.test_params is not None:
-            params.update(OmegaConf.to_container(cfg.data.test_params, resolve=True))
-        elif cfg.data.name == "image_folder":
-            params["split"] = "test"
-        else:
-            raise UnpairedError(f"the checkpoint's recipe sets no data.test_params for dataset {cfg.data.name!r}, "
-                                "so there is no held-out split; use --split train to score the training data")
-    return get_registry().build("dataset", cfg.data.name, params, key="data")
+        cfg.data.params.root = str(data_root)
+    if split == "test" and cfg.data.test_params is None:
+        raise UnpairedError(f"the checkpoint's recipe sets no data.test_params for dataset {cfg.data.name!r}, "
+                            "so it has no held-out split (for image_folder: data.test_params={split: test}); "
+                            "use --split train to score the training data")
+    return build_dataset(cfg, test=split == "test")
 
 
 def run_dir_of(checkpoint_arg):
