@@ -305,13 +305,18 @@ class Trainer:
         run = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
                       description=self._describe(self.step))
         events.on_train_start(run=run)
+        # plain ints for the loop (recipe lookups are slow next to a GPU step)
+        log_every, sample_every, ckpt_every = t.log_every, t.sample_every, t.checkpoint_every
+        eval_every, eval_at_end = cfg.eval.every, cfg.eval.at_end or cfg.eval.every > 0
         sums, count, t_log, last_logged = {}, 0, time.perf_counter(), self.step
+        lr_epoch = None
         with StopSignals() as stop:
             stopping = ""
             try:
                 for batch in loader:
                     epoch = self.step // self.steps_per_epoch
-                    lr = self.set_lr(epoch)
+                    if epoch != lr_epoch:  # the schedule changes once an epoch
+                        lr, lr_epoch = self.set_lr(epoch), epoch
                     terms = self.train_step(self._to_device(batch["A"]), self._to_device(batch["B"]))
                     for k, v in terms.items():
                         sums[k] = sums.get(k, 0) + v.detach().float()
@@ -319,10 +324,9 @@ class Trainer:
                     self.step += 1
                     last = self.step >= self.total_steps
                     events.on_step(run=run, step=self.step)
-                    e = cfg.eval
                     # the same on every rank (collectives follow); rank 0 alone evaluates
-                    eval_now = (e.every > 0 and self.step % e.every == 0) or (last and (e.at_end or e.every > 0))
-                    log_now = self.step % t.log_every == 0 or last or eval_now
+                    eval_now = (eval_every > 0 and self.step % eval_every == 0) or (last and eval_at_end)
+                    log_now = self.step % log_every == 0 or last or eval_now
                     if log_now or not world.active:  # ranks agree on stopping at log steps
                         stopping = "SIGTERM" if distributed.any_rank(world, stop.received, self.device) else ""
                         stopping = stop.received or stopping
@@ -337,9 +341,9 @@ class Trainer:
                             log.warning("non-finite loss at step %d: %s", self.step, metrics)
                         events.on_log(run=run, step=self.step, metrics=metrics)
                         sums, count, t_log, last_logged = {}, 0, now, self.step
-                    if world.main and (self.step % t.sample_every == 0 or last):
+                    if world.main and (self.step % sample_every == 0 or last):
                         events.on_sample(run=run, step=self.step, images=self.sample_images(samples))
-                    if self.step % t.checkpoint_every == 0 or last or stopping:
+                    if self.step % ckpt_every == 0 or last or stopping:
                         path = self.save_checkpoint()
                         events.on_checkpoint(run=run, step=self.step, path=path)
                     if stopping:
