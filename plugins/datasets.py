@@ -40,7 +40,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self.files = {}
         for domain, explicit in (("A", a), ("B", b)):
             folder = _domain_folder(root, split, domain, explicit)
-            self.files[domain] = _usable_files(folder, domain, on_bad_file)
+            self.files[domain] = _usable_files(folder, domain, on_bad_file, crop_size)
 
     def __len__(self):
         return max(len(self.files["A"]), len(self.files["B"]))
@@ -104,7 +104,7 @@ def _domain_folder(root, split, domain, explicit):
     return folder
 
 
-def _usable_files(folder, domain, on_bad_file):
+def _usable_files(folder, domain, on_bad_file, crop_size):
     scan = scan_folder(folder)
     problem = usable_problem(scan, domain, on_bad_file)
     if problem:
@@ -112,6 +112,10 @@ def _usable_files(folder, domain, on_bad_file):
         raise UnpairedError(f"data.params: {problem}.{detail}")
     if scan.bad:
         log.warning("%s", skipped_summary(scan.bad, folder, total=len(scan.good) + len(scan.bad)))
+    small = [p for p in scan.good if min(scan.info[p].width, scan.info[p].height) < crop_size]
+    if small:
+        log.warning("%d of %d images in %s are smaller than the %d-px crop and are upscaled (e.g. %s)",
+                    len(small), len(scan.good), folder, crop_size, small[0].name)
     return scan.good
 
 

@@ -94,6 +94,8 @@ def test_a_messy_folder_trains_and_names_what_it_skipped(tmp_path, caplog):
     assert result.step == 3
     skipped = " ".join(r.getMessage() for r in caplog.records)
     assert all(name in skipped for name in bad), skipped
+    # every messy image (50x30 or 20x12) is smaller than the 32-px crop on one side: counted
+    assert "6 of 6 images in" in skipped and "3 of 3 images in" in skipped and "upscaled" in skipped
     state = torch.load(result.checkpoint, weights_only=True)
     assert state["channels"] == [3, 3]
 
