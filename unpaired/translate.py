@@ -37,7 +37,7 @@ CONTRACT_MULTIPLE = 4  # generators accept H, W multiples of 4 (plugin contract)
 
 
 # --------------------------------------------------------------------------- checkpoints -> nets
-class Generators(nn.Module):
+class GeneratorPair(nn.Module):
     """The two generators of a checkpoint: what inference and evaluation need (``g_ab``,
     ``g_ba``, as on the CycleGAN module), without the discriminators and losses."""
 
@@ -99,7 +99,7 @@ def require_plugin(registry, state, role, kind, name, path, problems=()):
 
 
 def load_generators(path_or_state, directions=DIRECTIONS, registry=None):
-    """(Generators with the checkpoint's weights, eval mode, on the CPU; the state). Only the
+    """(GeneratorPair with the checkpoint's weights, eval mode, on the CPU; the state). Only the
     generators named in ``directions`` are built (the other is None)."""
     if isinstance(path_or_state, dict):
         state, path = path_or_state, "(in memory)"
@@ -130,7 +130,7 @@ def load_generators(path_or_state, directions=DIRECTIONS, registry=None):
             raise UnpairedError(f"checkpoint {path}: the weights of {key} do not fit generator {name!r} "
                                 f"with params {params} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         nets[key] = net.eval()
-    return Generators(nets["g_ab"], nets["g_ba"]), state
+    return GeneratorPair(nets["g_ab"], nets["g_ba"]), state
 
 
 # --------------------------------------------------------------------------- tensors <-> images
