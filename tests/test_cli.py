@@ -67,6 +67,7 @@ def test_plugins_lists_builtins_with_parameters(capsys):
     for name in ("resnet", "patchgan", "bce", "lsgan", "l1", "image_folder", "unpaired.plugins.resnet"):
         assert name in flat
     assert "n_blocks=9" in flat and "ndf=64" in flat
+    assert "events: on_sample" in flat  # event plugins say which events they handle
 
 
 def test_local_plugin_file(capsys, tmp_path, image_root):

@@ -33,7 +33,8 @@ def cmd_run(args):
 
 
 def cmd_plugins(args):
-    from .loading import all_plugins, get_registry, load_plugin_file
+    from .events import EVENTS
+    from .loading import all_plugins, get_registry, load_plugin_file, plugin_manager
     from .registry import HOOKS
 
     for path in args.plugins or ():
@@ -44,8 +45,14 @@ def cmd_plugins(args):
     for col in ("plugin", "from", "registers"):
         table.add_column(col)
     failed = []
+    pm = plugin_manager()
     for info in all_plugins():
-        names = "; ".join(f"{kind}: {', '.join(n)}" for kind, n in info.names.items()) or "-"
+        parts = [f"{kind}: {', '.join(n)}" for kind, n in info.names.items()]
+        plugin = pm.get_plugin(info.name)
+        events = [h.name for h in (pm.get_hookcallers(plugin) or []) if h.name in EVENTS] if plugin else []
+        if events:
+            parts.append("events: " + ", ".join(sorted(events, key=EVENTS.index)))
+        names = "; ".join(parts) or "- (nothing active)"
         table.add_row(info.name, info.describe(), names)
         if info.error:
             failed.append(info)
