@@ -44,8 +44,13 @@ def setup(device_name):
     return World(rank, size, local_rank)
 
 
-def teardown(world):
+def teardown(world, together=True):
+    """Leave the process group; ``together``: after a barrier, since a rank that tears down
+    while another still talks to it can abort (seen with gloo). Not after an error, when the
+    other ranks may never reach the barrier."""
     if world.active and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -6,6 +6,7 @@ Under torchrun each rank trains on its share of the batches (see unpaired.distri
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -356,7 +357,7 @@ class Trainer:
                     raise RuntimeError("the ranks' weights differ at the end of training")
             finally:
                 events.on_train_end(run=run, step=self.step, interrupted=stopping)
-                distributed.teardown(world)
+                distributed.teardown(world, together=sys.exc_info()[0] is None)
         return TrainResult(self.step, self.ckpt_path, self.out_dir, stopping)
 
     def _describe(self, start):
