@@ -296,7 +296,8 @@ class Trainer:
         if world.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(to_yaml(cfg))
-        samples = fixed_items(self.test_dataset or self.dataset, t.samples, t.seed) if world.main else None
+        shown = self.dataset if self.test_dataset is None else self.test_dataset  # sample grids
+        samples = fixed_items(shown, t.samples, t.seed) if world.main else None
         if self._rng is not None:
             checkpoint.set_rng_state(self._rng)
         loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
