@@ -55,7 +55,10 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return {"A": self._load(a_path), "B": self._load(b_path), "A_path": str(a_path), "B_path": str(b_path)}
 
     def _load(self, path):
-        img = load_image(path, channels=self.channels, max_side=self.load_size)
+        # big JPEGs decode at reduced scale (never below load_size) unless crops are taken at
+        # the native resolution
+        draft = None if self.preprocess == "crop" else self.load_size
+        img = load_image(path, channels=self.channels, max_side=draft)
         if self.preprocess == "resize_crop":
             img = img.resize((self.load_size, self.load_size), Image.BICUBIC)
         elif self.preprocess == "scale_crop":
