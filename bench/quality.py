@@ -11,7 +11,6 @@ baseline (output = input). The evaluation runs inside the training run, as a plu
     python bench/quality.py --size 64 --steps 0,200,800 --out /tmp/quality.md   (results: BENCHMARKS.md)
 """
 import argparse
-import os
 import platform
 import sys
 import tempfile
@@ -80,16 +79,11 @@ class MeanColour(nn.Module):
 
 
 def machine():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} with {torch.get_num_threads()} "
-            f"threads, Python {platform.python_version()}, {platform.system()}")
+    from train_step import machine as machine_info  # bench/ is on sys.path when run as a script
+
+    m = machine_info("cpu")
+    return (f"{m['cpu']}, {m['cores']} cores visible, torch {m['torch']} with {m['torch_threads']} "
+            f"threads, Python {m['python']}, {platform.system()}")
 
 
 def table(rows):

@@ -5,7 +5,6 @@ register is recorded and reported (`unpaired plugins`); it never takes the host 
 import importlib
 import importlib.metadata as md
 import importlib.util
-import sys
 from pathlib import Path
 
 import pluggy

@@ -1,6 +1,5 @@
 """What a run leaves and shows: metrics.csv, sample grids, the progress display."""
 import csv
-import sys
 import time
 from pathlib import Path
 

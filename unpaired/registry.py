@@ -5,7 +5,7 @@ losses, datasets. Small on purpose: ``names(kind)``, ``create(kind, name, **para
 import difflib
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from .errors import UnpairedError
 
