@@ -1,5 +1,6 @@
 """The command line: ``unpaired run``, ``unpaired plugins`` (and ``python -m unpaired``)."""
 import argparse
+import inspect
 import logging
 import sys
 
@@ -61,17 +62,12 @@ def cmd_plugins(args):
         for kind in HOOKS:
             for name in registry.names(kind):
                 entry = registry.entry(kind, name)
-                params = ", ".join(f"{p}={d!r}" if d is not entry_empty() else p for p, d in entry.parameters().items())
+                params = ", ".join(p if d is inspect.Parameter.empty else f"{p}={d!r}"
+                                   for p, d in entry.parameters().items())
                 console.print(f"[bold]{kind} {name}[/]({params})  [dim]{entry.help}[/]", highlight=False)
     for info in failed:
         console.print(f"[red]failed:[/] {info.name} ({info.describe()}): {info.error}", highlight=False)
     return 0
-
-
-def entry_empty():
-    import inspect
-
-    return inspect.Parameter.empty
 
 
 def build_parser():

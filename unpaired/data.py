@@ -52,9 +52,9 @@ class SeededItems(torch.utils.data.Dataset):
 class StepBatches(torch.utils.data.Sampler):
     """Batches of (index, seed) for global steps ``start`` .. ``stop - 1``."""
 
-    def __init__(self, n_items, batch_size, seed, start, stop, shuffle=True, rank=0, world=1):
+    def __init__(self, n_items, batch_size, seed, start, stop, rank=0, world=1):
         self.n, self.bs, self.seed = n_items, batch_size, seed
-        self.start, self.stop, self.shuffle = start, stop, shuffle
+        self.start, self.stop = start, stop
         self.rank, self.world = rank, world
         self.steps_per_epoch = n_items // (batch_size * world)
         if self.steps_per_epoch == 0:
@@ -64,8 +64,6 @@ class StepBatches(torch.utils.data.Sampler):
         return max(0, self.stop - self.start)
 
     def _order(self, epoch):
-        if not self.shuffle:
-            return list(range(self.n))
         g = torch.Generator().manual_seed(item_seed(self.seed, epoch, 0))
         return torch.randperm(self.n, generator=g).tolist()
 

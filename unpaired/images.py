@@ -120,7 +120,7 @@ def load_image(path: str | os.PathLike, channels: int = 3, max_side: int | None 
     path = Path(path)
     with _reasons(path):
         im, _ = _decode(path, draft_side=max_side)
-        return _to_8bit(im, channels)
+        return to_8bit(im, channels)
 
 
 def inspect_image(path: str | os.PathLike) -> ImageInfo:
@@ -131,7 +131,7 @@ def inspect_image(path: str | os.PathLike) -> ImageInfo:
     path = Path(path)
     with _reasons(path):
         im, info = _decode(path, draft_side=1)
-        _to_8bit(im, 3)
+        to_8bit(im, 3)
         return info
 
 
@@ -281,7 +281,9 @@ def _upright(im: Image.Image) -> Image.Image:
         return im.copy()
 
 
-def _to_8bit(im: Image.Image, channels: int) -> Image.Image:
+def to_8bit(im: Image.Image, channels: int) -> Image.Image:
+    """An opened image of any mode (16-bit, palette, RGBA on white, CMYK...) as 8-bit RGB, or
+    L for ``channels=1``; also used by translate for PIL images handed in directly."""
     want = "L" if channels == 1 else "RGB"
     if im.mode in _SIXTEEN_BIT_MODES:
         im = _rescale(im.convert("F"), 1 / 257)

@@ -137,10 +137,6 @@ def get_registry():
     return _registry
 
 
-def plugin_info(name):
-    return _infos.get(name)
-
-
 def all_plugins():
     plugin_manager()
     get_registry()

@@ -74,9 +74,9 @@ def save_png(img, path):
 class ProgressDisplay:
     """A rich progress bar on a terminal; plain log lines at each logging step otherwise."""
 
-    def __init__(self, console=None, live=None):
+    def __init__(self, console=None):
         self.console = console or Console(stderr=True)
-        self.live = self.console.is_terminal if live is None else live
+        self.live = self.console.is_terminal
         self.progress = None
         self.last = {}
 

@@ -30,7 +30,7 @@ from torch import nn
 from . import checkpoint
 from .devices import autocast, autocast_dtype, pick_device
 from .errors import UnpairedError
-from .images import IMAGE_EXTENSIONS, _to_8bit, find_images, is_image_file, load_image
+from .images import IMAGE_EXTENSIONS, to_8bit, find_images, is_image_file, load_image
 
 DIRECTIONS = ("a2b", "b2a")
 CONTRACT_MULTIPLE = 4  # generators accept H, W multiples of 4 (plugin contract)
@@ -136,7 +136,7 @@ def load_generators(path_or_state, directions=DIRECTIONS, registry=None):
 # --------------------------------------------------------------------------- tensors <-> images
 def to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
     """A PIL image -> (C, H, W) float in [-1, 1]; alpha composited on white, modes converted."""
-    img = _to_8bit(img, channels)
+    img = to_8bit(img, channels)
     w, h = img.size
     t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(h, w, channels)
     return t.permute(2, 0, 1).float().div(127.5).sub(1.0)
