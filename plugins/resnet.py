@@ -85,9 +85,35 @@ class ResnetGenerator(nn.Module):
             ch //= 2
         layers += [_pad(padding, 3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        # encoder layers by name -> index in self.model whose output is that activation:
+        # "input" (the padded input), "down1".. (the strided convolutions' outputs, before their
+        # norm), "block1".. (the residual blocks' outputs). CUT's PatchNCE uses
+        # input, down1, down2, block1, block5 (its indices 0, 4, 8, 12, 16).
+        self.feature_index = {"input": 0}
+        downs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+        blocks = [i for i, m in enumerate(layers) if isinstance(m, ResidualBlock)]
+        self.feature_index.update({f"down{k + 1}": i for k, i in enumerate(downs)})
+        self.feature_index.update({f"block{k + 1}": i for k, i in enumerate(blocks)})
 
     def forward(self, x):
         return self.model(x)
+
+    def features(self, x, layers):
+        """The encoder's activations at the named ``layers`` (see ``feature_index``), in the
+        order asked; the pass stops after the deepest one."""
+        unknown = [name for name in layers if name not in self.feature_index]
+        if unknown:
+            raise UnpairedError(f"resnet has no feature layer {', '.join(map(repr, unknown))}; "
+                                f"its layers: {', '.join(self.feature_index)}")
+        wanted = {self.feature_index[name]: name for name in layers}
+        found = {}
+        for i, layer in enumerate(self.model):
+            x = layer(x)
+            if i in wanted:
+                found[wanted[i]] = x
+                if len(found) == len(wanted):
+                    break
+        return [found[name] for name in layers]
 
 
 def resnet(in_channels, out_channels, ngf=64, n_blocks=9, norm="instance", dropout=0.0, padding="reflect",

@@ -60,7 +60,8 @@ def test_dataset_contract(name, image_root):
 def test_every_builtin_is_registered_by_a_builtin_plugin():
     for kind, name in [("generator", "resnet"), ("discriminator", "patchgan"),
                        ("discriminator", "multiscale_patchgan"), ("loss", "bce"), ("loss", "lsgan"),
-                       ("loss", "hinge"), ("loss", "wgan"), ("loss", "l1"), ("dataset", "image_folder")]:
+                       ("loss", "hinge"), ("loss", "wgan"), ("loss", "l1"), ("dataset", "image_folder"),
+                       ("objective", "cyclegan"), ("objective", "cut"), ("objective", "fastcut")]:
         assert REG.entry(kind, name).plugin.source == "builtin"
 
 
@@ -69,3 +70,17 @@ def test_feature_extractor_contract(name):
     # tests never download; inception's 299-px forward is slow on CPU: one size
     params = {"load_weights": False, "sizes": [(48, 40)]} if name == "inception" else {}
     testing.check_feature_extractor(name, **params)
+
+
+@pytest.mark.parametrize("name", REG.names("objective"))
+def test_objective_contract(name):
+    # small resnet / patchgan networks on a 32-px batch of 2: groups, phases, one step, state
+    terms = testing.check_objective(name)
+    assert "g_total" in terms
+
+
+@pytest.mark.parametrize("name", REG.names("objective"))
+def test_objective_contract_with_another_generator(name):
+    # any registered architecture works with any objective: resize-conv upsampling, batch norm
+    testing.check_objective(name, generator=("resnet", {"ngf": 4, "n_blocks": 5, "upsample": "resize_conv",
+                                                         "norm": "batch"}))

@@ -33,7 +33,7 @@ def test_short_run_leaves_samples_metrics_and_checkpoint(tiny_recipe, tmp_path):
             assert float(r[key]) == float(r[key])  # present and a number
     state = torch.load(result.checkpoint, weights_only=True)
     assert state["step"] == 4 and set(state["nets"]) == {"g_ab", "g_ba", "d_a", "d_b"}
-    assert set(state["optimizers"]) == {"g", "d"} and set(state["pools"]) == {"a", "b"}
+    assert set(state["optimizers"]) == {"g", "d"} and set(state["objective_state"]["pools"]) == {"a", "b"}
     assert state["config"]["generator"]["params"] == {"ngf": 4, "n_blocks": 1}
     assert state["plugins"]["generator"]["name"] == "resnet"
     assert state["plugins"]["generator"]["source"] == "builtin"

@@ -174,11 +174,13 @@ def render_scores(scores, extractor, n, split, step):
     for col in ("direction", "KID (mean ± std)", f"FID [{extractor}]", "cycle L1", "PSNR", "SSIM", "L1"):
         table.add_column(col, justify="right" if col != "direction" else "left")
     for d, cyc in (("a2b", "cycle_a"), ("b2a", "cycle_b")):
+        if f"kid_{d}" not in scores:
+            continue  # a one-sided objective translates a2b only
         table.add_row(
             "A→B" if d == "a2b" else "B→A",
             f"{scores[f'kid_{d}']:.4f} ± {scores[f'kid_{d}_std']:.4f}",
             f"{scores[f'fid_{d}']:.2f}",
-            f"{scores[cyc]:.4f}",
+            f"{scores[cyc]:.4f}" if cyc in scores else "-",
             *(f"{scores[k]:.4f}" if k in scores else "-" for k in (f"psnr_{d}", f"ssim_{d}", f"l1_{d}")),
         )
     return table

@@ -22,16 +22,16 @@ class PluginChoice:
 
 @dataclass
 class LossChoice:
-    name: str = MISSING
-    weight: float = 1.0
+    # null: the objective's default for this role (unpaired plugins -v lists them)
+    name: Optional[str] = None
+    weight: Optional[float] = None
     params: Dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Losses:
-    adversarial: LossChoice = field(default_factory=lambda: LossChoice("bce", 1.0))
-    cycle: LossChoice = field(default_factory=lambda: LossChoice("l1", 10.0))
-    identity: LossChoice = field(default_factory=lambda: LossChoice("l1", 5.0))
+def _loss_roles():
+    """The roles every recipe may set without writing them first (``losses.cycle.weight=3`` on
+    the command line); each objective declares the roles it uses and their defaults."""
+    return {role: LossChoice() for role in ("adversarial", "cycle", "identity")}
 
 
 @dataclass
@@ -86,9 +86,11 @@ class Recipe:
     name: str = MISSING
     out_dir: Optional[str] = None  # default runs/<name>
     plugins: List[str] = field(default_factory=list)  # local plugin files (relative to the recipe)
+    # the training algorithm: a registered objective (cyclegan, cut, fastcut, ...) and its params
+    objective: PluginChoice = field(default_factory=lambda: PluginChoice("cyclegan"))
     generator: PluginChoice = field(default_factory=lambda: PluginChoice("resnet"))
     discriminator: PluginChoice = field(default_factory=lambda: PluginChoice("patchgan"))
-    losses: Losses = field(default_factory=Losses)
+    losses: Dict[str, LossChoice] = field(default_factory=_loss_roles)  # role -> choice
     data: Data = field(default_factory=Data)
     train: Train = field(default_factory=Train)
     eval: Eval = field(default_factory=Eval)
@@ -165,6 +167,9 @@ def apply_overrides(cfg, overrides, source="command line"):
 
 def set_key(cfg, key, value, source):
     """cfg[key] = value, replacing a mapping rather than merging into it."""
+    parts = key.split(".")
+    if len(parts) > 2 and parts[0] == "losses" and parts[1] not in cfg.losses:
+        cfg.losses[parts[1]] = LossChoice()  # a loss role an objective may use (losses.nce.weight=2)
     if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT and not _in_open_mapping(cfg, key):
         raise UnpairedError(f"{source}: unknown key {key!r}{_close_keys(cfg, key)}")
     try:

@@ -84,12 +84,49 @@ def register_feature_extractors(register):
     """
 
 
+@hookspec
+def register_objectives(register):
+    """Register training objectives (CycleGAN, CUT, ...): what one step computes and updates.
+
+    ``register(name, factory, help="")`` where ``factory(parts, **params)`` returns an
+    :class:`unpaired.objective.Objective` (an ``nn.Module``; subclassing is optional) with:
+
+    * ``networks() -> {name: nn.Module}``: every network with weights, built through ``parts``
+      (the engine initialises them per ``train.init``, moves them to the device, compiles them,
+      saves them under these names in checkpoints).
+    * ``translators``: ``{"a2b": name, "b2a": name}`` — which of those networks translate which
+      direction (made by ``parts.generator``); a one-sided objective gives only ``"a2b"``.
+    * ``param_groups() -> {phase: [parameters]}``: the engine makes one Adam optimizer per phase
+      (``train.lr``, ``train.betas``, the learning-rate schedule); together they hold every
+      trainable parameter, each once.
+    * ``phases``: ``{phase: nn.Module}``: the module whose ``forward`` each phase calls once per
+      step; under torchrun the engine wraps it in DistributedDataParallel.
+    * ``train_step(run, a, b, update) -> {term: Tensor}``: one step on real batches ``a``, ``b``.
+      Call ``run[phase](...)`` (the phase module or its DDP wrapper) for each phase's forward, and
+      ``update(phase, loss)`` to zero that phase's gradients, backpropagate (scaled under fp16, outside
+      autocast) and step its optimizer, in the objective's own order. Return the loss terms as
+      tensors (the engine averages and logs them; it reads them back only at log steps).
+    * ``samples(a, b) -> {row: (Tensor, ...)}``: rows of a sample grid (e.g. ``{"a2b": (a, fake_b,
+      rec_a)}``), images in [-1, 1]; called in eval mode without gradients.
+    * ``extra_state() -> dict`` and ``load_extra_state(state)``: state of this process that is
+      not in the networks (e.g. history pools), saved per rank in checkpoints.
+
+    Class attributes of the factory declare what it reads from the recipe: ``losses = {role:
+    default}`` (default a dict ``{name, weight, params}`` or None when the recipe must choose),
+    and ``loss_kinds = {role: "adversarial" | "reconstruction"}``. ``parts`` (an
+    :class:`unpaired.objective.Parts`) gives ``channels``, ``generator(cin, cout)``,
+    ``discriminator(cin)``, ``loss(role)``, ``weight(role)``, ``seed``, ``rank`` and ``config``.
+    Recipe ``objective.params`` are passed as keyword arguments, checked against the factory's
+    signature first.
+    """
+
+
 # --- training events ------------------------------------------------------------------------
 # Called on every plugin that implements them, in the training process (rank 0 only when
 # several processes train together). ``run`` is a RunInfo (unpaired.events): ``config`` (the
 # resolved recipe), ``out_dir`` (Path), ``start_step``, ``total_steps``, ``device`` and
-# ``model`` (the CycleGAN module with g_ab, g_ba, d_a, d_b). Events must not change the
-# model or the step. The engine's own outputs (progress display, metrics.csv, sample PNGs)
+# ``model`` (the objective: see register_objectives). Events must not change the model or
+# the step. The engine's own outputs (progress display, metrics.csv, sample PNGs)
 # are plugins of these events; a recipe turns plugins off with ``disable_plugins``.
 
 
