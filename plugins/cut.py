@@ -101,7 +101,7 @@ class CUT(Objective):
     def __init__(self, parts, lambda_nce=1.0, nce_idt=True, nce_layers=CUT_LAYERS, num_patches=256,
                  nce_temperature=0.07, mlp_units=256, flip_equivariance=False):
         super().__init__()
-        owner = f"objective.params (objective {self.name!r})"
+        owner = f"objective.params.nce_layers (objective {self.name!r})"
         ca, cb = parts.channels
         if ca != cb:
             raise UnpairedError(f"objective.name: objective {self.name!r} compares G's features of an A image and "

@@ -19,19 +19,20 @@ from unpaired.errors import UnpairedError
 
 
 class FeatureTap:
-    """``tap(x) -> [activation per layer]`` of ``generator`` at ``layers`` (names)."""
+    """``tap(x) -> [activation per layer]`` of ``generator`` at ``layers`` (names); errors
+    start with ``owner`` (the recipe key and the objective)."""
 
     def __init__(self, generator, layers, owner):
         self.generator, self.layers = generator, list(layers)
         self.by_name = callable(getattr(generator, "features", None))
         if not self.layers:
-            raise UnpairedError(f"{owner}.nce_layers: give at least one layer")
+            raise UnpairedError(f"{owner}: give at least one layer")
         if not self.by_name:
             modules = dict(generator.named_modules())
             missing = [name for name in self.layers if name not in modules]
             if missing:
                 raise UnpairedError(
-                    f"{owner}.nce_layers: the generator ({type(generator).__name__}) has no features(x, layers) "
+                    f"{owner}: the generator ({type(generator).__name__}) has no features(x, layers) "
                     f"method, so layers are module paths, and it has no module {', '.join(map(repr, missing))}. "
                     "Give module paths (e.g. model.4), or add features() to the generator (docs/plugins.md)")
         self.owner = owner
@@ -41,7 +42,7 @@ class FeatureTap:
             try:
                 return self.generator.features(x, self.layers)
             except UnpairedError as exc:
-                raise UnpairedError(f"{self.owner}.nce_layers: {exc}") from None
+                raise UnpairedError(f"{self.owner}: {exc}") from None
         found = {}
         modules = dict(self.generator.named_modules())
         hooks = [modules[name].register_forward_hook(lambda m, i, out, name=name: found.__setitem__(name, out))
