@@ -144,17 +144,18 @@ def on_step(run, step):
 @hookspec
 def on_log(run, step, metrics):
     """Every ``train.log_every`` steps (and at the last): ``metrics`` is a dict of floats —
-    ``epoch``, ``lr``, ``it_per_s`` and each loss term averaged since the previous call
-    (``g_adv_ab``, ``g_adv_ba``, ``cycle_a``, ``cycle_b``, ``idt_a``, ``idt_b``, ``g_total``,
-    ``d_a``, ``d_b``), plus evaluation metrics on the steps where they are computed."""
+    ``epoch``, ``lr``, ``it_per_s`` and each of the objective's loss terms averaged since the
+    previous call (cyclegan: ``g_adv_ab``, ``g_adv_ba``, ``cycle_a``, ``cycle_b``, ``idt_a``,
+    ``idt_b``, ``g_total``, ``d_a``, ``d_b``; cut: ``d``, ``g_adv``, ``nce``, ``nce_idt``,
+    ``g_total``), plus evaluation metrics on the steps where they are computed."""
 
 
 @hookspec
 def on_sample(run, step, images):
     """Every ``train.sample_every`` steps (and at the last): ``images`` is a dict of CPU
-    tensors in [0, 1]: ``grid`` (3, H, W) — rows of real | translated | reconstructed, A->B
-    rows then B->A rows — and ``a2b``, ``b2a``: tuples (real, translated, reconstructed) of
-    (N, C, h, w) batches."""
+    tensors in [0, 1]: ``grid`` (3, H, W) — a row per image of each of the objective's sample
+    rows — and those rows by name, tuples of (N, C, h, w) batches (cyclegan: ``a2b``, ``b2a``,
+    each (real, translated, reconstructed); cut: ``a2b`` (real, translated), ``idt_b``)."""
 
 
 @hookspec
