@@ -1,9 +1,13 @@
 """The plugin contract, checked over every registered name (built-ins and installed plugins)
 with unpaired.testing: the same checks plugin authors run on their own plugins."""
+import re
+from pathlib import Path
+
 import pytest
 
 import unpaired
 from unpaired import testing
+from unpaired.registry import HOOKS
 
 REG = unpaired.get_registry()
 SMALL = {  # params that keep each built-in small; other plugins run with their defaults
@@ -57,12 +61,27 @@ def test_dataset_contract(name, image_root):
     testing.check_dataset(name, **params)
 
 
-def test_every_builtin_is_registered_by_a_builtin_plugin():
-    for kind, name in [("generator", "resnet"), ("discriminator", "patchgan"),
-                       ("discriminator", "multiscale_patchgan"), ("loss", "bce"), ("loss", "lsgan"),
-                       ("loss", "hinge"), ("loss", "wgan"), ("loss", "l1"), ("dataset", "image_folder"),
-                       ("objective", "cyclegan"), ("objective", "cut"), ("objective", "fastcut")]:
+def builtin_names():
+    from unpaired.loading import BUILTIN_MODULES
+
+    return {(kind, name) for kind in HOOKS for name in REG.names(kind)
+            if REG.entry(kind, name).plugin.name in BUILTIN_MODULES}
+
+
+def documented_builtins():
+    """(kind, name) of each row of docs/plugins.md's "The built-ins, for reference" table."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    table = text.split("## 8. The built-ins, for reference", 1)[1]
+    rows = [line.split("|") for line in table.splitlines() if line.startswith("| ") and "`" in line.split("|")[2]]
+    return {(cells[1].strip(), name) for cells in rows for name in re.findall(r"`([a-z0-9_]+)`", cells[2])}
+
+
+def test_every_builtin_is_registered_by_a_builtin_plugin_and_documented():
+    builtins = builtin_names()
+    for kind, name in builtins:
         assert REG.entry(kind, name).plugin.source == "builtin"
+    documented = {(k, n) for k, n in documented_builtins() if k in HOOKS}
+    assert documented == builtins, (documented ^ builtins)
 
 
 @pytest.mark.parametrize("name", REG.names("feature_extractor"))
