@@ -30,3 +30,20 @@ def test_the_cut_recipes_are_the_papers_settings():
         assert (cfg.train.epochs, cfg.train.decay_epochs, cfg.train.init, cfg.train.lr) == (200, 200, "xavier", 2e-4)
         # one flag swaps to FastCUT with its own defaults (no recipe params pin CUT's)
         assert not cfg.objective.params
+
+
+def test_every_recipe_error_is_reported_before_data_is_touched(tmp_path):
+    from unpaired import UnpairedError
+    from unpaired.trainer import Trainer
+
+    cfg = load_recipe(RECIPES[0].parent / "forest_abstract.yaml", [
+        f"data.params.root={tmp_path / 'no_such_folder'}", f"out_dir={tmp_path / 'run'}",
+        "generator.name=resnett", "discriminator.params.ndff=3", "losses.cycle.name=l2", "objective.params.x=1"])
+    with pytest.raises(UnpairedError) as err:
+        Trainer(cfg)
+    msg = str(err.value)
+    assert msg.startswith("the recipe has 4 problems:")
+    for part in ("generator.name", "Did you mean 'resnet'", "discriminator.params.ndff", "losses.cycle.name",
+                 "objective.params.x: objective 'cyclegan'"):
+        assert part in msg, part
+    assert "no_such_folder" not in msg  # the data folder was not looked at yet

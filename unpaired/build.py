@@ -3,6 +3,7 @@ Errors name the recipe key."""
 import torch
 from torch import nn
 
+from .config import plain
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
 from .objective import build_objective, resolve_losses
@@ -14,10 +15,32 @@ def load_recipe_plugins(cfg):
     return get_registry()
 
 
-def _params(node):
-    from omegaconf import OmegaConf
+def check_recipe(cfg, registry=None):
+    """Every plugin name and param the recipe uses, checked before any data or network is
+    touched; every problem found is reported at once (one UnpairedError, a line each)."""
+    registry = registry or get_registry()
+    problems = []
 
-    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    def check(what, *args, **kwargs):
+        try:
+            return what(*args, **kwargs)
+        except UnpairedError as exc:
+            problems.append(str(exc))
+
+    if check(registry.check_params, "objective", cfg.objective.name, plain(cfg.objective.params), key="objective"):
+        check(resolve_losses, cfg, registry)
+    for kind, key in (("generator", "generator"), ("discriminator", "discriminator")):
+        check(registry.check_params, kind, cfg[key].name, plain(cfg[key].params), key=key)
+    check(registry.check_params, "dataset", cfg.data.name, plain(cfg.data.params), key="data")
+    for role, choice in cfg.losses.items():
+        if choice.name is not None:
+            check(registry.check_params, "loss", choice.name, plain(choice.params), key=f"losses.{role}")
+    if cfg.eval.every > 0 or cfg.eval.at_end:
+        check(registry.check_params, "feature_extractor", cfg.eval.extractor, plain(cfg.eval.extractor_params),
+              key="eval.extractor")
+    if problems:
+        head = f"the recipe has {len(problems)} problems:\n  " if len(problems) > 1 else ""
+        raise UnpairedError(head + "\n  ".join(problems))
 
 
 def build_model(cfg, registry=None, channels=(3, 3), rank=0):
@@ -55,11 +78,11 @@ def data_channels(dataset, key="data"):
 def build_dataset(cfg, registry=None, test=False):
     """The training dataset, or the held-out one (data.params <- data.test_params)."""
     registry = registry or get_registry()
-    params = _params(cfg.data.params)
+    params = plain(cfg.data.params)
     if test:
         if cfg.data.test_params is None:
             return None
-        params.update(_params(cfg.data.test_params))
+        params.update(plain(cfg.data.test_params))
     return registry.build("dataset", cfg.data.name, params, key="data")
 
 

@@ -230,6 +230,11 @@ def validate(cfg, source):
             raise UnpairedError(f"{source}: {msg}")
 
 
+def plain(node):
+    """A recipe node (e.g. a plugin's params) as a plain dict, interpolations resolved; {} for None."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
+
+
 def to_yaml(cfg):
     return OmegaConf.to_yaml(cfg)
 

@@ -14,6 +14,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from .config import plain
 from .errors import UnpairedError
 
 log = logging.getLogger("unpaired")
@@ -84,7 +85,7 @@ class Parts:
 
     def generator(self, in_channels, out_channels):
         g = self.config.generator
-        net = self.registry.build("generator", g.name, _params(g.params), key="generator",
+        net = self.registry.build("generator", g.name, plain(g.params), key="generator",
                                   in_channels=in_channels, out_channels=out_channels)
         self._check_module(net, "generator")
         self.built[id(net)] = ("generator", in_channels, out_channels)
@@ -92,7 +93,7 @@ class Parts:
 
     def discriminator(self, in_channels):
         d = self.config.discriminator
-        net = self.registry.build("discriminator", d.name, _params(d.params), key="discriminator",
+        net = self.registry.build("discriminator", d.name, plain(d.params), key="discriminator",
                                   in_channels=in_channels)
         self._check_module(net, "discriminator")
         self.built[id(net)] = ("discriminator", in_channels)
@@ -103,7 +104,7 @@ class Parts:
             raise UnpairedError(f"losses.{role}.name: objective {self.objective_name!r} asks for a {role!r} "
                                 "loss and the recipe chooses none; set it, e.g. losses." + role + ".name=l1")
         choice, key = self.config.losses[role], f"losses.{role}"
-        loss = self.registry.build("loss", choice.name, _params(choice.params), key=key)
+        loss = self.registry.build("loss", choice.name, plain(choice.params), key=key)
         kind = self.loss_kinds.get(role)
         if kind == ADVERSARIAL and not is_adversarial(loss):
             raise UnpairedError(f"{key}.name: loss {choice.name!r} is a reconstruction loss; the {role} slot "
@@ -123,10 +124,6 @@ class Parts:
         if not isinstance(net, nn.Module):
             raise UnpairedError(f"{kind}.name: {self.config[kind].name!r} built a {type(net).__name__}, "
                                 "not a torch nn.Module")
-
-
-def _params(node):
-    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
 def resolve_losses(cfg, registry):
@@ -173,7 +170,7 @@ def build_objective(cfg, registry, channels=(3, 3), rank=0):
     o = cfg.objective
     entry = registry.entry("objective", o.name, key="objective.name")
     parts = Parts(cfg, registry, channels, o.name, getattr(entry.factory, "loss_kinds", {}), rank=rank)
-    objective = registry.build("objective", o.name, _params(o.params), key="objective", parts=parts)
+    objective = registry.build("objective", o.name, plain(o.params), key="objective", parts=parts)
     check_objective_shape(objective, o.name, parts)
     objective.built_by_parts = parts.built
     return objective

@@ -17,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from . import __version__, checkpoint, distributed
-from .build import build_dataset, build_model, data_channels, init_weights, load_recipe_plugins, provenance
+from .build import build_dataset, build_model, check_recipe, data_channels, init_weights, load_recipe_plugins, provenance
 from .config import from_container, to_yaml
 from .data import fixed_items, make_loader
 from .devices import autocast, autocast_dtype, pick_device
@@ -79,6 +79,7 @@ class Trainer:
         state = self._previous_state(resume)
 
         registry = load_recipe_plugins(cfg)
+        check_recipe(cfg, registry)  # every name and param, before any data or network is touched
         self.device = pick_device(t.device)
         if self.device.type == "cuda" and self.world.active:
             self.device = torch.device("cuda", self.world.local_rank)  # one GPU per rank
