@@ -240,7 +240,8 @@ def test_plugins_verbose_lists_the_new_params(capsys, monkeypatch):
 # --- TensorBoard -----------------------------------------------------------------------------
 def _fake_run(tmp_path, start_step=0):
     return types.SimpleNamespace(config={"name": "tb_test", "train": {"lr": 2e-4}}, out_dir=tmp_path / "run",
-                                 start_step=start_step, total_steps=10, device=torch.device("cpu"), model=None)
+                                 start_step=start_step, total_steps=10, device=torch.device("cpu"), model=None,
+                                 state={})
 
 
 def test_tensorboard_logger_writes_scalars_and_samples(tmp_path):
@@ -256,7 +257,7 @@ def test_tensorboard_logger_writes_scalars_and_samples(tmp_path):
     tb.on_sample(run=run, step=3, images={"grid": torch.rand(3, 20, 30), "a2b": (), "b2a": ()})
     tb.on_checkpoint(run=run, step=3, path=tmp_path / "run" / "checkpoints" / "latest.pt")
     tb.on_train_end(run=run, step=3, interrupted="")
-    assert not tb._writers  # closed and forgotten
+    assert tb.KEY not in run.state  # closed and forgotten
 
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()

@@ -9,7 +9,12 @@ Names are unique across all plugins and kinds share no namespace rules beyond th
 registering a name that another plugin already registered for the same kind is an error
 that names both plugins.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, runtime_checkable
+
 import pluggy
+from torch import Tensor
 
 PROJECT = "unpaired"
 
@@ -17,8 +22,45 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
+# --- the shapes of the contract, for readers and type checkers ------------------------------
+class Register(Protocol):
+    """What every registration hook receives: ``register(name, factory, help="")``."""
+
+    def __call__(self, name: str, factory: Callable[..., Any], help: str = "") -> None: ...
+
+
+@runtime_checkable
+class AdversarialLoss(Protocol):
+    """An adversarial loss (scalar tensors; logits are whatever a discriminator returns). It may
+    also define ``penalty(discriminator, real, fake) -> Tensor``, added to each discriminator's
+    loss (e.g. a gradient penalty)."""
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor: ...
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor: ...
+
+
+class ReconstructionLoss(Protocol):
+    """Any other loss: ``loss(output, target) -> Tensor`` (scalar), e.g. cycle and identity."""
+
+    def __call__(self, output: Tensor, target: Tensor) -> Tensor: ...
+
+
+class Generator(Protocol):
+    """An ``nn.Module`` mapping (N, Cin, H, W) to (N, Cout, H, W) in [-1, 1] for H, W multiples
+    of 4. Optional capabilities the engine uses when present:
+
+    * ``size_multiple: int`` — the multiple inference pads images to (default 4).
+    * ``features(x, layers) -> list[Tensor]`` — encoder activations at named layers, in the
+      order asked (CUT's PatchNCE reads them); unknown names raise UnpairedError listing the
+      generator's layer names.
+    """
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+
 @hookspec
-def register_generators(register):
+def register_generators(register: Register) -> None:
     """Register generator architectures.
 
     ``register(name, factory, help="")`` where ``factory(in_channels, out_channels, **params)``
@@ -29,7 +71,7 @@ def register_generators(register):
 
 
 @hookspec
-def register_discriminators(register):
+def register_discriminators(register: Register) -> None:
     """Register discriminator architectures.
 
     ``register(name, factory, help="")`` where ``factory(in_channels, **params)`` returns an
@@ -39,7 +81,7 @@ def register_discriminators(register):
 
 
 @hookspec
-def register_losses(register):
+def register_losses(register: Register) -> None:
     """Register losses.
 
     ``register(name, factory, help="")`` where ``factory(**params)`` returns either
@@ -59,13 +101,14 @@ def register_losses(register):
 
 
 @hookspec
-def register_datasets(register):
+def register_datasets(register: Register) -> None:
     """Register datasets of unpaired images.
 
     ``register(name, factory, help="")`` where ``factory(**params)`` returns a
     ``torch.utils.data.Dataset`` whose items are dicts ``{"A": Tensor[C, H, W],
-    "B": Tensor[C, H, W]}`` with values in [-1, 1] (extra keys such as paths may ride
-    along). Its length is the number of pairs in one epoch. A dataset whose items are aligned
+    "B": Tensor[C, H, W]}`` with values in [-1, 1]. Extra keys may ride along; ``A_path`` and
+    ``B_path`` (the source files, as strings) are used when present: evaluation counts each
+    image once by path and matches ``--truth`` files by the A file's name. Its length is the number of pairs in one epoch. A dataset whose items are aligned
     pairs (B is A's true translation) says so with an attribute ``paired = True``:
     evaluation then scores translations against the truth (PSNR, SSIM, L1). The engine seeds Python's,
     NumPy's and torch's random generators before each item, so an item's randomness
@@ -74,7 +117,7 @@ def register_datasets(register):
 
 
 @hookspec
-def register_feature_extractors(register):
+def register_feature_extractors(register: Register) -> None:
     """Register feature extractors for distribution metrics (FID, KID).
 
     ``register(name, factory, help="")`` where ``factory(**params)`` returns an ``nn.Module``
@@ -85,7 +128,7 @@ def register_feature_extractors(register):
 
 
 @hookspec
-def register_objectives(register):
+def register_objectives(register: Register) -> None:
     """Register training objectives (CycleGAN, CUT, ...): what one step computes and updates.
 
     ``register(name, factory, help="")`` where ``factory(parts, **params)`` returns an

@@ -16,6 +16,7 @@ from torch import nn
 
 from .config import plain
 from .errors import UnpairedError
+from .hookspecs import AdversarialLoss
 
 log = logging.getLogger("unpaired")
 ADVERSARIAL, RECONSTRUCTION = "adversarial", "reconstruction"
@@ -28,7 +29,8 @@ def set_requires_grad(nets, flag):
 
 
 def is_adversarial(loss):
-    return callable(getattr(loss, "generator_loss", None)) and callable(getattr(loss, "discriminator_loss", None))
+    """True for an :class:`unpaired.hookspecs.AdversarialLoss` (it has both methods)."""
+    return isinstance(loss, AdversarialLoss) and callable(loss.generator_loss) and callable(loss.discriminator_loss)
 
 
 class Objective(nn.Module):
