@@ -10,12 +10,11 @@ from unpaired import testing
 from unpaired.registry import HOOKS
 
 REG = unpaired.get_registry()
-SMALL = {  # params that keep each built-in small; other plugins run with their defaults
-    "resnet": {"ngf": 8, "n_blocks": 2},
-    "patchgan": {"ndf": 8, "n_layers": 2},
-    "multiscale_patchgan": {"ndf": 8, "n_layers": 2},
-    "unet": {"ngf": 8, "num_downs": 2},  # examples/unpaired-unet when installed (2 down-steps: any multiple of 4)
-}
+def small(kind, name):
+    """The params a plugin registers for tests (its factory's ``test_params``), else its defaults."""
+    return dict(getattr(REG.entry(kind, name).factory, "test_params", {}))
+
+
 VARIANTS = {  # options of the built-ins that change the architecture, checked too
     "generator": [("resnet", {"upsample": "resize_conv"}),
                   ("resnet", {"upsample": "resize_conv", "upsample_mode": "bilinear", "norm": "batch"})],
@@ -36,12 +35,12 @@ def _ids(kind):
 
 @pytest.mark.parametrize("name,params", _cases("generator"), ids=_ids("generator"))
 def test_generator_contract(name, params):
-    testing.check_generator(name, **{**SMALL.get(name, {}), **params})
+    testing.check_generator(name, **{**small("generator", name), **params})
 
 
 @pytest.mark.parametrize("name,params", _cases("discriminator"), ids=_ids("discriminator"))
 def test_discriminator_contract(name, params):
-    testing.check_discriminator(name, **{**SMALL.get(name, {}), **params})
+    testing.check_discriminator(name, **{**small("discriminator", name), **params})
 
 
 @pytest.mark.parametrize("name,params", _cases("loss"), ids=_ids("loss"))
