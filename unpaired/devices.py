@@ -23,8 +23,8 @@ def pick_device(name="auto", key="train.device"):
     return device
 
 
-# CPU features that do bf16 arithmetic in hardware (x86: AVX-512 BF16, AMX-BF16). Elsewhere bf16
-# autocast is emulated with fp32 conversions and measured slower than fp32 (BENCHMARKS.md).
+# CPU features that do bf16 arithmetic in hardware (x86: AVX-512 BF16, AMX-BF16). Without them
+# bf16 autocast only adds conversions around fp32 arithmetic, so auto stays fp32 there.
 NATIVE_BF16_FEATURES = ("avx512_bf16", "amx_bf16")
 CPUINFO = "/proc/cpuinfo"
 
