@@ -19,6 +19,9 @@ Variants (``--variants``, comma-separated): ``reference`` or ``ours`` followed b
              Written here in the bench from the engine's networks; the engine is untouched.
   +cl        channels_last networks and inputs
   +bf16      train.precision=bf16 (autocast; on the CPU too)
+  +auto      train.precision=auto, the recipe's default (bf16 on a GPU and on a CPU with native
+             bf16, fp32 elsewhere; the table's notes say what it resolved to). Without +bf16 or
+             +auto, `ours` is fp32.
   +t1        torch.set_num_threads(1) during the step
   +nomkldnn  torch.backends.mkldnn disabled during the step
   +compile   train.compile=true when the schema has that key, else torch.compile on the
@@ -27,6 +30,7 @@ Variants (``--variants``, comma-separated): ``reference`` or ``ours`` followed b
   +cut, +fastcut  objective.name=cut / fastcut instead of the recipe's cyclegan (ours only)
 
     python bench/train_step.py --size 128 --blocks 6 --batch 1 --device cpu --repeats 7
+    python bench/train_step.py --variants reference,ours+auto,ours+bf16,ours --repeats 7   # the default vs the reference
     python bench/train_step.py --variants reference,ours,ours+fused,ours+cl --repeats 3
     python bench/train_step.py --variants ours,ours+cut,ours+fastcut --repeats 7   (objectives)
     python bench/train_step.py --gpu-suite --out bench_results/gpu
@@ -119,7 +123,7 @@ def parse_variant(spec, batch):
     base, *mods = spec.split("+")
     if base not in ("reference", "ours"):
         raise SystemExit(f"variant {spec!r}: must start with reference or ours")
-    opts = {"base": base, "fused": False, "unfused": False, "cl": False, "bf16": False, "t1": False,
+    opts = {"base": base, "fused": False, "unfused": False, "cl": False, "bf16": False, "auto": False, "t1": False,
             "nomkldnn": False, "compile": False, "cut": False, "fastcut": False, "batch": batch}
     for m in mods:
         if m.startswith("b") and m[1:].isdigit():
@@ -130,7 +134,9 @@ def parse_variant(spec, batch):
             raise SystemExit(f"variant {spec!r}: unknown modifier {m!r}")
     if opts["fused"] and (opts["cut"] or opts["fastcut"]):
         raise SystemExit(f"variant {spec!r}: +fused is the bench's own CycleGAN step")
-    if base == "reference" and any(opts[k] for k in ("fused", "unfused", "bf16", "compile", "cut", "fastcut")):
+    if opts["bf16"] and opts["auto"]:
+        raise SystemExit(f"variant {spec!r}: +bf16 or +auto, not both")
+    if base == "reference" and any(opts[k] for k in ("fused", "unfused", "bf16", "auto", "compile", "cut", "fastcut")):
         raise SystemExit(f"variant {spec!r}: the reference runs eager fp32 only (+cl/+t1/+nomkldnn allowed)")
     return opts
 
@@ -162,7 +168,8 @@ class Variant:
             f"data.params.root={data}", f"data.params.load_size={args.size}",
             f"data.params.crop_size={args.size}", f"data.batch_size={self.o['batch']}",
             f"generator.params.n_blocks={args.blocks}", f"losses.adversarial.name={args.gan}",
-            f"train.device={device}", f"train.precision={'bf16' if self.o['bf16'] else 'fp32'}",
+            f"train.device={device}",
+            f"train.precision={'bf16' if self.o['bf16'] else 'auto' if self.o['auto'] else 'fp32'}",
             f"out_dir={out}",
         ]
         cfg = load_recipe(RECIPE, [])
@@ -180,7 +187,11 @@ class Variant:
                 self.notes.append("no train.fuse_passes in the schema: this engine makes 6 generator calls anyway")
         cfg = load_recipe(RECIPE, overrides)
         self.overrides = overrides
-        return Trainer(cfg)
+        trainer = Trainer(cfg)
+        if self.o["auto"]:
+            name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[trainer.amp_dtype]
+            self.notes.append(f"train.precision=auto resolved to {name}")
+        return trainer
 
     def inputs(self, a, b):
         n = self.o["batch"]
@@ -519,7 +530,7 @@ def main():
     p.add_argument("--steps-per-round", type=int, default=None, help="steps per variant per round (1; 3 on CUDA)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps per variant (1; 3 on CUDA)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="for the default `ours` variant")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"), help="for the default `ours` variant")
     p.add_argument("--compile", action="store_true", help="torch.compile for the default `ours` variant")
     p.add_argument("--gan", default="bce", choices=("bce", "lsgan"), help="adversarial loss of both (recipe: bce)")
     p.add_argument("--variants", default=None, help="comma-separated; default reference,ours")
@@ -552,7 +563,7 @@ def main():
         return gpu_suite(args)
 
     device = torch.device(args.device)
-    ours = "ours" + ("+bf16" if args.precision == "bf16" else "") + ("+compile" if args.compile else "")
+    ours = "ours" + ("" if args.precision == "fp32" else "+" + args.precision) + ("+compile" if args.compile else "")
     specs = args.variants.split(",") if args.variants else ["reference", ours]
     info = machine(device)
     info["command"] = " ".join(["python"] + [str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute() else sys.argv[0]] + sys.argv[1:])
@@ -579,6 +590,7 @@ def main():
             r["peak_mem_mib"] = mem[r["variant"]]
     label = "peak RSS MiB (own process)" if device.type == "cpu" else "peak CUDA MiB"
     md = table(results, label)
+    md = "\n".join([md] + [f"- {r['variant']}: {n}" for r in results for n in r["notes"]])
     print(md)
     print(f"load average at the end: {' '.join(info['loadavg_end'])}")
     write_out(args.out, "train_step", {"machine": info, "args": vars(args), "results": results}, md)

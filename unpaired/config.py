@@ -6,7 +6,7 @@ Unknown keys, wrong types and missing values are errors naming the key.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -42,7 +42,9 @@ class Data:
     # null: samples come from the training data
     test_params: Optional[Dict[str, Any]] = None
     batch_size: int = 1
-    num_workers: int = 2
+    # loader worker processes; auto: 0 on a CPU whose cores the compute threads use, else up to 2;
+    # 2-8 per GPU (unpaired.devices.loader_workers)
+    num_workers: Union[int, str] = "auto"
 
 
 @dataclass
@@ -223,7 +225,8 @@ def validate(cfg, source):
         (t.pool_size >= 0, "train.pool_size must be >= 0"),
         (min(t.log_every, t.sample_every, t.checkpoint_every) > 0, "train.log_every, sample_every and checkpoint_every must be positive"),
         (cfg.data.batch_size > 0, "data.batch_size must be positive"),
-        (cfg.data.num_workers >= 0, "data.num_workers must be >= 0"),
+        (cfg.data.num_workers == "auto" or (isinstance(cfg.data.num_workers, int) and cfg.data.num_workers >= 0),
+         f"data.num_workers must be auto or a number >= 0, not {cfg.data.num_workers!r}"),
     ]
     for ok, msg in checks:
         if not ok:

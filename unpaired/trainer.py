@@ -20,7 +20,7 @@ from . import __version__, checkpoint, distributed
 from .build import build_dataset, build_model, check_recipe, data_channels, init_weights, load_recipe_plugins, provenance
 from .config import from_container, to_yaml
 from .data import fixed_items, make_loader
-from .devices import autocast, autocast_dtype, pick_device
+from .devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
 from .errors import UnpairedError
 from .events import Events, RunInfo
 from .objective import translator_record
@@ -84,6 +84,7 @@ class Trainer:
         if self.device.type == "cuda" and self.world.active:
             self.device = torch.device("cuda", self.world.local_rank)  # one GPU per rank
         self.amp_dtype = autocast_dtype(t.precision, self.device)
+        self.num_workers = loader_workers(cfg.data.num_workers, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(t.seed)  # the same initial weights on every rank
@@ -194,6 +195,7 @@ class Trainer:
             "plugins": self.provenance,
             "channels": list(self.channels),
             "world_size": self.world.size,
+            "precision": precision_name(self.amp_dtype),  # what train.precision resolved to
             "objective": self.cfg.objective.name,
             "translators": translator_record(m),
             "nets": {k: net.state_dict() for k, net in m.networks().items()},
@@ -286,7 +288,7 @@ class Trainer:
         if self._rng is not None:
             checkpoint.set_rng_state(self._rng)
         loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
-                             num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda",
+                             num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                              rank=world.rank, world=world.size)
         events = Events(cfg.disable_plugins if world.main else None)
         run = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
@@ -352,7 +354,10 @@ class Trainer:
         n_g, n_d = (next((sum(p.numel() for p in n.parameters()) for n in nets
                           if self.model.built_by_parts.get(id(n), ("",))[0] == kind), 0)
                     for kind in ("generator", "discriminator"))
-        prec = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        prec = precision_name(self.amp_dtype) + (" (auto)" if cfg.train.precision == "auto" else "")
+        if self.device.type == "cpu":
+            prec += f", {torch.get_num_threads()} threads"
+        prec += f", {self.num_workers} loader workers"
         what = f"resuming {cfg.name} at step {start}" if start else f"training {cfg.name}"
         batch = f"batch {cfg.data.batch_size}"
         if self.world.active:
