@@ -479,6 +479,14 @@ def main(argv=None):
         args.seconds = sorted({float(s) for s in args.seconds.split(",")}) if args.seconds else None
         if not args.objectives or max(args.steps) < 1:
             p.error("--objectives needs at least one objective and a step > 0 in --steps")
+        from unpaired.errors import UnpairedError
+        from unpaired.loading import get_registry
+
+        try:
+            for name in args.objectives:
+                get_registry().entry("objective", name, "objective.name")
+        except UnpairedError as exc:
+            p.error(str(exc))
         return compare_objectives(args, argv)
 
     from unpaired.build import build_dataset
