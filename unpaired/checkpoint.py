@@ -95,6 +95,18 @@ def rng_state():
     return state
 
 
+def seed_all(seed):
+    """Seed torch's (every device's), Python's and NumPy's random generators."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+
+
 def set_rng_state(state):
     torch.set_rng_state(state["torch"])
     version, internal, gauss = state["python"]

@@ -37,6 +37,7 @@ from . import metrics as M
 from .errors import UnpairedError
 from .features import compute_features
 from .images import IMAGE_EXTENSIONS, load_image
+from .checkpoint import rng_state, seed_all, set_rng_state
 from .devices import autocast
 from .translate import pad_to_multiple, to_tensor
 
@@ -149,9 +150,14 @@ class Evaluator:
         modes = [g.training for g in used]
         for g in used:
             g.eval()
+        # every evaluation sees the same random draws (crops, the extractor's init), and the
+        # training around it continues with the random state it had
+        rng = rng_state()
         try:
+            seed_all(0)
             return self._evaluate(g_ab, g_ba)
         finally:
+            set_rng_state(rng)
             for g, mode in zip(used, modes):
                 g.train(mode)
 
