@@ -20,7 +20,7 @@ from unpaired import hookimpl
 from unpaired.errors import UnpairedError
 from unpaired.objective import ADVERSARIAL, Objective, set_requires_grad
 
-from .cyclegan import per_sample
+from .cyclegan import batch_independent
 from .patchnce import FeatureTap, PatchSampler, patch_nce_loss
 
 CUT_LAYERS = ("input", "down1", "down2", "block1", "block5")
@@ -119,7 +119,7 @@ class CUT(Objective):
             channels = [f.shape[1] for f in tap(torch.zeros(1, ca, 64, 64))]
         self.f = PatchSampler(channels, mlp_units)
         self.generator_pass = GeneratorPass(self.g, self.f, tap, self.nce_idt, num_patches, nce_temperature,
-                                            fuse=per_sample(self.g))
+                                            fuse=batch_independent(self.g))
         self.phases = {"g": self.generator_pass, "d": Discriminate(self.d)}
 
     def networks(self):

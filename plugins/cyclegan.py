@@ -20,8 +20,9 @@ from unpaired.objective import ADVERSARIAL, RECONSTRUCTION, Objective, set_requi
 from unpaired.pool import ImagePool
 
 
-def per_sample(net):
-    """False when a network mixes the samples of a batch (batch norm)."""
+def batch_independent(net):
+    """True when the network treats each sample of a batch on its own (no batch norm), so two
+    passes batched into one call give the same numbers as two calls."""
     return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
@@ -83,7 +84,7 @@ class CycleGAN(Objective):
         self.use_identity = ca == cb and self.w_identity != 0
         fuse = t.fuse_passes
         if fuse is None:
-            fuse = per_sample(g_ab) and per_sample(g_ba)
+            fuse = batch_independent(g_ab) and batch_independent(g_ba)
         self.g = Generators(g_ab, g_ba, identity=self.use_identity, fuse=fuse)
         self.d = Discriminators(d_a, d_b)
         self.phases = {"g": self.g, "d": self.d}

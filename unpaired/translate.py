@@ -53,9 +53,6 @@ class GeneratorPair(nn.Module):
     def networks(self):
         return {name: getattr(self, name) for name in self.translators.values()}
 
-    def generators(self):
-        return list(self.networks().values())
-
 
 def checkpoint_recipe(state, path=""):
     """The recipe a checkpoint was trained with (a validated DictConfig)."""
