@@ -15,9 +15,20 @@ from unpaired.errors import UnpairedError
 from .norms import norm_layer
 
 
+MAX_LAYERS = 10  # 11 stride-2 layers would need images of over 4,000 px for a 1x1 logit map
+
+
+def check_widths(ndf, n_layers):
+    if isinstance(ndf, bool) or not isinstance(ndf, int) or ndf < 1:
+        raise UnpairedError(f"discriminator.params.ndf: {ndf!r} must be an integer >= 1")
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= MAX_LAYERS:
+        raise UnpairedError(f"discriminator.params.n_layers: {n_layers!r} must be an integer from 1 to {MAX_LAYERS}")
+
+
 class PatchGAN(nn.Module):
     def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
         super().__init__()
+        check_widths(ndf, n_layers)
         norm, bias = norm_layer(norm)
         sn = _spectral_norm if spectral_norm else (lambda conv: conv)
         layers = [sn(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]

@@ -64,6 +64,11 @@ def _choice(key, value, allowed):
         raise UnpairedError(f"generator.params.{key}: {value!r} is not one of {', '.join(allowed)}")
 
 
+def _integer(key, value, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UnpairedError(f"generator.params.{key}: {value!r} must be an integer >= {low}")
+
+
 class ResnetGenerator(nn.Module):
     def __init__(self, in_channels, out_channels, ngf=64, n_blocks=9, norm="instance", dropout=0.0,
                  padding="reflect", n_downsampling=2, upsample="deconv", upsample_mode="nearest",
@@ -99,6 +104,10 @@ def resnet(in_channels, out_channels, ngf=64, n_blocks=9, norm="instance", dropo
     ``upsample_mode`` nearest | bilinear (the resize of resize_conv), ``checkpoint_blocks``
     (activation checkpointing: the residual blocks' activations are recomputed in the backward
     pass instead of stored — less memory at high resolution, ~30% more generator compute)."""
+    _integer("ngf", ngf, 1)
+    _integer("n_blocks", n_blocks, 0)
+    if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise UnpairedError(f"generator.params.dropout: {dropout!r} must be a number in [0, 1)")
     return ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=n_blocks, norm=norm,
                            dropout=dropout, padding=padding, upsample=upsample, upsample_mode=upsample_mode,
                            checkpoint_blocks=checkpoint_blocks)

@@ -3,6 +3,7 @@ Errors name the recipe key."""
 import torch
 from torch import nn
 
+from . import probe
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
 from .objective import CycleGAN
@@ -46,6 +47,10 @@ def build_model(cfg, registry=None, channels=(3, 3)):
     ca, cb = channels
     g, d = cfg.generator, cfg.discriminator
     gp, dp = _params(g.params), _params(d.params)
+    probe.check_size(lambda: registry.build("generator", g.name, gp, key="generator", in_channels=ca, out_channels=cb),
+                     "generator", g.name)  # before any memory is allocated
+    probe.check_size(lambda: registry.build("discriminator", d.name, dp, key="discriminator", in_channels=ca),
+                     "discriminator", d.name)
     nets = dict(
         g_ab=registry.build("generator", g.name, gp, key="generator", in_channels=ca, out_channels=cb),
         g_ba=registry.build("generator", g.name, gp, key="generator", in_channels=cb, out_channels=ca),
