@@ -340,9 +340,9 @@ class Trainer:
                         means = distributed.mean(world, {k: v / count for k, v in sums.items()})
                         metrics = {"epoch": epoch, "lr": lr, **{k: float(v) for k, v in means.items()}}
                         metrics["it_per_s"] = (self.step - last_logged) / max(now - t_log, 1e-9)
+                        self.health.check_metrics(self.step, metrics, lr)  # raises on NaN/inf
                         if eval_now and self.evaluator is not None:
                             metrics.update(self.evaluate())
-                        self.health.check_metrics(self.step, metrics, lr)  # raises on NaN/inf
                         events.on_log(run=run, step=self.step, metrics=metrics)
                         sums, count, t_log, last_logged = {}, 0, now, self.step
                     if world.main and (self.step % sample_every == 0 or last):
