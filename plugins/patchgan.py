@@ -15,6 +15,16 @@ from unpaired.errors import UnpairedError
 from .norms import norm_layer
 
 
+MAX_LAYERS = 10  # 11 stride-2 layers would need images of over 4,000 px for a 1x1 logit map
+
+
+def check_widths(ndf, n_layers):
+    if isinstance(ndf, bool) or not isinstance(ndf, int) or ndf < 1:
+        raise UnpairedError(f"discriminator.params.ndf: {ndf!r} must be an integer >= 1")
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= MAX_LAYERS:
+        raise UnpairedError(f"discriminator.params.n_layers: {n_layers!r} must be an integer from 1 to {MAX_LAYERS}")
+
+
 class PatchGAN(nn.Module):
     """PatchGAN: ``ndf`` base width, ``n_layers`` strided layers (3 gives 70x70 patches),
     ``norm`` instance | batch | none, ``spectral_norm`` wraps every convolution in spectral
@@ -25,6 +35,7 @@ class PatchGAN(nn.Module):
 
     def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
         super().__init__()
+        check_widths(ndf, n_layers)
         norm, bias = norm_layer(norm)
         sn = _spectral_norm if spectral_norm else (lambda conv: conv)
         layers = [sn(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
@@ -93,6 +104,9 @@ class MultiScalePatchGAN(nn.Module):
                 f"discriminator.params: multiscale_patchgan with num_scales={len(self.scales)} and "
                 f"n_layers={self.n_layers} sees the {x.shape[-2]}x{x.shape[-1]} images at {side} px at its "
                 "coarsest scale, too small for a logit map; lower num_scales or n_layers, or use larger crops")
+
+
+patchgan, multiscale_patchgan = PatchGAN, MultiScalePatchGAN  # 0.1.0's factory names, for imports
 
 
 @hookimpl

@@ -29,7 +29,17 @@ def on_train_end(run, step, interrupted):
         return
     display.stop()
     ckpt = run.out_dir / "checkpoints" / "latest.pt"
+    saved = getattr(run, "checkpoint_step", step)
+    if saved is None:
+        on_disk = "no checkpoint was written"
+    elif saved != step:
+        on_disk = f"the checkpoint of step {step} was NOT written; {ckpt} holds step {saved}"
+    else:
+        on_disk = f"checkpoint {ckpt}"
     if interrupted:
-        display.note(f"stopped by {interrupted} at step {step}; checkpoint {ckpt}; continue with --resume")
+        resume = "; continue with --resume" if saved is not None else ""
+        display.note(f"stopped by {interrupted} at step {step}; {on_disk}{resume}")
+    elif saved != step:
+        display.note(f"stopped at step {step}; {on_disk}")
     elif step >= run.total_steps:
         display.note(f"done: step {step}; checkpoint {ckpt}; samples in {run.out_dir / 'samples'}")

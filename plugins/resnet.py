@@ -64,6 +64,11 @@ def _choice(key, value, allowed):
         raise UnpairedError(f"generator.params.{key}: {value!r} is not one of {', '.join(allowed)}")
 
 
+def _integer(key, value, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UnpairedError(f"generator.params.{key}: {value!r} must be an integer >= {low}")
+
+
 class ResnetGenerator(nn.Module):
     """ResNet generator: ``ngf`` base width, ``n_blocks`` residual blocks (9 for 256 px, 6 for
     128 px), ``norm`` instance | batch | none, ``dropout`` in the blocks (0 for CycleGAN),
@@ -79,6 +84,10 @@ class ResnetGenerator(nn.Module):
                  padding="reflect", n_downsampling=2, upsample="deconv", upsample_mode="nearest",
                  checkpoint_blocks=False):
         super().__init__()
+        _integer("ngf", ngf, 1)
+        _integer("n_blocks", n_blocks, 0)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise UnpairedError(f"generator.params.dropout: {dropout!r} must be a number in [0, 1)")
         _choice("padding", padding, PADDINGS)
         _choice("upsample", upsample, UPSAMPLES)
         _choice("upsample_mode", upsample_mode, UPSAMPLE_MODES)
@@ -124,6 +133,9 @@ class ResnetGenerator(nn.Module):
                 if len(found) == len(wanted):
                     break
         return [found[name] for name in layers]
+
+
+resnet = ResnetGenerator  # the name of 0.1.0's factory function, for code that imports it
 
 
 @hookimpl

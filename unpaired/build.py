@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from .config import plain
+from . import probe
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
 from .objective import build_objective, resolve_losses

@@ -1,7 +1,10 @@
 """Checkpoints: written atomically (a temporary file, fsync, rename), loaded without
 executing code (``torch.load(..., weights_only=True)``)."""
+import errno
 import os
+import pickle
 import random
+import re
 from pathlib import Path
 
 import torch
@@ -12,7 +15,9 @@ FORMAT = 2  # 2: the objective's networks, optimizers per phase, objective_state
 READABLE = (1, 2)  # format 1: unpaired 0.1.0 (CycleGAN only), upgraded on load
 
 
-def save(state, path):
+def save(state, path, kept_step=None):
+    """Write ``state`` to ``path`` atomically. On a full disk (or quota) the earlier file at
+    ``path`` is untouched and an UnpairedError says so (``kept_step``: its step, when known)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -22,6 +27,10 @@ def save(state, path):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        if _no_space(exc):
+            raise UnpairedError(_no_space_message(state, path, kept_step)) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -36,6 +45,71 @@ def save(state, path):
     return path
 
 
+def _no_space(exc):
+    """True for ENOSPC / EDQUOT, also when torch's writer wraps it in a RuntimeError."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return True
+        if "No space left on device" in str(seen) or "Disk quota exceeded" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _mount_point(path):
+    p = Path(path).resolve()
+    try:
+        dev = os.stat(p).st_dev
+        while p.parent != p and os.stat(p.parent).st_dev == dev:
+            p = p.parent
+    except OSError:
+        pass
+    return p
+
+
+def state_bytes(state):
+    """About how many bytes ``state`` takes on disk (its tensors)."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, dict):
+        return sum(state_bytes(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(state_bytes(v) for v in state)
+    return 64
+
+
+def _no_space_message(state, path, kept_step):
+    need = state_bytes(state) / 2**20
+    if path.is_file():
+        step = f" of step {kept_step}" if kept_step is not None else ""
+        kept = f"the checkpoint{step} ({path}) is intact"
+    else:
+        kept = f"no earlier checkpoint was at {path}"
+    return (f"no space left on the device of {_mount_point(path.parent)} while writing {path}: about "
+            f"{max(need, 0.1):.1f} MB needed; {kept}. Free some space, then continue with --resume")
+
+
+def remove_stale_temps(folder):
+    """Delete ``.NAME.tmpPID`` files left in ``folder`` by writers that were killed (their pid
+    is gone); returns the paths removed."""
+    from .runlock import pid_alive
+
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for tmp in folder.glob(".*.tmp*"):
+        pid = tmp.name.rpartition(".tmp")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
 def load(path, map_location="cpu"):
     path = Path(path)
     if path.is_dir():
@@ -45,7 +119,7 @@ def load(path, map_location="cpu"):
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise UnpairedError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from None
+        raise UnpairedError(f"checkpoint {path} cannot be read ({_reason(exc)})") from None
     if not isinstance(state, dict) or state.get("format") not in READABLE:
         found = state.get("format") if isinstance(state, dict) else None
         hint = f"; it has format {found!r}, a newer unpaired may read it" if isinstance(found, int) else ""
@@ -67,6 +141,27 @@ def upgrade(state):
         ca, cb = state.get("channels", (3, 3))
         state.setdefault("translators", {"a2b": {"net": "g_ab", "in_channels": ca, "out_channels": cb},
                                          "b2a": {"net": "g_ba", "in_channels": cb, "out_channels": ca}})
+    return state
+
+
+def _reason(exc):
+    """torch's error, without its advice to load with weights_only=False (that runs the file's
+    code): a checkpoint holding Python objects is refused, not to be loaded another way."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (f"it holds Python objects{what} beyond tensors and plain data; unpaired never loads "
+                "those, since unpickling them can run code")
+    first = re.sub(r"\x1b\[[0-9;]*m", "", text).strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}"
+
+
+def require(state, path, *keys):
+    """An error naming the checkpoint and the first of ``keys`` it lacks."""
+    for key in keys:
+        if key not in state:
+            raise UnpairedError(f"checkpoint {path} has no {key!r}: it is damaged or was not written by unpaired")
     return state
 
 

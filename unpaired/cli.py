@@ -12,7 +12,7 @@ from rich.text import Text
 from . import __version__
 from .cli_data import add_data_commands
 from .cli_model import add_model_commands
-from .errors import UnpairedError
+from .errors import UnpairedError, user_message
 
 EXIT_USER_ERROR = 2
 
@@ -121,7 +121,7 @@ def main(argv=None):
     except UnpairedError as exc:
         if args.debug:
             raise
-        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), user_message(exc)), highlight=False)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")

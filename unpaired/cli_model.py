@@ -35,6 +35,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX-512 BF16, AMX), "
                          "fp32 otherwise")
     tr.add_argument("--grid", action="store_true", help="also save grid_<direction>.png: input | output rows")
+    tr.add_argument("--plugins", action="append", metavar="FILE", default=[],
+                    help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
     tr.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     tr.set_defaults(func=cmd_translate)
 
@@ -58,6 +60,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                     help="the generators' autocast: auto is bf16 on a GPU and on a CPU with native bf16 "
                          "(AVX-512 BF16, AMX), fp32 otherwise; features and metrics stay fp32")
+    ev.add_argument("--plugins", action="append", metavar="FILE", default=[],
+                    help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -68,7 +72,8 @@ def cmd_translate(args) -> int:
     from .translate import Translator, default_out_dir, plan_jobs, translate_files
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
-                                            precision=args.precision, size=args.size, batch_size=args.batch_size)
+                                            precision=args.precision, size=args.size, batch_size=args.batch_size,
+                                            plugins=args.plugins)
     out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction)
     jobs = plan_jobs(args.inputs, out)
     grid = out / f"grid_{args.direction}.png" if args.grid else None
@@ -118,6 +123,10 @@ def cmd_eval(args) -> int:
     from .devices import autocast_dtype, pick_device, precision_name
     from .translate import checkpoint_recipe, load_generators, require_plugin
 
+    from .loading import load_plugin_file
+
+    for file in args.plugins:  # explicit only: a checkpoint never loads plugin files
+        load_plugin_file(file)
     path = checkpoint.resolve(args.checkpoint)
     state = checkpoint.load(path)
     cfg = checkpoint_recipe(state, path)

@@ -4,6 +4,7 @@ An override of a mapping replaces it (``generator.params={}`` clears the recipe'
 so ``generator.name=unet generator.params={}`` swaps a plugin from the command line.
 Unknown keys, wrong types and missing values are errors naming the key.
 """
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
@@ -143,13 +144,16 @@ def load_recipe(path, overrides=(), quick=False):
         for key, value in OmegaConf.to_container(cfg.quick).items():
             set_key(cfg, key, value, source)
     apply_overrides(cfg, overrides)
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise UnpairedError(f"recipe {path}: missing value for {', '.join(missing)}")
-    cfg.plugins = [str((path.parent / p).resolve()) if not Path(p).is_absolute() else p for p in cfg.plugins]
-    if cfg.out_dir is None:
-        cfg.out_dir = str(Path("runs") / (cfg.name + ("_quick" if quick else "")))
-    validate(cfg, f"recipe {path}")
+    try:  # interpolation loops and missing references, named by key
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise UnpairedError(f"recipe {path}: missing value for {', '.join(missing)}")
+        cfg.plugins = [str((path.parent / p).resolve()) if not Path(p).is_absolute() else p for p in cfg.plugins]
+        if cfg.out_dir is None:
+            cfg.out_dir = str(Path("runs") / (cfg.name + ("_quick" if quick else "")))
+        validate(cfg, f"recipe {path}")
+    except OmegaConfBaseException as exc:
+        raise _fail(exc, f"recipe {path}") from None
     return cfg
 
 
@@ -159,8 +163,10 @@ def apply_overrides(cfg, overrides, source="command line"):
         if "=" not in item:
             raise UnpairedError(f"{source}: override {item!r} is not key=value (e.g. train.max_steps=100)")
         key = item.split("=", 1)[0].strip()
-        try:
-            value = OmegaConf.select(OmegaConf.from_dotlist([item]), key)
+        try:  # unresolved: an interpolation (${oc.env:X}) stays one, resolved when used
+            value = OmegaConf.to_container(OmegaConf.from_dotlist([item]), resolve=False)
+            for part in key.split("."):
+                value = value[part]
         except OmegaConfBaseException as exc:
             raise _fail(exc, f"{source} ({item})") from None
         set_key(cfg, key, value, f"{source} ({item})")
@@ -211,6 +217,10 @@ def validate(cfg, source):
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise UnpairedError(f"{source}: missing value for {', '.join(missing)}")
+    try:  # interpolation loops and missing references, named by key
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise _fail(exc, source) from None
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in allowed:
@@ -220,14 +230,24 @@ def validate(cfg, source):
         (t.epochs + t.decay_epochs > 0, "train.epochs + train.decay_epochs must be positive"),
         (t.epochs >= 0 and t.decay_epochs >= 0, "train.epochs and train.decay_epochs must be >= 0"),
         (t.max_steps is None or t.max_steps > 0, "train.max_steps must be positive (or null)"),
-        (t.lr > 0, "train.lr must be positive"),
-        (len(t.betas) == 2, "train.betas must be two numbers"),
+        (_finite(t.lr) and t.lr > 0, f"train.lr: {t.lr} must be a finite number > 0"),
+        (len(t.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in t.betas),
+         f"train.betas: {list(t.betas)} must be two numbers in [0, 1)"),
         (t.pool_size >= 0, "train.pool_size must be >= 0"),
         (min(t.log_every, t.sample_every, t.checkpoint_every) > 0, "train.log_every, sample_every and checkpoint_every must be positive"),
+        (t.samples > 0, f"train.samples: {t.samples} must be >= 1 (images per direction in a sample grid)"),
+        (0 <= t.seed < 2**32, f"train.seed: {t.seed} must be an integer in [0, 2**32)"),
+        (_finite(t.init_gain) and t.init_gain > 0, f"train.init_gain: {t.init_gain} must be a finite number > 0"),
         (cfg.data.batch_size > 0, "data.batch_size must be positive"),
         (cfg.data.num_workers == "auto" or (isinstance(cfg.data.num_workers, int) and cfg.data.num_workers >= 0),
          f"data.num_workers must be auto or a number >= 0, not {cfg.data.num_workers!r}"),
+        (cfg.eval.every >= 0, f"eval.every: {cfg.eval.every} must be >= 0"),
+        (cfg.eval.max_images > 0, f"eval.max_images: {cfg.eval.max_images} must be >= 1"),
+        (cfg.eval.batch_size > 0, f"eval.batch_size: {cfg.eval.batch_size} must be >= 1"),
     ]
+    for role, choice in cfg.losses.items():
+        w = choice.weight  # None: the objective's default
+        checks.append((w is None or (_finite(w) and w >= 0), f"losses.{role}.weight: {w} must be a finite number >= 0"))
     for ok, msg in checks:
         if not ok:
             raise UnpairedError(f"{source}: {msg}")
@@ -238,8 +258,34 @@ def plain(node):
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
+def _finite(x):
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
 def to_yaml(cfg):
     return OmegaConf.to_yaml(cfg)
+
+
+def for_checkpoint(cfg):
+    """The recipe as a plain dict to store in a checkpoint (which people share): interpolations
+    resolved, except environment variables (``${oc.env:...}``): those are kept as written,
+    escaped, so a checkpoint never carries a secret from the environment and loading one never
+    reads the loader's environment."""
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    safe = OmegaConf.create(_map_strings(raw, lambda v: v.replace("${", "\\${") if "oc.env" in v else v))
+    try:
+        resolved = OmegaConf.to_container(safe, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise _fail(exc, "recipe") from None
+    return _map_strings(resolved, lambda v: v.replace("${", "\\${") if "oc.env" in v else v)
+
+
+def _map_strings(node, fn):
+    if isinstance(node, dict):
+        return {k: _map_strings(v, fn) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_map_strings(v, fn) for v in node]
+    return fn(node) if isinstance(node, str) else node
 
 
 def from_container(container):

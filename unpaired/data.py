@@ -10,6 +10,8 @@ import random
 
 import torch
 
+from .errors import UnpairedError
+
 try:
     import numpy as np
 except ImportError:  # numpy is optional
@@ -43,6 +45,12 @@ class SeededItems(torch.utils.data.Dataset):
                 np.random.seed(seed % (2**32))
             try:
                 return self.dataset[index]
+            except UnpairedError:
+                raise
+            except Exception as exc:  # named here, not as a traceback from a loader worker
+                raise UnpairedError(f"data.name: the dataset raised on item {index} of {len(self.dataset)}: "
+                                    f"{type(exc).__name__}: {exc}; the plugin contract: every index below "
+                                    "len() returns an item") from None
             finally:
                 random.setstate(py_state)
                 if np is not None:
@@ -84,7 +92,18 @@ def make_loader(dataset, batch_size, seed, start, stop, num_workers=0, pin_memor
         pin_memory=pin_memory, persistent_workers=False,
         prefetch_factor=4 if num_workers else None,
         generator=torch.Generator().manual_seed(seed),  # leaves the global RNG alone
+        collate_fn=collate,
     )
+
+
+def collate(items):
+    """default_collate, with items of different sizes named as a contract error."""
+    for d in ("A", "B"):
+        shapes = {tuple(it[d].shape) for it in items if isinstance(it, dict) and hasattr(it.get(d), "shape")}
+        if len(shapes) > 1:
+            raise UnpairedError(f"data.name: one batch holds {d} images of sizes {sorted(shapes)}; the plugin "
+                                "contract: all items of a dataset have one size (crop or resize them)")
+    return torch.utils.data.default_collate(items)
 
 
 def fixed_items(dataset, n, seed):

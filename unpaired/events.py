@@ -24,6 +24,7 @@ class RunInfo:
     model: Any  # the objective (unpaired.objective): networks(), translators, ...
     description: str = ""  # one line saying what trains, for displays
     state: dict = field(default_factory=dict)  # plugins' per-run objects, keyed by plugin name
+    checkpoint_step: Any = None  # the step of the checkpoint now on disk (None: none written)
 
     @property
     def resumed(self):

@@ -68,7 +68,8 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
     """All image files below ``folder``, recursively, in a stable sorted order.
 
     Extensions are matched case-insensitively (``.JPG``, ``.Png``); hidden files and
-    hidden folders (names starting with '.') are skipped, as are other file types.
+    hidden folders (names starting with '.') are skipped, as are other file types and anything
+    that is not a regular file (FIFOs, sockets, devices, broken links).
     """
     folder = Path(folder)
     if not folder.exists():
@@ -81,7 +82,9 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
     visited = {os.path.realpath(folder)}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and _first_visit(dirpath, d, visited)]
-        found.extend(Path(dirpath) / name for name in filenames if is_image_file(name))
+        # regular files only: a FIFO or device named x.png would block the first read forever
+        found.extend(Path(dirpath) / name for name in filenames
+                     if is_image_file(name) and os.path.isfile(os.path.join(dirpath, name)))
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 

@@ -107,6 +107,9 @@ def load_plugin_file(path):
         return name
     if not path.is_file():
         raise UnpairedError(f"plugin file {path} does not exist")
+    if path.suffix != ".py":
+        raise UnpairedError(f"plugin file {path} is not a Python file (.py); a plugin is a .py file with "
+                            "hook implementations, or an installed package")
     spec = importlib.util.spec_from_file_location(f"unpaired_local_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     try:

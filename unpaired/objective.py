@@ -84,21 +84,30 @@ class Parts:
         self.objective_name = objective_name
         self.loss_kinds = dict(loss_kinds or {})
         self.built = {}  # id(network) -> ("generator", cin, cout) | ("discriminator", cin)
+        self._sized = set()
 
     def generator(self, in_channels, out_channels):
-        g = self.config.generator
-        net = self.registry.build("generator", g.name, plain(g.params), key="generator",
-                                  in_channels=in_channels, out_channels=out_channels)
-        self._check_module(net, "generator")
-        self.built[id(net)] = ("generator", in_channels, out_channels)
-        return net
+        return self._network("generator", in_channels=in_channels, out_channels=out_channels)
 
     def discriminator(self, in_channels):
-        d = self.config.discriminator
-        net = self.registry.build("discriminator", d.name, plain(d.params), key="discriminator",
-                                  in_channels=in_channels)
-        self._check_module(net, "discriminator")
-        self.built[id(net)] = ("discriminator", in_channels)
+        return self._network("discriminator", in_channels=in_channels)
+
+    def _network(self, kind, **channels):
+        from .probe import check_size
+
+        choice = self.config[kind]
+        record = (kind, *channels.values())
+
+        def build():
+            return self.registry.build(kind, choice.name, plain(choice.params), key=kind, **channels)
+
+        if record not in self._sized:  # counted on the meta device, before any memory is allocated
+            check_size(build, kind, choice.name)
+            self._sized.add(record)
+        net = build()
+        if not isinstance(net, nn.Module):
+            raise UnpairedError(f"{kind}.name: {choice.name!r} built a {type(net).__name__}, not a torch nn.Module")
+        self.built[id(net)] = record
         return net
 
     def loss(self, role):
@@ -122,10 +131,6 @@ class Parts:
         choice = self.config.losses.get(role)
         return 1.0 if choice is None or choice.weight is None else float(choice.weight)
 
-    def _check_module(self, net, kind):
-        if not isinstance(net, nn.Module):
-            raise UnpairedError(f"{kind}.name: {self.config[kind].name!r} built a {type(net).__name__}, "
-                                "not a torch nn.Module")
 
 
 def resolve_losses(cfg, registry):

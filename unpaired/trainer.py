@@ -5,7 +5,6 @@ The engine owns one Adam optimizer per phase; the learning rate is constant for
 trains on its share of the batches (see unpaired.distributed).
 """
 import logging
-import math
 import signal
 import sys
 import threading
@@ -16,9 +15,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from . import __version__, checkpoint, distributed
+from . import __version__, checkpoint, distributed, health, probe, runlock
 from .build import build_dataset, build_model, check_recipe, data_channels, init_weights, load_recipe_plugins, provenance
-from .config import from_container, to_yaml
+from .config import for_checkpoint, from_container, to_yaml
 from .data import fixed_items, make_loader
 from .devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
 from .errors import UnpairedError
@@ -97,6 +96,7 @@ class Trainer:
             init_weights(net, t.init, t.init_gain)
         self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        probe.check_model(cfg, self.model, self.channels, probe.check_dataset(self.dataset, cfg.data.name), self.device)
         self.provenance = provenance(cfg, registry)
 
         betas = tuple(t.betas)
@@ -122,8 +122,9 @@ class Trainer:
         self.last_eval = None  # (value of eval.metric, step) of the latest evaluation
         self.step = 0
         self._rng = None
+        self.health = health.Health(self.ckpt_path, state["step"] if state is not None else None)
         if state is not None:
-            self._load_state(state)
+            probe.load_resumed(self._load_state, state, self.ckpt_path)
         if t.compile:
             for net in self.model.networks().values():
                 net.compile(backend=t.compile_backend)  # in place: state_dict keys are unchanged
@@ -171,7 +172,7 @@ class Trainer:
                 f"or start a new one elsewhere with out_dir=runs/NEW_NAME")
         if not resume:
             return None
-        state = checkpoint.load(self.ckpt_path)
+        state = checkpoint.require(checkpoint.load(self.ckpt_path), self.ckpt_path, "config", "nets", "step")
         old = from_container(state["config"])  # the schema's defaults for keys older versions lacked
         for key in ("objective", "generator", "discriminator"):
             before, now = OmegaConf.to_container(old[key]), OmegaConf.to_container(self.cfg[key])
@@ -191,7 +192,7 @@ class Trainer:
             "unpaired_version": __version__,
             "step": self.step,
             "epoch": self.step // self.steps_per_epoch,
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "config": for_checkpoint(self.cfg),  # ${oc.env:...} kept as written, never resolved
             "plugins": self.provenance,
             "channels": list(self.channels),
             "world_size": self.world.size,
@@ -227,11 +228,13 @@ class Trainer:
 
     def save_checkpoint(self):
         """Rank 0 writes the checkpoint; other ranks write their pools and RNG beside it."""
+        self.health.check_weights(self.step, self.model.networks())  # never NaN over a good checkpoint
         if self.world.main:
-            checkpoint.save(self.state_dict(), self.ckpt_path)
+            checkpoint.save(self.state_dict(), self.ckpt_path, kept_step=self.health.saved_step)
         else:
             checkpoint.save({"format": checkpoint.FORMAT, "step": self.step, **self._own_state()},
                             self._rank_state_path())
+        self.health.saved(self.step)
         return self.ckpt_path
 
     # -- the loop ---------------------------------------------------------------------
@@ -292,7 +295,7 @@ class Trainer:
                              rank=world.rank, world=world.size)
         events = Events(cfg.disable_plugins if world.main else None)
         run = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
-                      description=self._describe(self.step))
+                      description=self._describe(self.step), checkpoint_step=self.health.saved_step)
         events.on_train_start(run=run)
         # plain ints for the loop (recipe lookups are slow next to a GPU step)
         log_every, sample_every, ckpt_every = t.log_every, t.sample_every, t.checkpoint_every
@@ -324,16 +327,16 @@ class Trainer:
                         means = distributed.mean(world, {k: v / count for k, v in sums.items()})
                         metrics = {"epoch": epoch, "lr": lr, **{k: float(v) for k, v in means.items()}}
                         metrics["it_per_s"] = (self.step - last_logged) / max(now - t_log, 1e-9)
+                        self.health.check_metrics(self.step, metrics, lr)  # raises on NaN/inf
                         if eval_now and self.evaluator is not None:
                             metrics.update(self.evaluate())
-                        if not all(math.isfinite(v) for v in metrics.values()):
-                            log.warning("non-finite loss at step %d: %s", self.step, metrics)
                         events.on_log(run=run, step=self.step, metrics=metrics)
                         sums, count, t_log, last_logged = {}, 0, now, self.step
                     if world.main and (self.step % sample_every == 0 or last):
                         events.on_sample(run=run, step=self.step, images=self.sample_images(samples))
                     if self.step % ckpt_every == 0 or last or stopping:
                         path = self.save_checkpoint()
+                        run.checkpoint_step = self.step
                         events.on_checkpoint(run=run, step=self.step, path=path)
                     if stopping:
                         break
@@ -368,4 +371,5 @@ class Trainer:
 
 
 def train(cfg, resume=False):
-    return Trainer(cfg, resume=resume).run()
+    with runlock.hold(cfg.out_dir):  # one run per folder
+        return Trainer(cfg, resume=resume).run()

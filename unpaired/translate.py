@@ -30,6 +30,7 @@ from torch import nn
 from . import checkpoint
 from .devices import autocast, autocast_dtype, pick_device
 from .errors import UnpairedError
+from .probe import check_size
 from .images import IMAGE_EXTENSIONS, to_8bit, find_images, is_image_file, load_image
 
 DIRECTIONS = ("a2b", "b2a")
@@ -64,17 +65,12 @@ def checkpoint_recipe(state, path=""):
 
 
 def _registry_for(cfg):
-    """The registry with the checkpoint's local plugin files loaded; a file that fails is
-    remembered and named if the generator turns out to be missing."""
-    from .loading import get_registry, load_plugin_file
+    """The registry as loaded now. A checkpoint is data: the plugin files its recipe names are
+    never imported from here (that would run code from a downloaded file); the user loads them
+    explicitly (``--plugins FILE``, ``unpaired.load_plugin_file``)."""
+    from .loading import get_registry
 
-    problems = []
-    for file in cfg.plugins:
-        try:
-            load_plugin_file(file)
-        except UnpairedError as exc:
-            problems.append(str(exc))
-    return get_registry(), problems
+    return get_registry(), []
 
 
 def require_plugin(registry, state, role, kind, name, path, problems=()):
@@ -91,8 +87,9 @@ def require_plugin(registry, state, role, kind, name, path, problems=()):
                       f"{used.get('dist')} {used.get('version')}: install it (pip install "
                       f"'{used.get('dist')}=={used.get('version')}')")
         elif source == "file":
-            origin = (f"; it was trained with {kind} {name!r} from the plugin file {used.get('location')} "
-                      f"(version {used.get('version') or 'unrecorded'}): put that file back")
+            origin = (f"; it was trained with {kind} {name!r} from the plugin file {used.get('location')}: "
+                      f"if you trust that file, load it with --plugins {used.get('location')} "
+                      f"(plugin files run Python; a checkpoint never loads one by itself)")
         else:
             origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} "
                       f"({source or 'unknown source'}, version {used.get('version') or 'unrecorded'}, "
@@ -101,6 +98,14 @@ def require_plugin(registry, state, role, kind, name, path, problems=()):
     extra = "".join(f" ({p})" for p in problems)
     raise UnpairedError(f"checkpoint {path}: {kind} {name!r} is not installed{origin}. "
                         f"Installed {kind}s: {installed}.{extra}")
+
+
+def _channels(record, path):
+    """(in, out) channels of a translator record, checked."""
+    ch = (record.get("in_channels"), record.get("out_channels")) if isinstance(record, dict) else None
+    if not (ch and all(isinstance(c, int) and 0 < c <= 64 for c in ch)):
+        raise UnpairedError(f"checkpoint {path}: translator {record!r} does not name two channel counts")
+    return ch
 
 
 def load_generators(path_or_state, directions=None, registry=None):
@@ -113,7 +118,8 @@ def load_generators(path_or_state, directions=None, registry=None):
         path = checkpoint.resolve(path_or_state)
         state = checkpoint.load(path)
     cfg = checkpoint_recipe(state, path)
-    translators = state.get("translators") or {}
+    checkpoint.require(state, path, "nets", "translators")
+    translators = state["translators"]
     directions = tuple(translators) if directions is None else tuple(directions)
     for direction in directions:
         if direction not in translators:
@@ -136,8 +142,10 @@ def load_generators(path_or_state, directions=None, registry=None):
             nets[key] = None
             continue
         record = translators[direction]
-        net = registry.build("generator", name, params, key="generator",
-                             in_channels=record["in_channels"], out_channels=record["out_channels"])
+        cin, cout = _channels(record, path)
+        check_size(lambda: registry.build("generator", name, params, key="generator", in_channels=cin,
+                                          out_channels=cout), "generator", name)
+        net = registry.build("generator", name, params, key="generator", in_channels=cin, out_channels=cout)
         try:
             net.load_state_dict(state["nets"][record["net"]])
         except (KeyError, RuntimeError) as exc:
@@ -210,11 +218,17 @@ class Translator:
         self.size, self.batch_size, self.direction = size, batch_size, direction
 
     @classmethod
-    def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None):
+    def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None,
+                        plugins=()):
         """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
-        (its checkpoints/latest.pt)."""
+        (its checkpoints/latest.pt). ``plugins``: local plugin files to load first (they run
+        Python: only files you trust); the checkpoint itself never loads any."""
         if direction not in DIRECTIONS:
             raise UnpairedError(f"--direction: {direction!r} is not a2b or b2a")
+        from .loading import load_plugin_file
+
+        for file in plugins:
+            load_plugin_file(file)
         nets, state = load_generators(path, directions=(direction,))
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
@@ -295,6 +309,8 @@ def expand_inputs(inputs):
                 if not files:
                     raise UnpairedError(f"input folder {m} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
                 found += [(f, f.relative_to(m).with_suffix(".png")) for f in files]
+            elif not m.is_file():
+                raise UnpairedError(f"input {m} is not a regular file (a pipe or device is never read)")
             elif not is_image_file(m):
                 raise UnpairedError(f"input {m} is not an image file (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
             else:

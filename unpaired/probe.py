@@ -1,0 +1,154 @@
+"""Probes of the plugin contract, run once at start so that a plugin that breaks it is named
+with the rule it breaks, not blamed on another network in the middle of a run:
+
+* network size, estimated on the ``meta`` device before any memory is allocated;
+* one forward of each generator and discriminator on a tiny input (batch 1, no gradients,
+  eval mode, so no state changes and no random numbers are drawn);
+* the dataset: items that load and share one size.
+"""
+import torch
+
+from .errors import UnpairedError
+
+MAX_PARAMS = 2_000_000_000  # per network (8 GB of fp32 weights): beyond it a recipe is refused
+
+
+def count_params(build):
+    """Parameters of the network ``build()`` makes, counted on the meta device (no memory);
+    None when the plugin cannot be built there."""
+    try:
+        with torch.device("meta"):
+            net = build()
+    except UnpairedError:
+        raise
+    except Exception:  # a plugin that needs real tensors to build: no estimate
+        return None
+    try:
+        return sum(p.numel() for p in net.parameters())
+    except Exception:
+        return None
+
+
+def check_size(build, key, name):
+    """Refuse a network of more than MAX_PARAMS parameters before it is allocated."""
+    n = count_params(build)
+    if n is not None and n > MAX_PARAMS:
+        raise UnpairedError(f"{key}.params: {key} {name!r} with these params would have {n:,} parameters "
+                            f"({n * 4 / 2**30:,.0f} GB of fp32 weights), more than the {MAX_PARAMS:,} "
+                            f"unpaired builds; check the widths and depths in {key}.params")
+    return n
+
+
+def _input(channels, size, device):
+    h, w = size
+    x = torch.linspace(-1, 1, channels * h * w, device=device).reshape(1, channels, h, w)
+    return x
+
+
+def _forward(net, x, key, name, rule):
+    mode = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            return net(x)
+    except UnpairedError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnpairedError(f"{key}.name: {key} {name!r} failed on a {tuple(x.shape)} input "
+                            f"({type(exc).__name__}: {msg}); the plugin contract: {rule}") from None
+    finally:
+        net.train(mode)
+
+
+def check_generator(net, key, name, in_channels, out_channels, size, device="cpu"):
+    """One forward: (1, Cin, H, W) float32 -> a float32 tensor (1, Cout, H, W)."""
+    rule = "a generator maps (N, Cin, H, W) float32 to (N, Cout, H, W) float32 of the same H, W"
+    x = _input(in_channels, size, device)
+    y = _forward(net, x, key, name, rule)
+    want = (1, out_channels, *size)
+    if not isinstance(y, torch.Tensor):
+        raise UnpairedError(f"{key}.name: {key} {name!r} returned a {type(y).__name__}, not a tensor; "
+                            f"the plugin contract: {rule}")
+    if tuple(y.shape) != want:
+        raise UnpairedError(f"{key}.name: {key} {name!r} turned a {tuple(x.shape)} input into {tuple(y.shape)}, "
+                            f"not {want}; the plugin contract: {rule}")
+    if y.dtype != x.dtype:
+        raise UnpairedError(f"{key}.name: {key} {name!r} returned {y.dtype} for a {x.dtype} input; "
+                            f"the plugin contract: {rule}")
+    return y
+
+
+def check_discriminator(net, key, name, in_channels, size, device="cpu"):
+    """One forward: (1, C, H, W) -> raw logits (1, 1, h, w) or (1, 1), non-empty, floating."""
+    rule = "a discriminator maps (N, C, H, W) to raw logits (N, 1, h, w) or (N, 1)"
+    x = _input(in_channels, size, device)
+    y = _forward(net, x, key, name, rule)
+    ok = (isinstance(y, torch.Tensor) and y.is_floating_point() and y.dim() in (2, 4)
+          and y.shape[0] == 1 and y.shape[1] == 1 and y.numel() > 0)
+    if not ok:
+        got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise UnpairedError(f"{key}.name: {key} {name!r} returned {got} for a {tuple(x.shape)} input; "
+                            f"the plugin contract: {rule}")
+    return y
+
+
+def check_model(cfg, model, channels, sizes, device="cpu"):
+    """Probe each network an objective built through ``parts`` (one per kind and channels) on
+    images of ``sizes`` ((H, W) of A, of B); networks of the objective's own (CUT's F) are its
+    business."""
+    sa, sb = sizes
+    seen = set()
+    for net in model.networks().values():
+        record = model.built_by_parts.get(id(net))
+        if record is None or record in seen:
+            continue
+        seen.add(record)
+        for size in dict.fromkeys((sa, sb)):
+            if record[0] == "generator":
+                check_generator(net, "generator", cfg.generator.name, record[1], record[2], size, device)
+            else:
+                check_discriminator(net, "discriminator", cfg.discriminator.name, record[1], size, device)
+
+
+def check_dataset(dataset, name, key="data"):
+    """Items 0, the middle and the last load and share one (C, H, W) per domain; returns the
+    (H, W) of A and of B."""
+    from .data import SeededItems
+
+    items = SeededItems(dataset)
+    n = len(dataset)
+    shapes = {}
+    for index in sorted({0, n // 2, n - 1}):
+        try:
+            item = items[(index, index)]
+        except UnpairedError:
+            raise
+        except Exception as exc:
+            raise UnpairedError(f"{key}.name: dataset {name!r} raised on item {index} of {n}: "
+                                f"{type(exc).__name__}: {exc}; the plugin contract: every index below "
+                                "len() returns an item") from None
+        for d in ("A", "B"):
+            t = item.get(d) if isinstance(item, dict) else None
+            if not isinstance(t, torch.Tensor) or t.dim() != 3:
+                raise UnpairedError(f"{key}.name: dataset {name!r} item {index}[{d!r}] is not a (C, H, W) tensor; "
+                                    "the plugin contract: items are dicts of 'A' and 'B' tensors (C, H, W)")
+            shapes.setdefault(d, {})[index] = tuple(t.shape)
+    for d, by_index in shapes.items():
+        if len(set(by_index.values())) > 1:
+            seen = ", ".join(f"item {i}: {s}" for i, s in by_index.items())
+            raise UnpairedError(f"{key}.name: dataset {name!r} gives {d} images of different sizes ({seen}); "
+                                "the plugin contract: all items of a dataset have one size (crop or resize them)")
+    return tuple(shapes["A"][0][1:]), tuple(shapes["B"][0][1:])
+
+
+def load_resumed(load, state, path):
+    """``load(state)``, with weights that do not fit the recipe's networks named as such."""
+    try:
+        load(state)
+    except UnpairedError:
+        raise
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise UnpairedError(f"--resume: {path} does not fit the networks and optimizers this recipe builds "
+                            f"({type(exc).__name__}: {msg}); it is damaged or from another recipe") from None
