@@ -38,6 +38,10 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self.flip = flip and split == "train"
         self.preprocess, self.channels = preprocess, channels
         self.files = {}
+        if split == "test" and a is None and _no_test_folders(root):
+            split = "train"  # the held-out transforms (centre crop, no flip, aligned) on training images
+            log.info("no folders %s/testA and testB: sample grids, the end-of-run figure and evaluation use "
+                     "training images (not held out); add testA/ and testB/ for held-out ones", root)
         for domain, explicit in (("A", a), ("B", b)):
             folder = _domain_folder(root, split, domain, explicit)
             self.files[domain] = _usable_files(folder, domain, on_bad_file, crop_size)
@@ -87,6 +91,15 @@ def _fit(img, crop_size):
         return img
     s = crop_size / min(w, h)
     return img.resize((max(crop_size, round(w * s)), max(crop_size, round(h * s))), Image.BICUBIC)
+
+
+def _no_test_folders(root):
+    """True when ``root`` holds trainA and trainB but not both testA and testB."""
+    if root is None:
+        return False
+    root = Path(root).expanduser()
+    has = {name: (root / name).is_dir() for name in ("trainA", "trainB", "testA", "testB")}
+    return has["trainA"] and has["trainB"] and not (has["testA"] and has["testB"])
 
 
 def _domain_folder(root, split, domain, explicit):

@@ -1,0 +1,72 @@
+"""What a newcomer trips over in the first hour (issue 13): each test fails without its fix."""
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, RECIPE, TINY, make_image_root
+
+from unpaired.cli import main
+
+
+def train_only_root(tmp_path, name="my_data"):
+    root = make_image_root(tmp_path / name, n=3)
+    for split in ("testA", "testB"):
+        for f in (root / split).iterdir():
+            f.unlink()
+        (root / split).rmdir()
+    return root
+
+
+def quiet(*extra):
+    return [*TINY, "train.max_steps=2", "disable_plugins=[progress]", *extra]
+
+
+# --------------------------------------------------------------------------- 1. testA/testB optional
+def test_train_only_folder_trains_with_the_shipped_recipe_and_eval_works(tmp_path, caplog, capsys):
+    root = train_only_root(tmp_path)
+    assert main(["data", "check", str(root)]) == 0
+    assert "OK: ready for training" in capsys.readouterr().out
+    out = tmp_path / "run"
+    with caplog.at_level(logging.INFO, logger="unpaired"):
+        assert main(["run", str(RECIPE), f"data.params.root={root}", f"out_dir={out}", *quiet()]) == 0
+    notes = [r.getMessage() for r in caplog.records if "training images" in r.getMessage()]
+    assert len(notes) == 1 and "testA" in notes[0]
+    assert (out / "samples" / "step_0000002.png").is_file()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="unpaired"):
+        assert main(["eval", str(out), "--extractor", "tiny", "--device", "cpu"]) == 0
+    assert any("training images" in r.getMessage() for r in caplog.records)
+    assert (out / "eval" / "metrics.json").is_file()
+
+
+# --------------------------------------------------------------------------- 2. the clone's parent folder
+def _import_from(cwd):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = "import os, unpaired; from unpaired import Translator; print(os.path.realpath(unpaired.__file__))"
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_installed_package_wins_over_a_folder_named_unpaired(tmp_path):
+    neutral = _import_from(tmp_path)
+    if neutral.returncode != 0 or Path(neutral.stdout.strip()) != REPO / "unpaired" / "__init__.py":
+        pytest.skip("unpaired is not installed from this checkout (pip install -e .)")
+    (tmp_path / "unpaired" / "plugins").mkdir(parents=True)  # e.g. the clone itself, ~/unpaired
+    beside = _import_from(tmp_path)
+    assert beside.returncode == 0, beside.stderr
+    assert Path(beside.stdout.strip()) == REPO / "unpaired" / "__init__.py"
+
+
+def test_editable_installs_put_the_package_on_sys_path():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    # strict: a tree of links on sys.path (found before any namespace folder), not a finder
+    # appended after the path finder
+    assert project["tool"]["distutils"]["editable_wheel"]["mode"] == "strict"
+    assert project["tool"]["setuptools"]["package-dir"] == {"unpaired.plugins": "plugins"}
+    assert "plugins" not in project["tool"]["setuptools"]["packages"]
