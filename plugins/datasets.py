@@ -113,7 +113,13 @@ def _domain_folder(root, split, domain, explicit):
     if not folder.is_dir():
         hint = ""
         if explicit is None and not Path(root).expanduser().is_dir():
-            hint = f" The folder {root} does not exist (relative to {Path.cwd()})."
+            hint = f" The folder {root} does not exist"
+            if Path(root).expanduser().is_absolute():
+                hint += "."
+            else:
+                hint += (f" in the current folder {Path.cwd()} (nor beside the recipe, nor in the folder above it). "
+                         f"Give its absolute path, e.g. data.params.root=/path/to/{Path(root).name}, or run from the "
+                         "folder that holds it.")
             if Path(root).name in DATASETS:
                 hint += f" `unpaired data download {Path(root).name} --root {Path(root).parent}` fetches it."
         raise UnpairedError(f"{key}: no folder {folder} (domain {domain}, split {split}).{hint}")

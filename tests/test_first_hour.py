@@ -70,3 +70,52 @@ def test_editable_installs_put_the_package_on_sys_path():
     assert project["tool"]["distutils"]["editable_wheel"]["mode"] == "strict"
     assert project["tool"]["setuptools"]["package-dir"] == {"unpaired.plugins": "plugins"}
     assert "plugins" not in project["tool"]["setuptools"]["packages"]
+
+
+# --------------------------------------------------------------------------- 3. relative paths
+def test_data_paths_are_found_beside_the_recipes_project_from_anywhere(tmp_path, monkeypatch, caplog):
+    from unpaired.config import load_recipe
+
+    monkeypatch.chdir(tmp_path)  # cd ~/elsewhere && unpaired run ~/unpaired/recipes/... --quick
+    with caplog.at_level(logging.INFO, logger="unpaired"):
+        cfg = load_recipe(RECIPE, [], quick=True)
+    assert cfg.data.params.root == str(REPO / "data" / "forest_abstract")
+    assert any("not in the current folder" in r.getMessage() for r in caplog.records)
+    assert cfg.out_dir == "runs/forest_abstract_quick"  # runs/ lands in the current folder
+    (tmp_path / "data" / "forest_abstract").mkdir(parents=True)  # the current folder wins
+    assert load_recipe(RECIPE, [], quick=True).data.params.root == "data/forest_abstract"
+
+
+def test_a_missing_relative_data_folder_names_the_fix(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(RECIPE), "--quick", "data.params.root=my_data", "train.max_steps=1"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "beside the recipe" in err and "data.params.root=/path/to/my_data" in err
+
+
+# --------------------------------------------------------------------------- 4. --quick and plugin swaps
+def test_a_plugin_swap_does_not_inherit_the_previous_plugins_params(caplog):
+    from unpaired import get_registry, hookimpl, register_plugin, unregister_plugin
+    from unpaired.config import load_recipe
+
+    class Shallow:
+        @staticmethod
+        @hookimpl
+        def register_generators(register):
+            register("shallow_first_hour", lambda in_channels, out_channels, width=8: None)
+
+    with caplog.at_level(logging.INFO, logger="unpaired"):
+        cfg = load_recipe(RECIPE, ["generator.name=shallow_first_hour"], quick=True)
+    assert cfg.generator.params == {}
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "quick block's generator.params" in said and "ngf" in said
+    register_plugin(Shallow, name="shallow_first_hour")
+    try:
+        get_registry().check_params("generator", "shallow_first_hour", dict(cfg.generator.params))
+    finally:
+        unregister_plugin("shallow_first_hour")
+    # params given with the swap apply; without a swap the quick block still applies
+    cfg = load_recipe(RECIPE, ["generator.name=shallow_first_hour", "generator.params.width=4"], quick=True)
+    assert cfg.generator.params == {"width": 4}
+    cfg = load_recipe(RECIPE, ["generator.name=resnet", "generator.params.ngf=8"], quick=True)
+    assert cfg.generator.params == {"ngf": 8, "n_blocks": 6}

@@ -12,6 +12,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import UnpairedError
+from .recipe_rules import clear_swapped_params, find_data_paths, swapped_plugins, under
 
 
 @dataclass
@@ -132,13 +133,20 @@ def load_recipe(path, overrides=(), quick=False):
         cfg = OmegaConf.merge(cfg, raw)
     except OmegaConfBaseException as exc:
         raise _fail(exc, f"recipe {path}") from None
+    swaps = swapped_plugins(cfg, overrides)  # a new plugin name starts its params empty
+    dropped = []
     if quick:
         if not cfg.quick:
             raise UnpairedError(f"recipe {path} defines no `quick` overrides for --quick")
         source = f"recipe {path} key quick"
         for key, value in OmegaConf.to_container(cfg.quick).items():
+            if any(under(key, choice) for choice in swaps):
+                dropped.append(key)
+                continue
             set_key(cfg, key, value, source)
+    clear_swapped_params(cfg, swaps, dropped)
     apply_overrides(cfg, overrides)
+    find_data_paths(cfg, path)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise UnpairedError(f"recipe {path}: missing value for {', '.join(missing)}")
