@@ -119,3 +119,18 @@ def test_a_plugin_swap_does_not_inherit_the_previous_plugins_params(caplog):
     assert cfg.generator.params == {"width": 4}
     cfg = load_recipe(RECIPE, ["generator.name=resnet", "generator.params.ngf=8"], quick=True)
     assert cfg.generator.params == {"ngf": 8, "n_blocks": 6}
+
+
+# --------------------------------------------------------------------------- 5. the first picture
+def test_the_end_of_run_figure_is_readable_and_named_last(tmp_path, capsys):
+    from PIL import Image
+
+    root = make_image_root(tmp_path / "data", n=3, size=(300, 260))
+    out = tmp_path / "run"
+    assert main(["run", str(RECIPE), f"data.params.root={root}", f"out_dir={out}", *TINY, "train.max_steps=2"]) == 0
+    figure = out / "figure.png"
+    width, height = Image.open(figure).size
+    assert width >= 3 * 256 and height >= 6 * 256  # 3 pairs, both directions, tiles >= 256 px
+    assert width >= 3 * 300  # the held-out files at their own resolution, not the 32-px crops
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(figure) in last

@@ -203,7 +203,7 @@ def _all_keys(d, prefix=""):
     out = []
     for k, v in d.items():
         out.append(prefix + k)
-        if isinstance(v, dict) and k not in OPEN_MAPPINGS:
+        if isinstance(v, dict) and k not in OPEN_MAPPINGS and prefix + k != "quick":  # quick's keys are not settable
             out += _all_keys(v, prefix + k + ".")
     return out
 

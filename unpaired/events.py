@@ -24,6 +24,7 @@ class RunInfo:
     model: Any  # the CycleGAN module: g_ab, g_ba, d_a, d_b
     description: str = ""  # one line saying what trains, for displays
     state: dict = field(default_factory=dict)  # plugins' per-run objects, keyed by plugin name
+    held_out: Any = None  # the dataset sample grids come from (held-out images, else training images)
 
     @property
     def resumed(self):

@@ -42,6 +42,14 @@ def per_sample(net):
     return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
+def finished_run(ckpt, step, total, max_steps):
+    """The message for ``--resume`` on a run that has nothing left to train."""
+    raise_key = (f"train.max_steps (it is {max_steps}; e.g. train.max_steps={2 * step})" if max_steps is not None
+                 and max_steps <= total else "train.epochs or train.decay_epochs")
+    return (f"--resume: {ckpt} is at step {step} of {total}: the run is finished. To train longer, raise "
+            f"{raise_key} on the same command (with --resume)")
+
+
 @dataclass
 class TrainResult:
     step: int
@@ -129,6 +137,8 @@ class Trainer:
         self._rng = None
         if state is not None:
             self._load_state(state)
+            if self.step >= self.total_steps:
+                raise UnpairedError(finished_run(self.ckpt_path, self.step, self.total_steps, t.max_steps))
         if t.compile:
             for net in self.model.nets().values():
                 net.compile(backend=t.compile_backend)  # in place: state_dict keys are unchanged
@@ -305,7 +315,7 @@ class Trainer:
                              rank=world.rank, world=world.size)
         events = Events(cfg.disable_plugins if world.main else None)
         run = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
-                      description=self._describe(self.step))
+                      description=self._describe(self.step), held_out=shown)
         events.on_train_start(run=run)
         # plain ints for the loop (recipe lookups are slow next to a GPU step)
         log_every, sample_every, ckpt_every = t.log_every, t.sample_every, t.checkpoint_every

@@ -1,0 +1,90 @@
+"""The end-of-run figure ``OUT_DIR/figure.png``: a few held-out images translated at their own
+resolution, each row real | translated | reconstructed, A->B rows then B->A rows, tiles at least
+256 px on the shorter side (at most 512). The run's last line names it. When the run has no
+held-out images, training images are used (the run says so). Disable with
+``disable_plugins: [figure]``.
+"""
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from unpaired import hookimpl
+from unpaired.data import SeededItems
+from unpaired.images import load_image
+from unpaired.translate import pad_to_multiple, to_image, to_tensor
+
+KEY = "figure"  # run.state[KEY]: the figure's path, for the progress display's last line
+PAIRS = 3
+MIN_SIDE, MAX_SIDE = 256, 512
+CAPTION = 18
+
+
+@hookimpl(tryfirst=True)  # before the progress display prints its last line
+def on_train_end(run, step, interrupted):
+    if interrupted or step < run.total_steps or run.held_out is None or len(run.held_out) == 0:
+        return
+    rows = translate_pairs(run)
+    run.state[KEY] = save_figure(rows, Path(run.out_dir) / "figure.png")
+
+
+def _image(item, domain):
+    """A (1, C, H, W) tensor in [-1, 1]: the item's file at its own resolution when the item
+    names it, else the item's tensor; the shorter side brought into [MIN_SIDE, MAX_SIDE]."""
+    x = item[domain]
+    path = item.get(f"{domain}_path")
+    if isinstance(path, str) and os.path.isfile(path):
+        x = to_tensor(load_image(path, channels=x.shape[0]), x.shape[0])
+    h, w = x.shape[-2:]
+    side = min(max(min(h, w), MIN_SIDE), MAX_SIDE)
+    if side != min(h, w):
+        size = (max(1, round(h * side / min(h, w))), max(1, round(w * side / min(h, w))))
+        x = F.interpolate(x[None], size=size, mode="bicubic", align_corners=False).clamp(-1, 1)[0]
+    return x[None]
+
+
+def translate_pairs(run):
+    """[("A->B", [real, translated, reconstructed]), ..., ("B->A", [...]), ...] as PIL images."""
+    model, device = run.model, run.device
+    nets = list(model.nets().values())
+    modes = [n.training for n in nets]
+    for n in nets:
+        n.eval()
+    a2b, b2a = [], []
+    try:
+        items = SeededItems(run.held_out)  # reproducible crops and partners, the global RNG untouched
+        for i in range(min(PAIRS, len(run.held_out))):
+            item = items[(i, i)]
+            a, (ha, wa) = pad_to_multiple(_image(item, "A").to(device), 4)
+            b, (hb, wb) = pad_to_multiple(_image(item, "B").to(device), 4)
+            rows_ab, rows_ba = model.translate(a, b)  # (a, G_AB(a), G_BA(G_AB(a))), (b, G_BA(b), G_AB(G_BA(b)))
+            a2b.append([to_image(x[0, :, :ha, :wa]) for x in rows_ab])
+            b2a.append([to_image(x[0, :, :hb, :wb]) for x in rows_ba])
+    finally:
+        for n, mode in zip(nets, modes):
+            n.train(mode)
+    return [("A -> B: real | translated | reconstructed", r) for r in a2b] + \
+           [("B -> A: real | translated | reconstructed", r) for r in b2a]
+
+
+def save_figure(rows, path, pad=6):
+    """One PNG of captioned rows; written atomically."""
+    widths = [sum(t.width for t in tiles) + pad * (len(tiles) + 1) for _, tiles in rows]
+    heights = [max(t.height for t in tiles) + CAPTION + pad for _, tiles in rows]
+    canvas = Image.new("RGB", (max(widths), sum(heights) + pad), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    y = pad
+    for (caption, tiles), height in zip(rows, heights):
+        draw.text((pad, y + 2), caption, fill=(0, 0, 0))
+        x = pad
+        for tile in tiles:
+            canvas.paste(tile.convert("RGB"), (x, y + CAPTION))
+            x += tile.width + pad
+        y += height
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp")
+    canvas.save(tmp, format="PNG")
+    tmp.replace(path)
+    return path
