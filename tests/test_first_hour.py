@@ -134,3 +134,94 @@ def test_the_end_of_run_figure_is_readable_and_named_last(tmp_path, capsys):
     assert width >= 3 * 300  # the held-out files at their own resolution, not the 32-px crops
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert str(figure) in last
+
+
+# --------------------------------------------------------------------------- 6, 7. README commands
+README = (REPO / "README.md").read_text()
+
+
+def test_readme_gives_the_cpu_only_torch_install():
+    setup = README.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    assert "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu" in setup
+
+
+def test_readme_quotes_every_mapping_override_and_the_cli_says_quote_it(capsys):
+    code = " ".join(re.findall(r"`([^`]+)`", README)) + " ".join(re.findall(r"```bash\n(.*?)```", README, re.S))
+    unquoted = re.findall(r"""(?<!["'\w.])[\w.]+=[{\[]""", code)
+    assert not unquoted, unquoted
+    assert main(["run", str(RECIPE), "generator.params={ngf:", "32}", "--quick"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "quote it" in err and "'generator.params={ngf: 32}'" in err
+
+
+# --------------------------------------------------------------------------- 8, 9. a finished run
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finished")
+    root = make_image_root(tmp / "data", n=3)
+    args = [str(RECIPE), f"data.params.root={root}", f"out_dir={tmp / 'run'}", *quiet()]
+    assert main(["run", *args]) == 0
+    return tmp / "run", root, args
+
+
+def test_eval_says_why_kid_has_no_spread_and_readme_tells_the_csv_truth(finished, tmp_path, capsys):
+    run, _, _ = finished
+    assert main(["eval", str(run), "--extractor", "tiny", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no spread" in out and "every subset is the whole set" in out
+    assert not (tmp_path / "per_image.csv").exists()  # written only with ground truth, as README says
+    assert "with ground truth\n`per_image.csv`" in README
+
+
+def test_an_offline_download_says_so_once(monkeypatch, tmp_path):
+    import urllib.error
+
+    from unpaired import UnpairedError
+    from unpaired.features import download_weights
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    with pytest.raises(UnpairedError) as info:
+        download_weights(["https://a.example/w.pth", "https://b.example/w.pth"], "ab" * 32, "w.pth", tmp_path)
+    message = str(info.value)
+    assert message.count("Check the network") == 1 and "\n" not in message
+    assert "a.example" in message and "b.example" in message
+
+
+def test_resume_of_a_finished_run_says_which_key_to_raise(finished, capsys):
+    _, _, args = finished
+    assert main(["run", *args, "--resume"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "finished" in err and "train.max_steps=4" in err
+
+
+def test_key_typos_suggest_settable_keys_only():
+    from unpaired import UnpairedError
+    from unpaired.config import load_recipe
+
+    with pytest.raises(UnpairedError) as info:
+        load_recipe(RECIPE, ["train.max_step=3"], quick=True)
+    assert "train.max_steps" in str(info.value) and "quick." not in str(info.value)
+
+
+def test_piped_output_has_no_blank_lines_no_wrapping_and_whole_plugin_names(finished, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    _, root, _ = finished
+    deep = root.parent / ("a_rather_long_folder_name_" * 3) / "my_data"
+    deep.parent.mkdir()
+    os.symlink(root, deep)
+    assert main(["data", "check", str(deep)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"Data check of {deep}"  # no blank line first, path not wrapped
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in ("unpaired.plugins.metrics_csv", "unpaired.plugins.tensorboard", "unpaired.plugins.synthetic"):
+        assert name in out
+    run, _, _ = finished
+    image = next((root / "testA").iterdir())
+    assert main(["translate", str(run), str(image), "--out", str(tmp_path / "t")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("translated 1 image") and not captured.err.strip()
+    assert len(captured.out.splitlines()) == 1  # one line however long the paths
