@@ -1,9 +1,10 @@
 """The end-of-run figure ``OUT_DIR/figure.png``: a few held-out images translated at their own
-resolution, each row real | translated | reconstructed, A->B rows then B->A rows, tiles at least
-256 px on the shorter side (at most 512). The run's last line names it. When the run has no
-held-out images, training images are used (the run says so). Disable with
-``disable_plugins: [figure]``.
+resolution (a shorter side above 512 px is brought down to 512), each row real | translated |
+reconstructed, A->B rows then B->A rows; tiles smaller than 256 px are enlarged for display.
+The run's last line names it. When the run has no held-out images, training images are used
+(the run says so). Disable with ``disable_plugins: [figure]``.
 """
+import contextlib
 import os
 from pathlib import Path
 
@@ -32,17 +33,25 @@ def on_train_end(run, step, interrupted):
 
 def _image(item, domain):
     """A (1, C, H, W) tensor in [-1, 1]: the item's file at its own resolution when the item
-    names it, else the item's tensor; the shorter side brought into [MIN_SIDE, MAX_SIDE]."""
+    names it (a shorter side above MAX_SIDE brought down to it), else the item's tensor."""
     x = item[domain]
     path = item.get(f"{domain}_path")
     if isinstance(path, str) and os.path.isfile(path):
         x = to_tensor(load_image(path, channels=x.shape[0]), x.shape[0])
     h, w = x.shape[-2:]
-    side = min(max(min(h, w), MIN_SIDE), MAX_SIDE)
-    if side != min(h, w):
-        size = (max(1, round(h * side / min(h, w))), max(1, round(w * side / min(h, w))))
+    if min(h, w) > MAX_SIDE:
+        size = (max(1, round(h * MAX_SIDE / min(h, w))), max(1, round(w * MAX_SIDE / min(h, w))))
         x = F.interpolate(x[None], size=size, mode="bicubic", align_corners=False).clamp(-1, 1)[0]
     return x[None]
+
+
+def _tile(x):
+    """An output as a PIL tile, enlarged (for the eye only) to a shorter side of MIN_SIDE."""
+    img = to_image(x)
+    short = min(img.size)
+    if short < MIN_SIDE:
+        img = img.resize((round(img.width * MIN_SIDE / short), round(img.height * MIN_SIDE / short)), Image.BICUBIC)
+    return img
 
 
 def translate_pairs(run):
@@ -59,14 +68,20 @@ def translate_pairs(run):
             item = items[(i, i)]
             a, (ha, wa) = pad_to_multiple(_image(item, "A").to(device), 4)
             b, (hb, wb) = pad_to_multiple(_image(item, "B").to(device), 4)
-            rows_ab, rows_ba = model.translate(a, b)  # (a, G_AB(a), G_BA(G_AB(a))), (b, G_BA(b), G_AB(G_BA(b)))
-            a2b.append([to_image(x[0, :, :ha, :wa]) for x in rows_ab])
-            b2a.append([to_image(x[0, :, :hb, :wb]) for x in rows_ba])
+            with _eager():  # compiled networks would recompile for every new size
+                rows_ab, rows_ba = model.translate(a, b)  # (a, G_AB(a), G_BA(G_AB(a))), (b, G_BA(b), G_AB(G_BA(b)))
+            a2b.append([_tile(x[0, :, :ha, :wa]) for x in rows_ab])
+            b2a.append([_tile(x[0, :, :hb, :wb]) for x in rows_ba])
     finally:
         for n, mode in zip(nets, modes):
             n.train(mode)
     return [("A -> B: real | translated | reconstructed", r) for r in a2b] + \
            [("B -> A: real | translated | reconstructed", r) for r in b2a]
+
+
+def _eager():
+    stance = getattr(torch.compiler, "set_stance", None)
+    return stance("force_eager") if stance is not None else contextlib.nullcontext()
 
 
 def save_figure(rows, path, pad=6):

@@ -78,7 +78,7 @@ def build_parser():
 
     run = sub.add_parser("run", help="train from a recipe", description=(
         "Train from a recipe. Overrides are KEY=VALUE, e.g. train.max_steps=100 data.params.root=/my/data; "
-        "a mapping value replaces the mapping (generator.params={})."))
+        "a mapping value replaces the mapping; quote values with spaces: \"generator.params={ngf: 32}\"."))
     run.add_argument("recipe", help="a recipe YAML file, e.g. recipes/forest_abstract.yaml")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     run.add_argument("--quick", action="store_true", help="a CPU preview: the recipe's `quick` overrides (small crops and nets, a few hundred steps)")

@@ -1,7 +1,8 @@
 """Recipes: flat YAML merged over a typed schema, then ``key=value`` overrides.
 
-An override of a mapping replaces it (``generator.params={}`` clears the recipe's params),
-so ``generator.name=unet generator.params={}`` swaps a plugin from the command line.
+An override of a mapping replaces it (``generator.params={}`` clears the recipe's params), and
+one that changes a plugin's name starts its params empty (``unpaired.recipe_rules``), so
+``generator.name=unet`` swaps a plugin from the command line.
 Unknown keys, wrong types and missing values are errors naming the key.
 """
 from dataclasses import dataclass, field
