@@ -225,3 +225,17 @@ def test_piped_output_has_no_blank_lines_no_wrapping_and_whole_plugin_names(fini
     captured = capsys.readouterr()
     assert captured.out.startswith("translated 1 image") and not captured.err.strip()
     assert len(captured.out.splitlines()) == 1  # one line however long the paths
+
+
+def test_modules_added_after_an_editable_install_are_found(tmp_path):
+    tree = tmp_path / "tree"  # what a strict editable install links: only the files of that day
+    for package, source in (("unpaired", REPO / "unpaired"), ("unpaired/plugins", REPO / "plugins")):
+        (tree / package).mkdir(parents=True)
+        for name in ("__init__.py", "errors.py", "hookspecs.py", "loading.py", "registry.py"):
+            if (source / name).is_file():
+                (tree / package / name).symlink_to(source / name)
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    code = "import unpaired.console, unpaired.plugins.figure as f; print(f.__file__)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == REPO / "plugins" / "figure.py"
