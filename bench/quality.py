@@ -9,8 +9,35 @@ baseline (output = input). The evaluation runs inside the training run, as a plu
 
     python bench/quality.py                                   # 32 px, steps 0,100,200,400,800
     python bench/quality.py --size 64 --steps 0,200,800 --out /tmp/quality.md   (results: BENCHMARKS.md)
+
+**Objectives side by side** (``--objectives cyclegan,cut,fastcut``): the scenes get thin
+structures (``data.params.structures=true``: lines exactly 1, 2 and 3 px wide and small objects
+2-5 px across over the large regions, with per-pixel masks), and each objective trains in turn in
+this process, from the same seed, with the same networks, data, adversarial loss and lr. Scores:
+L1 (0-1) against the truth on all pixels and on each structure's pixels (background, large
+regions, small objects, lines 3/2/1 px), PSNR, SSIM and KID (tiny). Two tables, means over
+``--seeds``:
+
+(a) **equal steps**: the scores at each of ``--steps``;
+(b) **equal training time**: each objective trains until it has done ``max(--steps)`` steps *and*
+    spent ``--seconds`` of training time, and is scored at the first step at which its training
+    time reaches each value of ``--seconds``. Without ``--seconds`` the budget is the training
+    time the first objective of the first seed took for ``max(--steps)`` steps (list the slowest
+    objective first, so every objective reaches all of ``--steps``). Training time excludes the
+    scoring; ``--clock cpu`` counts this process's CPU seconds instead of wall seconds (steadier
+    on a shared machine; with ``--threads 1`` the two agree on a quiet one).
+
+For the CUT objectives the bench sets ``objective.params.nce_layers`` to input, down1, down2,
+block1 and the last block when the generator has fewer than 5 blocks (the default names block5).
+The recipe's ``losses.cycle`` and ``losses.identity`` stay: the one-sided objectives ignore them
+(one warning line each).
+
+    python bench/quality.py --objectives cyclegan,cut,fastcut --size 32 --steps 0,5,10 --test-n 8   # smoke
+    python bench/quality.py --objectives cyclegan,cut,fastcut --size 64 --ngf 8 --ndf 8 --blocks 2 \
+        --steps 0,250,500,1000 --seeds 0,1 --out /tmp/quality_objectives.md
 """
 import argparse
+import os
 import platform
 import sys
 import tempfile
@@ -27,18 +54,19 @@ RECIPE = ROOT / "recipes" / "forest_abstract.yaml"
 COLUMNS = ("l1_a2b", "psnr_a2b", "ssim_a2b", "kid_a2b", "cycle_a")
 
 
-def recipe(args, out_dir):
+def recipe(args, out_dir, structures=False, extra=()):
     from unpaired.config import load_recipe
 
+    structures = ", structures: true" if structures else ""
     return load_recipe(RECIPE, [
-        "data.name=synthetic", f"data.params={{size: {args.size}, n: {args.n}}}",
+        "data.name=synthetic", f"data.params={{size: {args.size}, n: {args.n}{structures}}}",
         f"data.test_params={{split: test, n: {args.test_n}}}", "data.num_workers=0",
         f"generator.params={{ngf: {args.ngf}, n_blocks: {args.blocks}}}",
         f"discriminator.params={{ndf: {args.ndf}, n_layers: 2}}",
         f"losses.adversarial.name={args.adversarial}", f"train.lr={args.lr}", f"train.seed={args.seed}",
         f"train.max_steps={max(args.steps)}", f"train.device={args.device}", "train.log_every=100",
         "train.sample_every=100000", "train.checkpoint_every=100000", "disable_plugins=[progress]",
-        f"out_dir={out_dir}", *args.overrides,
+        f"out_dir={out_dir}", *extra, *args.overrides,
     ])
 
 
@@ -86,6 +114,13 @@ def machine():
             f"threads, Python {m['python']}, {platform.system()}")
 
 
+def load_average():
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def table(rows):
     head = "| step | L1 (0-1) ↓ | PSNR dB ↑ | SSIM ↑ | KID tiny ↓ | cycle L1 ↓ | train s |"
     lines = [head, "|" + "---|" * 7]
@@ -93,6 +128,321 @@ def table(rows):
         lines.append(f"| {step} | {s['l1_a2b']:.4f} | {s['psnr_a2b']:.2f} | {s['ssim_a2b']:.3f} | "
                      f"{s['kid_a2b']:.4f} | {s['cycle_a']:.4f} | {secs if secs == '' else f'{secs:.0f}'} |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- objectives side by side
+class StopRun(Exception):
+    """Raised from on_step once a run has what it needs (the engine's loop ends by it)."""
+
+
+def structure_scores(g, a, truth, masks, batch_size=16):
+    """L1 on the [0, 1] scale of ``g(a)`` against ``truth`` (N, C, H, W in [-1, 1]) over all
+    pixels (``all``) and over each mask's pixels, pooled over the images: ``masks`` is
+    ``{name: bool (N, H, W)}``. Also ``lines``: the union of the masks named ``line_*``.
+    A mask with no pixel scores NaN."""
+    from unpaired.metrics import l1
+
+    training = g.training
+    g.eval()
+    try:
+        with torch.no_grad():
+            fake = torch.cat([g(a[i:i + batch_size]).float() for i in range(0, len(a), batch_size)])
+    finally:
+        g.train(training)
+    err = (fake - truth).abs().mean(dim=1) / 2  # per pixel, mean over channels, [0, 1] scale
+    scores = {"all": float(l1(fake, truth).mean())}
+    lines = [m for name, m in masks.items() if name.startswith("line_")]
+    masks = {**masks, "lines": torch.stack(lines).any(0)} if lines else dict(masks)
+    for name, m in masks.items():
+        scores[name] = float(err[m].mean()) if m.any() else float("nan")
+    return scores
+
+
+STRUCTURE_COLUMNS = (("all", "L1 all"), ("background", "background"), ("large", "large regions"),
+                     ("small", "small objects"), ("line_3px", "lines 3px"), ("line_2px", "lines 2px"),
+                     ("line_1px", "lines 1px"))
+QUALITY_COLUMNS = (("psnr_a2b", "PSNR dB ↑"), ("ssim_a2b", "SSIM ↑"), ("kid_a2b", "KID tiny ↓"))
+
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}  # --clock: seconds of wall or process CPU time
+
+
+class ScoreRun:
+    """A runtime plugin for one run: ``score(model)`` at ``steps`` and at the first step whose
+    training time (scoring excluded; ``clock()`` seconds) reaches each of ``marks``; it stops the
+    run (raises StopRun) once it has them all."""
+
+    def __init__(self, score, steps, marks, clock):
+        self.score, self.steps, self.marks, self.now = score, sorted(steps), sorted(marks or ()), clock
+        self.at_step, self.at_mark = {}, {}  # step -> (scores, train s); mark -> (step, scores, train s)
+        self.train_time, self.t0, self.step = 0.0, clock(), 0
+
+    def _take(self, run):
+        self.train_time += self.now() - self.t0
+        return self.score(run.model)
+
+    def _record(self, run, step):
+        self.step = step
+        due_step = step in self.steps
+        due_marks = []
+        if self.marks:  # the clock is read only where needed (it stops while scoring)
+            elapsed = self.train_time + self.now() - self.t0
+            due_marks = [m for m in self.marks if m not in self.at_mark and elapsed >= m]
+        if not (due_step or due_marks):
+            return
+        scores = self._take(run)
+        if due_step:
+            self.at_step[step] = (scores, self.train_time)
+        for m in due_marks:
+            self.at_mark[m] = (step, scores, self.train_time)
+        self.t0 = self.now()
+
+    def done(self):
+        return self.step >= self.steps[-1] and len(self.at_mark) == len(self.marks)
+
+    @hookimpl
+    def on_train_start(self, run):
+        self.t0 = self.now()
+        if 0 in self.steps:
+            self.at_step[0] = (self._take(run), 0.0)
+            self.t0 = self.now()
+
+    @hookimpl
+    def on_step(self, run, step):
+        self._record(run, step)
+        if self.done():
+            raise StopRun
+
+
+def objective_overrides(name, blocks):
+    """Recipe overrides that let objective ``name`` run on a resnet with ``blocks`` blocks: the
+    CUT objectives' default nce_layers name block5, so fewer blocks get input, down1, down2,
+    block1 and the last block."""
+    from unpaired.loading import get_registry
+
+    out = [f"objective.name={name}"]
+    if "nce_layers" in get_registry().entry("objective", name, "objective.name").parameters() and blocks < 5:
+        layers = list(dict.fromkeys(["input", "down1", "down2", "block1", f"block{blocks}"]))
+        out.append(f"objective.params.nce_layers=[{', '.join(layers)}]")
+    return out
+
+
+def others_share(busy0, own0, wall0):
+    """The share of the machine's cores that other processes used since (busy0, own0, wall0)."""
+    from train_step import busy_seconds
+
+    busy = busy_seconds()
+    if busy is None or busy0 is None:
+        return None
+    wall = time.perf_counter() - wall0
+    own = time.process_time() - own0
+    return max(0.0, (busy - busy0 - own) / (wall * (os.cpu_count() or 1)))
+
+
+def train_objective(args, name, seed, marks, score, workdir):
+    """One run of objective ``name`` from ``seed``; returns its ScoreRun and wall/contention info."""
+    from train_step import busy_seconds
+    from unpaired.loading import register_plugin, unregister_plugin
+    from unpaired.trainer import Trainer
+
+    max_steps = max(args.steps) if not marks else 10**9  # with a time budget the scorer stops the run
+    cfg = recipe(args, Path(workdir) / f"{name}-{seed}", structures=True,
+                 extra=[*objective_overrides(name, args.blocks), f"train.seed={seed}", f"train.max_steps={max_steps}"])
+    scorer = ScoreRun(score, args.steps, marks, CLOCKS[args.clock])
+    trainer = Trainer(cfg)
+    register_plugin(scorer, name="bench-quality")
+    busy0, own0, wall0 = busy_seconds(), time.process_time(), time.perf_counter()
+    try:
+        trainer.run()
+    except StopRun:
+        pass
+    finally:
+        unregister_plugin("bench-quality")
+    missing = [m for m in scorer.marks if m not in scorer.at_mark]
+    if missing or scorer.step < max(args.steps):
+        print(f"warning: {name} seed {seed} ended at step {scorer.step} (the recipe's epochs) before "
+              f"reaching step {max(args.steps)} and {max(scorer.marks or [0]):.0f} s", file=sys.stderr)
+    info = {"wall": time.perf_counter() - wall0, "steps": scorer.step, "train_s": scorer.train_time,
+            "others": others_share(busy0, own0, wall0)}
+    return scorer, info
+
+
+def _mean(values):
+    values = [v for v in values if v == v]  # NaN: not scored
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _cells(scores):
+    out = [f"{scores[k]:.4f}" for k, _ in STRUCTURE_COLUMNS]
+    out += [f"{scores['psnr_a2b']:.2f}", f"{scores['ssim_a2b']:.3f}", f"{scores['kid_a2b']:.4f}"]
+    return out
+
+
+def _head(first):
+    names = [*first, *(f"{label} ↓" for _, label in STRUCTURE_COLUMNS), *(label for _, label in QUALITY_COLUMNS)]
+    return ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+
+
+def _averaged(runs):
+    """Scores averaged over the seeds' runs (a list of score dicts)."""
+    return {k: _mean([r[k] for r in runs]) for k in runs[0]}
+
+
+def best_line(label, by_objective):
+    """One line naming the best objective for each column (lower L1 and KID, higher PSNR/SSIM)."""
+    parts = []
+    for key, name in (*STRUCTURE_COLUMNS, *QUALITY_COLUMNS):
+        values = {o: s[key] for o, s in by_objective.items() if s[key] == s[key]}
+        if not values:
+            continue
+        pick = max if key in ("psnr_a2b", "ssim_a2b") else min
+        best = pick(values, key=values.get)
+        parts.append(f"{name.replace(' ↓', '').replace(' ↑', '')}: {best}")
+    return f"Best {label}: " + "; ".join(parts) + "."
+
+
+def steps_table(args, results):
+    """(a): per objective and step, the scores averaged over the seeds."""
+    lines = [f"(a) **Equal steps** (mean over seeds {', '.join(map(str, args.seeds))}; train s: mean training "
+             f"time to that step, {args.clock} clock):", "", *_head(["objective", "step", "train s"])]
+    last = {}
+    for o in args.objectives:
+        for step in args.steps:
+            runs = [results[o, s].at_step[step] for s in args.seeds if step in results[o, s].at_step]
+            if not runs:
+                continue
+            scores = _averaged([r[0] for r in runs])
+            if step == args.steps[-1]:
+                last[o] = scores
+            lines.append(f"| {o} | {step} | {_mean([r[1] for r in runs]):.1f} | " + " | ".join(_cells(scores)) + " |")
+    if last:
+        lines += ["", best_line(f"at step {args.steps[-1]}", last)]
+    return lines
+
+
+def time_table(args, results, marks):
+    """(b): per budget and objective, the scores at the budget averaged over the seeds."""
+    lines = [f"(b) **Equal training time** ({args.clock} clock; each objective scored at the first step at which "
+             "its training time reached the budget; steps reached: per seed):", "",
+             *_head(["objective", "budget s", "steps reached"])]
+    best = []
+    for m in marks:
+        at_budget = {}
+        for o in args.objectives:
+            runs = [results[o, s].at_mark[m] for s in args.seeds if m in results[o, s].at_mark]
+            if not runs:
+                lines.append(f"| {o} | {m:.1f} | not reached | " + " | ".join(["-"] * 10) + " |")
+                continue
+            at_budget[o] = scores = _averaged([r[1] for r in runs])
+            steps = ", ".join(str(r[0]) for r in runs)
+            lines.append(f"| {o} | {m:.1f} | {steps} | " + " | ".join(_cells(scores)) + " |")
+        if at_budget:
+            best.append(best_line(f"at {m:.1f} s", at_budget))
+    return [*lines, *(x for b in best for x in ("", b))]
+
+
+def runs_tables(args, results, infos):
+    """Per run: steps, speed and contention; then every score taken."""
+    lines = ["Per run (train s/step: training time over the steps it ran; others: the share of the cores "
+             "other processes used during the run):", "",
+             "| objective | seed | steps run | train s | train s/step | run wall s | others |", "|---|---|---|---|---|---|---|"]
+    for o in args.objectives:
+        for s in args.seeds:
+            i = infos[o, s]
+            others = "-" if i["others"] is None else f"{100 * i['others']:.0f}%"
+            lines.append(f"| {o} | {s} | {i['steps']} | {i['train_s']:.1f} | "
+                         f"{i['train_s'] / max(i['steps'], 1):.3f} | {i['wall']:.0f} | {others} |")
+    lines += ["", *_head(["objective", "seed", "step"])]
+    for o in args.objectives:
+        for s in args.seeds:
+            r = results[o, s]
+            rows = [(str(step), sc) for step, (sc, _) in sorted(r.at_step.items())]
+            rows += [(f"{st} (at {m:.1f} s)", sc) for m, (st, sc, _) in sorted(r.at_mark.items())]
+            lines += [f"| {o} | {s} | {label} | " + " | ".join(_cells(sc)) + " |" for label, sc in rows]
+    return lines
+
+
+def objectives_report(args, baselines, results, marks, infos):
+    """Markdown: baselines, (a) equal steps, (b) equal training time, per-run detail."""
+    lines = ["Baselines (no training), per structure:", "", *_head(["baseline"])]
+    lines += [f"| {label} | " + " | ".join(_cells(scores)) + " |" for label, scores in baselines]
+    lines += ["", *steps_table(args, results), "", *time_table(args, results, marks), "",
+              *runs_tables(args, results, infos)]
+    return "\n".join(lines)
+
+
+def compare_objectives(args, argv):
+    from unpaired.build import build_dataset
+    from unpaired.evaluate import Evaluator, translating_networks
+    from unpaired.plugins.synthetic import ground_truth_pairs, structure_masks
+
+    t_start, load_start = time.perf_counter(), load_average()
+    a, truth = ground_truth_pairs(args.test_n, size=args.size, split="test", structures=True)
+    masks = structure_masks(args.test_n, size=args.size, split="test", structures=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        test = build_dataset(recipe(args, Path(tmp) / "probe", structures=True), test=True)
+        evaluator = Evaluator(test, extractor="tiny", max_images=args.test_n, batch_size=16, device=args.device)
+        device = torch.device(args.device)
+
+        def score(model):
+            # the Evaluator's DataLoader draws a seed from torch's global RNG: without the fork,
+            # where the scores fall (time marks) would change the training that follows
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                g_ab = translating_networks(model)[0]
+                out = structure_scores(_OnDevice(g_ab, device), a, truth, masks)
+                out.update(evaluator(model))
+            return out
+
+        baselines = []
+        identity = nn.Module()
+        identity.g_ab, identity.g_ba = nn.Identity(), nn.Identity()
+        colour = nn.Module()
+        colour.g_ab, colour.g_ba = MeanColour(test, "B"), MeanColour(test, "A")
+        for label, model in (("identity (do nothing)", identity), ("mean colour of the target", colour)):
+            baselines.append((label, score(model)))
+
+        marks = list(args.seconds) if args.seconds else None
+        results, infos = {}, {}
+        for seed in args.seeds:
+            for name in args.objectives:
+                scorer, info = train_objective(args, name, seed, marks, score, tmp)
+                results[name, seed], infos[name, seed] = scorer, info
+                print(f"{name} seed {seed}: {info['steps']} steps, {info['train_s']:.1f} s training "
+                      f"({info['train_s'] / max(info['steps'], 1):.3f} s/step), run {info['wall']:.0f} s", file=sys.stderr)
+                if marks is None:  # the budget: the first run's training time for all of --steps
+                    marks = [scorer.at_step[args.steps[-1]][1]]
+                    scorer.at_mark[marks[0]] = (args.steps[-1], *scorer.at_step[args.steps[-1]])
+    wall = time.perf_counter() - t_start
+
+    command = "python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    budget = "--seconds" if args.seconds else f"the first run's ({args.objectives[0]}, seed {args.seeds[0]}) training time"
+    setup = (f"objectives {', '.join(args.objectives)} on synthetic {args.size}px with thin structures, {args.n} "
+             f"training scenes, {args.test_n} test scenes; resnet ngf {args.ngf} n_blocks {args.blocks}, patchgan "
+             f"ndf {args.ndf} n_layers 2, {args.adversarial}, lr {args.lr}, batch 1, seeds "
+             f"{', '.join(map(str, args.seeds))}, {args.device}, {args.threads} thread(s)"
+             + "".join(f", {o}" for o in args.overrides))
+    text = objectives_report(args, baselines, results, marks, infos)
+    footer = (f"Machine: {machine()}; load average {load_start} at the start, {load_average()} at the end. "
+              f"Whole bench wall time {wall:.0f} s; time budget of (b): {budget}. L1 on the [0, 1] scale over "
+              "each structure's pixels of all test images. The seeds vary the training (initial weights, data "
+              "order, B pairing), not the scenes; each objective builds its own networks, so their step-0 "
+              "generators differ.")
+    print(f"{setup}\n\n{text}\n\n{footer}")
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(f"\n### {setup}\n\n`{command.strip()}`\n\n{footer}\n\n{text}\n")
+    return 0
+
+
+class _OnDevice(nn.Module):
+    """Runs ``net`` on ``device`` for CPU tensors."""
+
+    def __init__(self, net, device):
+        super().__init__()
+        self.net, self.device = net, device
+
+    def forward(self, x):
+        return self.net(x.to(self.device)).cpu()
 
 
 def main(argv=None):
@@ -112,9 +462,32 @@ def main(argv=None):
                    help="torch threads (1: tiny nets gain nothing from more, and lose much on shared cores)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more recipe overrides, e.g. losses.identity.weight=0")
     p.add_argument("--out", default=None, help="also write the table, machine and command to this markdown file")
+    p.add_argument("--objectives", default=None,
+                   help="comma-separated objectives to compare on scenes with thin structures, e.g. cyclegan,cut,fastcut")
+    p.add_argument("--seeds", default=None, help="with --objectives: comma-separated seeds (default: --seed)")
+    p.add_argument("--seconds", default=None,
+                   help="with --objectives: comma-separated training-time budgets for the equal-time table "
+                        "(default: the first objective's training time for all of --steps)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="with --objectives: what training time counts (cpu: this process's CPU seconds)")
     args = p.parse_args(argv)
     args.steps = sorted({int(s) for s in args.steps.split(",")})
     torch.set_num_threads(args.threads)
+    if args.objectives is not None:
+        args.objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
+        args.seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+        args.seconds = sorted({float(s) for s in args.seconds.split(",")}) if args.seconds else None
+        if not args.objectives or max(args.steps) < 1:
+            p.error("--objectives needs at least one objective and a step > 0 in --steps")
+        from unpaired.errors import UnpairedError
+        from unpaired.loading import get_registry
+
+        try:
+            for name in args.objectives:
+                get_registry().entry("objective", name, "objective.name")
+        except UnpairedError as exc:
+            p.error(str(exc))
+        return compare_objectives(args, argv)
 
     from unpaired.build import build_dataset
     from unpaired.evaluate import Evaluator

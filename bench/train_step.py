@@ -19,14 +19,20 @@ Variants (``--variants``, comma-separated): ``reference`` or ``ours`` followed b
              Written here in the bench from the engine's networks; the engine is untouched.
   +cl        channels_last networks and inputs
   +bf16      train.precision=bf16 (autocast; on the CPU too)
+  +auto      train.precision=auto, the recipe's default (bf16 on a GPU and on a CPU with native
+             bf16, fp32 elsewhere; the table's notes say what it resolved to). Without +bf16 or
+             +auto, `ours` is fp32.
   +t1        torch.set_num_threads(1) during the step
   +nomkldnn  torch.backends.mkldnn disabled during the step
   +compile   train.compile=true when the schema has that key, else torch.compile on the
              four networks (done here)
   +bN        batch size N instead of --batch
+  +cut, +fastcut  objective.name=cut / fastcut instead of the recipe's cyclegan (ours only)
 
     python bench/train_step.py --size 128 --blocks 6 --batch 1 --device cpu --repeats 7
+    python bench/train_step.py --variants reference,ours+auto,ours+bf16,ours --repeats 7   # the default vs the reference
     python bench/train_step.py --variants reference,ours,ours+fused,ours+cl --repeats 3
+    python bench/train_step.py --variants ours,ours+cut,ours+fastcut --repeats 7   (objectives)
     python bench/train_step.py --gpu-suite --out bench_results/gpu
 """
 import argparse
@@ -117,8 +123,8 @@ def parse_variant(spec, batch):
     base, *mods = spec.split("+")
     if base not in ("reference", "ours"):
         raise SystemExit(f"variant {spec!r}: must start with reference or ours")
-    opts = {"base": base, "fused": False, "unfused": False, "cl": False, "bf16": False, "t1": False,
-            "nomkldnn": False, "compile": False, "batch": batch}
+    opts = {"base": base, "fused": False, "unfused": False, "cl": False, "bf16": False, "auto": False, "t1": False,
+            "nomkldnn": False, "compile": False, "cut": False, "fastcut": False, "batch": batch}
     for m in mods:
         if m.startswith("b") and m[1:].isdigit():
             opts["batch"] = int(m[1:])
@@ -126,7 +132,11 @@ def parse_variant(spec, batch):
             opts[m] = True
         else:
             raise SystemExit(f"variant {spec!r}: unknown modifier {m!r}")
-    if base == "reference" and any(opts[k] for k in ("fused", "unfused", "bf16", "compile")):
+    if opts["fused"] and (opts["cut"] or opts["fastcut"]):
+        raise SystemExit(f"variant {spec!r}: +fused is the bench's own CycleGAN step")
+    if opts["bf16"] and opts["auto"]:
+        raise SystemExit(f"variant {spec!r}: +bf16 or +auto, not both")
+    if base == "reference" and any(opts[k] for k in ("fused", "unfused", "bf16", "auto", "compile", "cut", "fastcut")):
         raise SystemExit(f"variant {spec!r}: the reference runs eager fp32 only (+cl/+t1/+nomkldnn allowed)")
     return opts
 
@@ -143,16 +153,10 @@ class Variant:
             nets = [self.ref.g_ab, self.ref.g_ba, self.ref.d_a, self.ref.d_b]
         else:
             self.trainer = self._trainer(args, device, workdir)
-            m = self.trainer.model
-            nets = [m.g_ab, m.g_ba, m.d_a, m.d_b]
+            nets = list(self.trainer.model.networks().values())
         if self.o["cl"]:
             for n in nets:
                 n.to(memory_format=torch.channels_last)
-        if self.o["compile"] and not self._engine_compiles:
-            m = self.trainer.model
-            m.g_ab, m.g_ba, m.d_a, m.d_b = (torch.compile(n) for n in (m.g_ab, m.g_ba, m.d_a, m.d_b))
-            self.notes.append("train.compile not in the schema: the bench wrapped the four networks "
-                              "with torch.compile itself")
 
     def _trainer(self, args, device, workdir):
         from unpaired.config import load_recipe
@@ -164,14 +168,18 @@ class Variant:
             f"data.params.root={data}", f"data.params.load_size={args.size}",
             f"data.params.crop_size={args.size}", f"data.batch_size={self.o['batch']}",
             f"generator.params.n_blocks={args.blocks}", f"losses.adversarial.name={args.gan}",
-            f"train.device={device}", f"train.precision={'bf16' if self.o['bf16'] else 'fp32'}",
+            f"train.device={device}",
+            f"train.precision={'bf16' if self.o['bf16'] else 'auto' if self.o['auto'] else 'fp32'}",
             f"out_dir={out}",
         ]
         cfg = load_recipe(RECIPE, [])
-        self._engine_compiles = False
-        if self.o["compile"] and has_key(cfg, "train.compile"):
+        if self.o["compile"]:
             overrides.append("train.compile=true")
-            self._engine_compiles = True
+        for objective in ("cut", "fastcut"):
+            if self.o[objective]:
+                overrides.append(f"objective.name={objective}")
+                if args.blocks < 5:  # CUT's layers name the 5th block
+                    overrides.append(f"objective.params.nce_layers=[input, down1, down2, block1, block{args.blocks}]")
         if self.o["unfused"]:
             if has_key(cfg, "train.fuse_passes"):
                 overrides.append("train.fuse_passes=false")
@@ -179,7 +187,11 @@ class Variant:
                 self.notes.append("no train.fuse_passes in the schema: this engine makes 6 generator calls anyway")
         cfg = load_recipe(RECIPE, overrides)
         self.overrides = overrides
-        return Trainer(cfg)
+        trainer = Trainer(cfg)
+        if self.o["auto"]:
+            name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[trainer.amp_dtype]
+            self.notes.append(f"train.precision=auto resolved to {name}")
+        return trainer
 
     def inputs(self, a, b):
         n = self.o["batch"]
@@ -208,9 +220,10 @@ def fused_step(tr, a, b):
     from unpaired.objective import set_requires_grad
 
     m, n = tr.model, a.shape[0]
+    discriminators = [m.d_a, m.d_b]
     autocast = (torch.autocast(tr.device.type, dtype=tr.amp_dtype) if tr.amp_dtype else contextlib.nullcontext())
     with autocast:
-        set_requires_grad(m.discriminators(), False)
+        set_requires_grad(discriminators, False)
         fake_b, idt_b = m.g_ab(torch.cat([a, b])).split(n)  # G_AB(a), G_AB(b)
         fake_a, idt_a = m.g_ba(torch.cat([b, a])).split(n)  # G_BA(b), G_BA(a)
         rec_a, rec_b = m.g_ba(fake_b), m.g_ab(fake_a)
@@ -223,20 +236,20 @@ def fused_step(tr, a, b):
             "idt_a": m.w_identity * m.identity(idt_a, a),
             "idt_b": m.w_identity * m.identity(idt_b, b),
         }
-        set_requires_grad(m.discriminators(), True)
+        set_requires_grad(discriminators, True)
         loss_g = sum(terms.values())
-    tr.opt_g.zero_grad(set_to_none=True)
+    tr.optimizers["g"].zero_grad(set_to_none=True)
     loss_g.backward()
-    tr.opt_g.step()
-    pa, pb = tr.pool_a.query(fake_a), tr.pool_b.query(fake_b)
+    tr.optimizers["g"].step()
+    pa, pb = m.pool_a.query(fake_a), m.pool_b.query(fake_b)
     with autocast:
         ra, fa = m.d_a(torch.cat([a, pa.to(a.dtype)])).split(n)
         rb, fb = m.d_b(torch.cat([b, pb.to(b.dtype)])).split(n)
         d_terms = {"d_a": adv.discriminator_loss(ra, fa), "d_b": adv.discriminator_loss(rb, fb)}
         loss_d = d_terms["d_a"] + d_terms["d_b"]
-    tr.opt_d.zero_grad(set_to_none=True)
+    tr.optimizers["d"].zero_grad(set_to_none=True)
     loss_d.backward()
-    tr.opt_d.step()
+    tr.optimizers["d"].step()
     return {**terms, "g_total": loss_g, **d_terms}
 
 
@@ -470,7 +483,7 @@ def gpu_suite(args):
         write_out(out, "gpu_suite", payload, "\n".join(md))
 
     eager = ["reference+b1", "ours+b1", "ours+bf16+b1", "ours+fused+bf16+b1",
-             "ours+bf16+b4", "ours+bf16+b8", "ours+bf16+b16"]
+             "ours+bf16+b4", "ours+bf16+b8", "ours+bf16+b16", "ours+cut+bf16+b1", "ours+fastcut+bf16+b1"]
     with tempfile.TemporaryDirectory() as work:
         log(f"eager phase: {', '.join(eager)}")
         results, variants, _ = bench(eager, args, device, work, log, deadline=start + 0.45 * args.budget)
@@ -517,7 +530,7 @@ def main():
     p.add_argument("--steps-per-round", type=int, default=None, help="steps per variant per round (1; 3 on CUDA)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps per variant (1; 3 on CUDA)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="for the default `ours` variant")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"), help="for the default `ours` variant")
     p.add_argument("--compile", action="store_true", help="torch.compile for the default `ours` variant")
     p.add_argument("--gan", default="bce", choices=("bce", "lsgan"), help="adversarial loss of both (recipe: bce)")
     p.add_argument("--variants", default=None, help="comma-separated; default reference,ours")
@@ -550,7 +563,7 @@ def main():
         return gpu_suite(args)
 
     device = torch.device(args.device)
-    ours = "ours" + ("+bf16" if args.precision == "bf16" else "") + ("+compile" if args.compile else "")
+    ours = "ours" + ("" if args.precision == "fp32" else "+" + args.precision) + ("+compile" if args.compile else "")
     specs = args.variants.split(",") if args.variants else ["reference", ours]
     info = machine(device)
     info["command"] = " ".join(["python"] + [str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute() else sys.argv[0]] + sys.argv[1:])
@@ -577,6 +590,7 @@ def main():
             r["peak_mem_mib"] = mem[r["variant"]]
     label = "peak RSS MiB (own process)" if device.type == "cpu" else "peak CUDA MiB"
     md = table(results, label)
+    md = "\n".join([md] + [f"- {r['variant']}: {n}" for r in results for n in r["notes"]])
     print(md)
     print(f"load average at the end: {' '.join(info['loadavg_end'])}")
     write_out(args.out, "train_step", {"machine": info, "args": vars(args), "results": results}, md)

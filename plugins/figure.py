@@ -1,6 +1,7 @@
 """The end-of-run figure ``OUT_DIR/figure.png``: a few held-out images translated at their own
-resolution (a shorter side above 512 px is brought down to 512), each row real | translated |
-reconstructed, A->B rows then B->A rows; tiles smaller than 256 px are enlarged for display.
+resolution (a shorter side above 512 px is brought down to 512), the rows the objective's
+``samples(a, b)`` gives (CycleGAN: real | translated | reconstructed, A->B rows then B->A rows);
+tiles smaller than 256 px are enlarged for display.
 The run's last line names it. When the run has no held-out images, training images are used
 (the run says so). Disable with ``disable_plugins: [figure]``.
 """
@@ -54,29 +55,33 @@ def _tile(x):
     return img
 
 
+LABELS = {2: "real | translated", 3: "real | translated | reconstructed"}
+
+
 def translate_pairs(run):
-    """[("A->B", [real, translated, reconstructed]), ..., ("B->A", [...]), ...] as PIL images."""
+    """[(caption, [PIL tiles]), ...]: each row the objective's ``samples(a, b)`` gives (for
+    CycleGAN a2b: real | translated | reconstructed, then b2a), one held-out pair at a time."""
     model, device = run.model, run.device
-    nets = list(model.nets().values())
+    nets = list(model.networks().values())
     modes = [n.training for n in nets]
     for n in nets:
         n.eval()
-    a2b, b2a = [], []
+    rows = {}
     try:
         items = SeededItems(run.held_out)  # reproducible crops and partners, the global RNG untouched
         for i in range(min(PAIRS, len(run.held_out))):
             item = items[(i, i)]
             a, (ha, wa) = pad_to_multiple(_image(item, "A").to(device), 4)
             b, (hb, wb) = pad_to_multiple(_image(item, "B").to(device), 4)
-            with _eager():  # compiled networks would recompile for every new size
-                rows_ab, rows_ba = model.translate(a, b)  # (a, G_AB(a), G_BA(G_AB(a))), (b, G_BA(b), G_AB(G_BA(b)))
-            a2b.append([_tile(x[0, :, :ha, :wa]) for x in rows_ab])
-            b2a.append([_tile(x[0, :, :hb, :wb]) for x in rows_ba])
+            with torch.no_grad(), _eager():  # compiled networks would recompile for every new size
+                out = model.samples(a, b)  # {row: (real, translated, ...)}, the one call into the objective
+            for key, row in out.items():
+                h, w = (ha, wa) if row[0] is a else (hb, wb)
+                rows.setdefault(key, []).append([_tile(x[0, :, :h, :w]) for x in row])
     finally:
         for n, mode in zip(nets, modes):
             n.train(mode)
-    return [("A -> B: real | translated | reconstructed", r) for r in a2b] + \
-           [("B -> A: real | translated | reconstructed", r) for r in b2a]
+    return [(f"{key}: {LABELS.get(len(tiles), 'real | ...')}", tiles) for key, group in rows.items() for tiles in group]
 
 
 def _eager():

@@ -16,6 +16,13 @@ from .norms import norm_layer
 
 
 class PatchGAN(nn.Module):
+    """PatchGAN: ``ndf`` base width, ``n_layers`` strided layers (3 gives 70x70 patches),
+    ``norm`` instance | batch | none, ``spectral_norm`` wraps every convolution in spectral
+    normalisation (Miyato et al. 2018; usually with ``norm: none``). With spectral_norm the
+    weights keep PyTorch's default initialisation: the normalisation fixes their scale."""
+
+    test_params = {"ndf": 8, "n_layers": 2}  # small enough for the contract tests
+
     def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
         super().__init__()
         norm, bias = norm_layer(norm)
@@ -46,12 +53,15 @@ def patchgan_output_size(size, n_layers):
 
 
 class MultiScalePatchGAN(nn.Module):
-    """``num_scales`` PatchGANs; scale k judges the image average-pooled k times by x2
+    """Multi-scale PatchGAN (pix2pixHD): ``num_scales`` PatchGANs (2 or 3), with ``ndf``,
+    ``n_layers``, ``norm``, ``spectral_norm`` as for patchgan; scale k judges the image average-pooled k times by x2
     (3x3 window, stride 2, padding not counted). The contract asks for one tensor, so each
     scale's logit map is nearest-upsampled to the finest map's size (h, w) and the maps are
     concatenated along the width: (N, 1, h, num_scales * w). Every scale then holds the same
     number of logits, so it weighs equally in the adversarial losses, which average over the map.
     """
+
+    test_params = {"ndf": 8, "n_layers": 2}  # small enough for the contract tests
 
     def __init__(self, in_channels, num_scales=2, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
         super().__init__()
@@ -85,26 +95,8 @@ class MultiScalePatchGAN(nn.Module):
                 "coarsest scale, too small for a logit map; lower num_scales or n_layers, or use larger crops")
 
 
-def patchgan(in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
-    """PatchGAN: ``ndf`` base width, ``n_layers`` strided layers (3 gives 70x70 patches),
-    ``norm`` instance | batch | none, ``spectral_norm`` wraps every convolution in spectral
-    normalisation (Miyato et al. 2018; usually with ``norm: none``). With spectral_norm the
-    weights keep PyTorch's default initialisation: the normalisation fixes their scale."""
-    return PatchGAN(in_channels, ndf=ndf, n_layers=n_layers, norm=norm, spectral_norm=spectral_norm)
-
-
-def multiscale_patchgan(in_channels, num_scales=2, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
-    """Multi-scale PatchGAN (pix2pixHD): ``num_scales`` PatchGANs (2 or 3) on the image
-    downsampled x2 each time, with ``ndf``, ``n_layers``, ``norm``, ``spectral_norm`` as for
-    patchgan. Returns ONE logit tensor: each scale's map nearest-upsampled to the finest map's
-    size (h, w) and concatenated along the width, (N, 1, h, num_scales * w), so each scale
-    weighs equally in the mean-reducing adversarial losses."""
-    return MultiScalePatchGAN(in_channels, num_scales=num_scales, ndf=ndf, n_layers=n_layers, norm=norm,
-                              spectral_norm=spectral_norm)
-
-
 @hookimpl
 def register_discriminators(register):
-    register("patchgan", patchgan, help="70x70 PatchGAN (n_layers=3) of pix2pix/CycleGAN")
-    register("multiscale_patchgan", multiscale_patchgan,
+    register("patchgan", PatchGAN, help="70x70 PatchGAN (n_layers=3) of pix2pix/CycleGAN")
+    register("multiscale_patchgan", MultiScalePatchGAN,
              help="PatchGANs at 2-3 scales (pix2pixHD); logit maps upsampled and joined along the width")

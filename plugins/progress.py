@@ -33,5 +33,5 @@ def on_train_end(run, step, interrupted):
         display.note(f"stopped by {interrupted} at step {step}; checkpoint {ckpt}; continue with --resume")
     elif step >= run.total_steps:
         figure = run.state.get("figure")  # the end-of-run figure plugin's, when it ran
-        shown = f"; the result: {figure} (real | translated | reconstructed)" if figure else ""
+        shown = f"; the result: {figure}" if figure else ""
         display.note(f"done: step {step}; checkpoint {ckpt}; samples in {run.out_dir / 'samples'}{shown}")

@@ -65,6 +65,16 @@ def _choice(key, value, allowed):
 
 
 class ResnetGenerator(nn.Module):
+    """ResNet generator: ``ngf`` base width, ``n_blocks`` residual blocks (9 for 256 px, 6 for
+    128 px), ``norm`` instance | batch | none, ``dropout`` in the blocks (0 for CycleGAN),
+    ``padding`` reflect | replicate | zero, ``upsample`` deconv (transposed convolutions, the
+    reference's) | resize_conv (x2 resize then a 3x3 convolution: no checkerboard artifacts),
+    ``upsample_mode`` nearest | bilinear (the resize of resize_conv), ``checkpoint_blocks``
+    (activation checkpointing: the residual blocks' activations are recomputed in the backward
+    pass instead of stored — less memory at high resolution, ~30% more generator compute)."""
+
+    test_params = {"ngf": 8, "n_blocks": 2}  # small enough for the contract tests
+
     def __init__(self, in_channels, out_channels, ngf=64, n_blocks=9, norm="instance", dropout=0.0,
                  padding="reflect", n_downsampling=2, upsample="deconv", upsample_mode="nearest",
                  checkpoint_blocks=False):
@@ -85,25 +95,37 @@ class ResnetGenerator(nn.Module):
             ch //= 2
         layers += [_pad(padding, 3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        # encoder layers by name -> index in self.model whose output is that activation:
+        # "input" (the padded input), "down1".. (the strided convolutions' outputs, before their
+        # norm), "block1".. (the residual blocks' outputs). CUT's PatchNCE uses
+        # input, down1, down2, block1, block5 (its indices 0, 4, 8, 12, 16).
+        self.feature_index = {"input": 0}
+        downs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+        blocks = [i for i, m in enumerate(layers) if isinstance(m, ResidualBlock)]
+        self.feature_index.update({f"down{k + 1}": i for k, i in enumerate(downs)})
+        self.feature_index.update({f"block{k + 1}": i for k, i in enumerate(blocks)})
 
     def forward(self, x):
         return self.model(x)
 
-
-def resnet(in_channels, out_channels, ngf=64, n_blocks=9, norm="instance", dropout=0.0, padding="reflect",
-           upsample="deconv", upsample_mode="nearest", checkpoint_blocks=False):
-    """ResNet generator: ``ngf`` base width, ``n_blocks`` residual blocks (9 for 256 px, 6 for
-    128 px), ``norm`` instance | batch | none, ``dropout`` in the blocks (0 for CycleGAN),
-    ``padding`` reflect | replicate | zero, ``upsample`` deconv (transposed convolutions, the
-    reference's) | resize_conv (x2 resize then a 3x3 convolution: no checkerboard artifacts),
-    ``upsample_mode`` nearest | bilinear (the resize of resize_conv), ``checkpoint_blocks``
-    (activation checkpointing: the residual blocks' activations are recomputed in the backward
-    pass instead of stored — less memory at high resolution, ~30% more generator compute)."""
-    return ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=n_blocks, norm=norm,
-                           dropout=dropout, padding=padding, upsample=upsample, upsample_mode=upsample_mode,
-                           checkpoint_blocks=checkpoint_blocks)
+    def features(self, x, layers):
+        """The encoder's activations at the named ``layers`` (see ``feature_index``), in the
+        order asked; the pass stops after the deepest one."""
+        unknown = [name for name in layers if name not in self.feature_index]
+        if unknown:
+            raise UnpairedError(f"resnet has no feature layer {', '.join(map(repr, unknown))}; "
+                                f"its layers: {', '.join(self.feature_index)}")
+        wanted = {self.feature_index[name]: name for name in layers}
+        found = {}
+        for i, layer in enumerate(self.model):
+            x = layer(x)
+            if i in wanted:
+                found[wanted[i]] = x
+                if len(found) == len(wanted):
+                    break
+        return [found[name] for name in layers]
 
 
 @hookimpl
 def register_generators(register):
-    register("resnet", resnet, help="ResNet generator of Johnson et al. (CycleGAN's default)")
+    register("resnet", ResnetGenerator, help="ResNet generator of Johnson et al. (CycleGAN's default)")

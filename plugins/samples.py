@@ -1,5 +1,6 @@
-"""Sample grids ``samples/step_NNNNNNN.png`` in the run directory: rows of real | translated |
-reconstructed, A->B then B->A. Disable with ``disable_plugins: [samples]``."""
+"""Sample grids ``samples/step_NNNNNNN.png`` in the run directory: the objective's sample rows
+(cyclegan: real | translated | reconstructed, A->B then B->A; cut: real | translated, then B |
+G(B)). Disable with ``disable_plugins: [samples]``."""
 from unpaired import hookimpl
 from unpaired.outputs import save_png
 

@@ -15,7 +15,7 @@ log = logging.getLogger("unpaired.tensorboard")
 AVAILABLE = importlib.util.find_spec("tensorboard") is not None
 SUBDIR = "tensorboard"
 
-_writers = {}  # str(run.out_dir) -> the SummaryWriter of a run in progress
+KEY = __name__  # run.state[KEY]: the SummaryWriter of the run in progress
 
 if AVAILABLE:
 
@@ -28,33 +28,33 @@ if AVAILABLE:
             return
         # purge_step: on resume after step S, drop the events a killed run logged after S
         writer = SummaryWriter(log_dir=str(run.out_dir / SUBDIR), purge_step=run.start_step + 1 if run.start_step else None)
-        _writers[str(run.out_dir)] = writer
+        run.state[KEY] = writer
         recipe = _recipe_text(run.config)
         if recipe and not run.start_step:
             writer.add_text("recipe", "```yaml\n" + recipe + "```", 0)
 
     @hookimpl
     def on_log(run, step, metrics):
-        writer = _writers.get(str(run.out_dir))
+        writer = run.state.get(KEY)
         if writer is not None:
             for name, value in metrics.items():
                 writer.add_scalar(name, value, step)
 
     @hookimpl
     def on_sample(run, step, images):
-        writer = _writers.get(str(run.out_dir))
+        writer = run.state.get(KEY)
         if writer is not None and "grid" in images:
             writer.add_image("samples", images["grid"], step, dataformats="CHW")
 
     @hookimpl
     def on_checkpoint(run, step, path):
-        writer = _writers.get(str(run.out_dir))
+        writer = run.state.get(KEY)
         if writer is not None:
             writer.flush()
 
     @hookimpl
     def on_train_end(run, step, interrupted):
-        writer = _writers.pop(str(run.out_dir), None)
+        writer = run.state.pop(KEY, None)
         if writer is not None:
             writer.close()
 

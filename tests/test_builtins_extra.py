@@ -13,7 +13,6 @@ from torch.nn.utils import parametrize
 
 import unpaired
 from unpaired import UnpairedError, cli
-from unpaired.objective import CycleGAN
 
 REG = unpaired.get_registry()
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
@@ -190,24 +189,26 @@ def test_gradient_penalty_is_computed_in_float32_under_autocast():
     assert value.item() == pytest.approx(reference.item(), rel=0.02)
 
 
-def test_engine_adds_the_penalty_to_the_discriminator_step():
+def test_engine_adds_the_penalty_to_the_discriminator_step(tiny_recipe):
+    from unpaired.build import build_model
+
     torch.manual_seed(0)
 
-    def parts(adv):
-        g = [REG.create("generator", "resnet", in_channels=3, out_channels=3, ngf=4, n_blocks=1) for _ in range(2)]
-        d = [REG.create("discriminator", "multiscale_patchgan", in_channels=3, ndf=4, n_layers=2, norm="none",
-                        spectral_norm=True) for _ in range(2)]
-        return CycleGAN(*g, *d, adversarial=adv, cycle=REG.create("loss", "l1"), identity=REG.create("loss", "l1"))
+    def parts(*loss):
+        cfg = tiny_recipe("discriminator.name=multiscale_patchgan",
+                          "discriminator.params={ndf: 4, n_layers: 2, norm: none, spectral_norm: true}", *loss)
+        return build_model(cfg, channels=(3, 3))
 
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
-    model = parts(REG.create("loss", "wgan"))
+    model = parts("losses.adversarial.name=wgan")
     _, _, fake_a, fake_b = model.generator_loss(a, b)
     total, terms = model.discriminator_loss(a, b, fake_a, fake_b)
     assert {"d_a", "d_b", "penalty_a", "penalty_b"} == set(terms)
     assert terms["penalty_a"].item() > 0
     total.backward()
     assert all(p.grad is not None for p in model.d_a.parameters())
-    _, terms = parts(REG.create("loss", "wgan", gp_weight=0)).discriminator_loss(a, b, fake_a, fake_b)
+    _, terms = parts("losses.adversarial.name=wgan", "losses.adversarial.params={gp_weight: 0}").discriminator_loss(
+        a, b, fake_a, fake_b)
     assert set(terms) == {"d_a", "d_b"}
 
 
@@ -239,7 +240,8 @@ def test_plugins_verbose_lists_the_new_params(capsys, monkeypatch):
 # --- TensorBoard -----------------------------------------------------------------------------
 def _fake_run(tmp_path, start_step=0):
     return types.SimpleNamespace(config={"name": "tb_test", "train": {"lr": 2e-4}}, out_dir=tmp_path / "run",
-                                 start_step=start_step, total_steps=10, device=torch.device("cpu"), model=None)
+                                 start_step=start_step, total_steps=10, device=torch.device("cpu"), model=None,
+                                 state={})
 
 
 def test_tensorboard_logger_writes_scalars_and_samples(tmp_path):
@@ -255,7 +257,7 @@ def test_tensorboard_logger_writes_scalars_and_samples(tmp_path):
     tb.on_sample(run=run, step=3, images={"grid": torch.rand(3, 20, 30), "a2b": (), "b2a": ()})
     tb.on_checkpoint(run=run, step=3, path=tmp_path / "run" / "checkpoints" / "latest.pt")
     tb.on_train_end(run=run, step=3, interrupted="")
-    assert not tb._writers  # closed and forgotten
+    assert tb.KEY not in run.state  # closed and forgotten
 
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()

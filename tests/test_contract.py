@@ -1,17 +1,20 @@
 """The plugin contract, checked over every registered name (built-ins and installed plugins)
 with unpaired.testing: the same checks plugin authors run on their own plugins."""
+import re
+from pathlib import Path
+
 import pytest
 
 import unpaired
 from unpaired import testing
+from unpaired.registry import HOOKS
 
 REG = unpaired.get_registry()
-SMALL = {  # params that keep each built-in small; other plugins run with their defaults
-    "resnet": {"ngf": 8, "n_blocks": 2},
-    "patchgan": {"ndf": 8, "n_layers": 2},
-    "multiscale_patchgan": {"ndf": 8, "n_layers": 2},
-    "unet": {"ngf": 8, "num_downs": 2},  # examples/unpaired-unet when installed (2 down-steps: any multiple of 4)
-}
+def small(kind, name):
+    """The params a plugin registers for tests (its factory's ``test_params``), else its defaults."""
+    return dict(getattr(REG.entry(kind, name).factory, "test_params", {}))
+
+
 VARIANTS = {  # options of the built-ins that change the architecture, checked too
     "generator": [("resnet", {"upsample": "resize_conv"}),
                   ("resnet", {"upsample": "resize_conv", "upsample_mode": "bilinear", "norm": "batch"})],
@@ -32,12 +35,12 @@ def _ids(kind):
 
 @pytest.mark.parametrize("name,params", _cases("generator"), ids=_ids("generator"))
 def test_generator_contract(name, params):
-    testing.check_generator(name, **{**SMALL.get(name, {}), **params})
+    testing.check_generator(name, **{**small("generator", name), **params})
 
 
 @pytest.mark.parametrize("name,params", _cases("discriminator"), ids=_ids("discriminator"))
 def test_discriminator_contract(name, params):
-    testing.check_discriminator(name, **{**SMALL.get(name, {}), **params})
+    testing.check_discriminator(name, **{**small("discriminator", name), **params})
 
 
 @pytest.mark.parametrize("name,params", _cases("loss"), ids=_ids("loss"))
@@ -57,11 +60,27 @@ def test_dataset_contract(name, image_root):
     testing.check_dataset(name, **params)
 
 
-def test_every_builtin_is_registered_by_a_builtin_plugin():
-    for kind, name in [("generator", "resnet"), ("discriminator", "patchgan"),
-                       ("discriminator", "multiscale_patchgan"), ("loss", "bce"), ("loss", "lsgan"),
-                       ("loss", "hinge"), ("loss", "wgan"), ("loss", "l1"), ("dataset", "image_folder")]:
+def builtin_names():
+    from unpaired.loading import BUILTIN_MODULES
+
+    return {(kind, name) for kind in HOOKS for name in REG.names(kind)
+            if REG.entry(kind, name).plugin.name in BUILTIN_MODULES}
+
+
+def documented_builtins():
+    """(kind, name) of each row of docs/plugins.md's "The built-ins, for reference" table."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    table = text.split("## 8. The built-ins, for reference", 1)[1]
+    rows = [line.split("|") for line in table.splitlines() if line.startswith("| ") and "`" in line.split("|")[2]]
+    return {(cells[1].strip(), name) for cells in rows for name in re.findall(r"`([a-z0-9_]+)`", cells[2])}
+
+
+def test_every_builtin_is_registered_by_a_builtin_plugin_and_documented():
+    builtins = builtin_names()
+    for kind, name in builtins:
         assert REG.entry(kind, name).plugin.source == "builtin"
+    documented = {(k, n) for k, n in documented_builtins() if k in HOOKS}
+    assert documented == builtins, (documented ^ builtins)
 
 
 @pytest.mark.parametrize("name", REG.names("feature_extractor"))
@@ -69,3 +88,17 @@ def test_feature_extractor_contract(name):
     # tests never download; inception's 299-px forward is slow on CPU: one size
     params = {"load_weights": False, "sizes": [(48, 40)]} if name == "inception" else {}
     testing.check_feature_extractor(name, **params)
+
+
+@pytest.mark.parametrize("name", REG.names("objective"))
+def test_objective_contract(name):
+    # small resnet / patchgan networks on a 32-px batch of 2: groups, phases, one step, state
+    terms = testing.check_objective(name)
+    assert "g_total" in terms
+
+
+@pytest.mark.parametrize("name", REG.names("objective"))
+def test_objective_contract_with_another_generator(name):
+    # any registered architecture works with any objective: resize-conv upsampling, batch norm
+    testing.check_objective(name, generator=("resnet", {"ngf": 4, "n_blocks": 5, "upsample": "resize_conv",
+                                                         "norm": "batch"}))

@@ -51,3 +51,22 @@ def test_two_processes_match_one_process_and_resume(image_root, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     resumed = nets(tmp_path / "split" / "checkpoints" / "latest.pt")
     assert all(torch.equal(ddp[n][k], resumed[n][k]) for n in ddp for k in ddp[n])
+
+
+def test_cut_two_processes_match_one_process(image_root, tmp_path):
+    # CUT's phases (G with F, then D first in the step) go through DDP like CycleGAN's; the
+    # PatchNCE positions come from the seeded generator, the same on every rank
+    cut = ["objective.name=cut", "objective.params={nce_layers: [input, down1, down2, block1], num_patches: 16}",
+           *NO_NORM, "train.max_steps=2"]
+    proc = torchrun([f"data.params.root={image_root}", *cut, "data.batch_size=1", f"out_dir={tmp_path / 'ddp'}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = nets(tmp_path / "ddp" / "checkpoints" / "latest.pt")
+    assert set(ddp) == {"g", "d", "f"}
+
+    from helpers import tiny_recipe
+    from unpaired.trainer import train
+
+    single = nets(train(tiny_recipe(image_root, tmp_path / "single", *cut, "data.batch_size=2")).checkpoint)
+    for net in ddp:
+        for k in ddp[net]:
+            assert torch.allclose(ddp[net][k], single[net][k], atol=1e-5), (net, k)

@@ -41,3 +41,16 @@ def test_unknown_eval_metric_is_named(tiny_recipe):
 def test_better_knows_the_direction():
     assert better("kid_a2b", 0.1, 0.2) and not better("kid_a2b", 0.3, 0.2)
     assert better("psnr_a2b", 30.0, 20.0) and not better("ssim_a2b", 0.1, 0.5)
+
+
+def test_evaluating_leaves_the_training_random_state_alone(tiny_recipe):
+    from unpaired.evaluate import Evaluator
+    from unpaired.trainer import Trainer
+
+    trainer = Trainer(tiny_recipe())
+    evaluator = Evaluator(trainer.test_dataset, extractor="tiny", max_images=4, device="cpu")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    evaluator(trainer.model)
+    assert torch.equal(torch.rand(3), expected)

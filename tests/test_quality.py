@@ -1,5 +1,7 @@
 """A ground-truth benchmark of our own: a short unpaired run on `synthetic` must translate A->B
-clearly better than doing nothing, scored against the hidden true counterparts.
+clearly better than doing nothing, scored against the hidden true counterparts. Also the pieces
+of `bench/quality.py --objectives` (per-structure scores, scoring at steps and time marks) and a
+tiny run of it with the three objectives.
 
 The run is the engine's: recipes/forest_abstract.yaml with the synthetic dataset, tiny nets and
 a few hundred CPU steps. bench/quality.py follows the same numbers over more steps.
@@ -54,3 +56,82 @@ def test_short_unpaired_run_beats_doing_nothing(tmp_path):
     # L1 (the hidden mapping moves colours far): training must do clearly better than that too
     l1_untrained = metrics.l1(untrained, truth).mean().item()
     assert l1_model < 0.7 * l1_untrained, f"{report}; untrained L1 {l1_untrained:.4f}"
+
+
+# --------------------------------------------------------------------------- bench/quality.py --objectives
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+from helpers import REPO  # noqa: E402
+
+
+@pytest.fixture
+def quality(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))  # quality.py imports its sibling train_step
+    import quality
+
+    return quality
+
+
+def test_structure_scores_by_hand(quality):
+    a = torch.zeros(2, 3, 2, 2)
+    truth = a.clone()
+    truth[0, :, 0, 0] = 1.0  # error 1 in [-1, 1] = 0.5 on the [0, 1] scale, at one pixel
+    truth[1, 0, 1, 1] = -2.0 / 3  # one channel of three off by 2/3: 1/9 on the [0, 1] scale
+    masks = {"background": torch.zeros(2, 2, 2, dtype=torch.bool), "line_1px": torch.zeros(2, 2, 2, dtype=torch.bool)}
+    masks["line_1px"][0, 0, 0] = masks["line_1px"][1, 1, 1] = True
+    masks["background"] = ~masks["line_1px"]
+    masks["line_2px"] = torch.zeros(2, 2, 2, dtype=torch.bool)  # no pixel: not scored
+    g = torch.nn.Identity()
+    s = quality.structure_scores(g, a, truth, masks)
+    assert s["line_1px"] == pytest.approx((0.5 + 1 / 9) / 2)
+    assert s["background"] == 0.0
+    assert s["lines"] == pytest.approx(s["line_1px"])  # the union of the line masks
+    assert math.isnan(s["line_2px"])
+    assert s["all"] == pytest.approx((0.5 + 1 / 9) / 8)  # the masks partition: all is their pixel-weighted mean
+
+
+def test_score_run_scores_at_steps_and_time_marks_and_stops(quality):
+    now = [0.0]
+    calls = []
+
+    def score(model):
+        calls.append(now[0])
+        now[0] += 100.0  # scoring time does not count as training time
+        return {"l1": len(calls)}
+
+    run = type("Run", (), {"model": None})()
+    scorer = quality.ScoreRun(score, steps=[0, 3], marks=[2.5, 1.0], clock=lambda: now[0])
+    scorer.on_train_start(run)
+    with pytest.raises(quality.StopRun):
+        for step in range(1, 100):
+            now[0] += 1.0  # one second per training step
+            scorer.on_step(run, step)
+    assert step == 3  # both marks and the last step reached at step 3
+    assert sorted(scorer.at_step) == [0, 3]
+    assert scorer.at_mark[1.0][0] == 1 and scorer.at_mark[2.5][0] == 3
+    assert scorer.at_mark[2.5][1] is scorer.at_step[3][0]  # one scoring serves both
+    assert scorer.at_step[3][1] == pytest.approx(3.0) and len(calls) == 3
+
+
+def test_objectives_smoke_equal_steps_and_equal_time(quality, tmp_path, capsys):
+    threads = torch.get_num_threads()
+    out = tmp_path / "q.md"
+    try:
+        rc = quality.main(["--objectives", "cyclegan,cut,fastcut", "--size", "32", "--steps", "0,2", "--n", "8",
+                           "--test-n", "4", "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0
+    text = capsys.readouterr().out
+    written = out.read_text()
+    assert "`python bench/quality.py --objectives cyclegan,cut,fastcut" in written and "(a) **Equal steps**" in written
+    steps_part = text.split("(a) **Equal steps**")[1].split("(b) **Equal training time**")[0]
+    time_part = text.split("(b) **Equal training time**")[1].split("Per run")[0]
+    for name in ("cyclegan", "cut", "fastcut"):
+        row = next(line for line in steps_part.splitlines() if line.startswith(f"| {name} | 2 |"))
+        values = [float(v) for v in row.strip("| ").split(" | ")[2:]]
+        assert len(values) == 11 and all(math.isfinite(v) for v in values), row
+        assert any(line.startswith(f"| {name} | ") and "not reached" not in line for line in time_part.splitlines())
+    assert "lines 1px" in text and "Best at step 2" in text

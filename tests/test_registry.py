@@ -121,7 +121,8 @@ def test_bad_params_are_named():
     assert "n_block" in str(err.value) and "n_blocks" in str(err.value)
     with pytest.raises(UnpairedError, match="set by the engine"):
         REG.build("generator", "resnet", {"in_channels": 3}, key="generator", in_channels=3, out_channels=3)
-    with pytest.raises(UnpairedError, match="needs root|root"):
+    with pytest.raises(UnpairedError, match=r"data.params.roots: dataset 'image_folder' .* has no parameter "
+                                             r"'roots'. Did you mean 'root'\?"):
         REG.check_params("dataset", "image_folder", {"roots": "x"}, key="data")
 
 

@@ -25,7 +25,7 @@ def test_precision_modes_give_finite_losses_and_resume(tiny_recipe, precision):
     result = trainer.run()
     terms = trainer.train_step(torch.rand(4, 3, 32, 32) * 2 - 1, torch.rand(4, 3, 32, 32) * 2 - 1)
     assert all(torch.isfinite(v) for v in terms.values())
-    assert trainer.pool_a.images.dtype == torch.float32  # the pool stores full precision
+    assert trainer.model.pool_a.images.dtype == torch.float32  # the pool stores full precision
     resumed = train(tiny_recipe(*common, "train.max_steps=2"), resume=True)
     assert resumed.step == 2 and result.step == 1
 

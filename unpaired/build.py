@@ -1,11 +1,12 @@
-"""From a resolved recipe to objects: plugins loaded, networks, losses, datasets.
+"""From a resolved recipe to objects: plugins loaded, the objective (its networks and losses), datasets.
 Errors name the recipe key."""
 import torch
 from torch import nn
 
+from .config import plain
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
-from .objective import CycleGAN
+from .objective import build_objective, resolve_losses
 
 
 def load_recipe_plugins(cfg):
@@ -14,54 +15,40 @@ def load_recipe_plugins(cfg):
     return get_registry()
 
 
-def _params(node):
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
-
-
-def is_adversarial(loss):
-    return callable(getattr(loss, "generator_loss", None)) and callable(getattr(loss, "discriminator_loss", None))
-
-
-def build_loss(cfg, role, registry):
-    choice = cfg.losses[role]
-    key = f"losses.{role}"
-    loss = registry.build("loss", choice.name, _params(choice.params), key=key)
-    if role == "adversarial" and not is_adversarial(loss):
-        raise UnpairedError(f"{key}.name: loss {choice.name!r} is a reconstruction loss; the adversarial slot "
-                            "needs one with generator_loss() and discriminator_loss() (e.g. bce, lsgan)")
-    if role != "adversarial" and is_adversarial(loss):
-        raise UnpairedError(f"{key}.name: loss {choice.name!r} is an adversarial loss; the {role} slot needs a "
-                            "reconstruction loss called as loss(output, target) (e.g. l1)")
-    if role != "adversarial" and not callable(loss):
-        raise UnpairedError(f"{key}.name: loss {choice.name!r} is not callable as loss(output, target)")
-    return loss
-
-
-def build_model(cfg, registry=None, channels=(3, 3)):
-    """The four networks and the losses as a CycleGAN module (weights not yet initialised);
-    ``channels``: the image channels of domains A and B (the data's; a checkpoint stores them)."""
+def check_recipe(cfg, registry=None):
+    """Every plugin name and param the recipe uses, checked before any data or network is
+    touched; every problem found is reported at once (one UnpairedError, a line each)."""
     registry = registry or get_registry()
-    ca, cb = channels
-    g, d = cfg.generator, cfg.discriminator
-    gp, dp = _params(g.params), _params(d.params)
-    nets = dict(
-        g_ab=registry.build("generator", g.name, gp, key="generator", in_channels=ca, out_channels=cb),
-        g_ba=registry.build("generator", g.name, gp, key="generator", in_channels=cb, out_channels=ca),
-        d_a=registry.build("discriminator", d.name, dp, key="discriminator", in_channels=ca),
-        d_b=registry.build("discriminator", d.name, dp, key="discriminator", in_channels=cb),
-    )
-    for role, net in nets.items():
-        if not isinstance(net, nn.Module):
-            kind = "generator" if role.startswith("g") else "discriminator"
-            raise UnpairedError(f"{kind}.name: {cfg[kind].name!r} built a {type(net).__name__}, not a torch nn.Module")
-    losses = {role: build_loss(cfg, role, registry) for role in ("adversarial", "cycle", "identity")}
-    return CycleGAN(
-        **nets, **losses,
-        w_adv=cfg.losses.adversarial.weight, w_cycle=cfg.losses.cycle.weight,
-        w_identity=cfg.losses.identity.weight, use_identity=ca == cb,
-    )
+    problems = []
+
+    def check(what, *args, **kwargs):
+        try:
+            return what(*args, **kwargs)
+        except UnpairedError as exc:
+            problems.append(str(exc))
+
+    if check(registry.check_params, "objective", cfg.objective.name, plain(cfg.objective.params), key="objective"):
+        check(resolve_losses, cfg, registry)
+    for kind, key in (("generator", "generator"), ("discriminator", "discriminator")):
+        check(registry.check_params, kind, cfg[key].name, plain(cfg[key].params), key=key)
+    check(registry.check_params, "dataset", cfg.data.name, plain(cfg.data.params), key="data")
+    for role, choice in cfg.losses.items():
+        if choice.name is not None:
+            check(registry.check_params, "loss", choice.name, plain(choice.params), key=f"losses.{role}")
+    if cfg.eval.every > 0 or cfg.eval.at_end:
+        check(registry.check_params, "feature_extractor", cfg.eval.extractor, plain(cfg.eval.extractor_params),
+              key="eval.extractor")
+    if problems:
+        head = f"the recipe has {len(problems)} problems:\n  " if len(problems) > 1 else ""
+        raise UnpairedError(head + "\n  ".join(problems))
+
+
+def build_model(cfg, registry=None, channels=(3, 3), rank=0):
+    """The recipe's objective with its networks (weights not yet initialised; losses resolved
+    against the objective's defaults); ``channels``: the image channels of domains A and B."""
+    registry = registry or get_registry()
+    resolve_losses(cfg, registry)
+    return build_objective(cfg, registry, channels, rank=rank)
 
 
 def data_channels(dataset, key="data"):
@@ -91,11 +78,11 @@ def data_channels(dataset, key="data"):
 def build_dataset(cfg, registry=None, test=False):
     """The training dataset, or the held-out one (data.params <- data.test_params)."""
     registry = registry or get_registry()
-    params = _params(cfg.data.params)
+    params = plain(cfg.data.params)
     if test:
         if cfg.data.test_params is None:
             return None
-        params.update(_params(cfg.data.test_params))
+        params.update(plain(cfg.data.test_params))
     return registry.build("dataset", cfg.data.name, params, key="data")
 
 
@@ -136,10 +123,11 @@ def provenance(cfg, registry=None):
     """Which plugin (distribution, version) supplied each name the recipe uses."""
     registry = registry or get_registry()
     chosen = {
+        "objective": ("objective", cfg.objective.name),
         "generator": ("generator", cfg.generator.name),
         "discriminator": ("discriminator", cfg.discriminator.name),
         "dataset": ("dataset", cfg.data.name),
-        **{f"loss.{r}": ("loss", cfg.losses[r].name) for r in ("adversarial", "cycle", "identity")},
+        **{f"loss.{r}": ("loss", c.name) for r, c in cfg.losses.items() if c.name is not None},
     }
     out = {}
     for role, (kind, name) in chosen.items():

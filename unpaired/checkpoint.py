@@ -8,7 +8,8 @@ import torch
 
 from .errors import UnpairedError
 
-FORMAT = 1
+FORMAT = 2  # 2: the objective's networks, optimizers per phase, objective_state, translators
+READABLE = (1, 2)  # format 1: unpaired 0.1.0 (CycleGAN only), upgraded on load
 
 
 def save(state, path):
@@ -45,8 +46,27 @@ def load(path, map_location="cpu"):
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         raise UnpairedError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UnpairedError(f"{path} is not an unpaired checkpoint (format {FORMAT})")
+    if not isinstance(state, dict) or state.get("format") not in READABLE:
+        found = state.get("format") if isinstance(state, dict) else None
+        hint = f"; it has format {found!r}, a newer unpaired may read it" if isinstance(found, int) else ""
+        raise UnpairedError(f"{path} is not an unpaired checkpoint (formats {', '.join(map(str, READABLE))}){hint}")
+    return upgrade(state)
+
+
+def upgrade(state):
+    """A format-1 checkpoint (unpaired 0.1.0, whose one objective was CycleGAN) in today's
+    layout: its pools become the cyclegan objective's state, its generators the translators.
+    A rank file (pools and RNG only) is upgraded the same way."""
+    if state.get("format") != 1:
+        return state
+    state = dict(state, format=FORMAT)
+    if "pools" in state:
+        state["objective_state"] = {"pools": state.pop("pools")}
+    if "nets" in state:
+        state.setdefault("objective", "cyclegan")
+        ca, cb = state.get("channels", (3, 3))
+        state.setdefault("translators", {"a2b": {"net": "g_ab", "in_channels": ca, "out_channels": cb},
+                                         "b2a": {"net": "g_ba", "in_channels": cb, "out_channels": ca}})
     return state
 
 
@@ -73,6 +93,18 @@ def rng_state():
     except ImportError:
         pass
     return state
+
+
+def seed_all(seed):
+    """Seed torch's (every device's), Python's and NumPy's random generators."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
 
 
 def set_rng_state(state):

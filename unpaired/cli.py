@@ -64,7 +64,13 @@ def cmd_plugins(args):
                 entry = registry.entry(kind, name)
                 params = ", ".join(p if d is inspect.Parameter.empty else f"{p}={d!r}"
                                    for p, d in entry.parameters().items())
-                console.print(f"[bold]{kind} {name}[/]({params})  [dim]{entry.help}[/]", highlight=False)
+                roles = getattr(entry.factory, "losses", None) if kind == "objective" else None
+                uses = ""
+                if roles:  # the loss roles an objective reads from the recipe, with their defaults
+                    uses = "  losses: " + ", ".join(
+                        f"{role}={d['name']} x{d.get('weight', 1.0):g}" if d else f"{role} (recipe must set)"
+                        for role, d in roles.items())
+                console.print(f"[bold]{kind} {name}[/]({params}){uses}  [dim]{entry.help}[/]", highlight=False)
     for info in failed:
         console.print(f"[red]failed:[/] {info.name} ({info.describe()}): {info.error}", highlight=False)
     return 0

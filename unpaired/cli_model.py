@@ -34,7 +34,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="same-size images per batch (default: 8 on a GPU, 1 on the CPU)")
     tr.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
     tr.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                    help="auto: bf16 autocast on a GPU, fp32 on the CPU")
+                    help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX-512 BF16, AMX), "
+                         "fp32 otherwise")
     tr.add_argument("--grid", action="store_true", help="also save grid_<direction>.png: input | output rows")
     tr.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     tr.set_defaults(func=cmd_translate)
@@ -56,6 +57,9 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--max-images", type=int, default=None, help="test images per domain (default: eval.max_images)")
     ev.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
     ev.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda ...")
+    ev.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="the generators' autocast: auto is bf16 on a GPU and on a CPU with native bf16 "
+                         "(AVX-512 BF16, AMX), fp32 otherwise; features and metrics stay fp32")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -113,7 +117,7 @@ def run_dir_of(checkpoint_arg):
 def cmd_eval(args) -> int:
     from . import checkpoint
     from .evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
-    from .devices import pick_device
+    from .devices import autocast_dtype, pick_device, precision_name
     from .translate import checkpoint_recipe, load_generators, require_plugin
 
     path = checkpoint.resolve(args.checkpoint)
@@ -127,15 +131,18 @@ def cmd_eval(args) -> int:
     extractor = args.extractor or cfg.eval.extractor
     params = dict(cfg.eval.extractor_params) if extractor == cfg.eval.extractor else {}
     device = pick_device(args.device, "--device")
+    amp_dtype = autocast_dtype(args.precision, device, "--precision")
     evaluator = Evaluator(dataset, extractor=extractor, extractor_params=params,
                           max_images=args.max_images or cfg.eval.max_images,
-                          batch_size=args.batch_size or cfg.eval.batch_size, device=device, truth=args.truth)
+                          batch_size=args.batch_size or cfg.eval.batch_size, device=device,
+                          amp_dtype=amp_dtype, truth=args.truth)
     scores = evaluator(model.to(device))
 
     run = run_dir_of(args.checkpoint)
     out = Path(args.out) if args.out else (run or Path.cwd()) / "eval"
     out.mkdir(parents=True, exist_ok=True)
     summary = {"checkpoint": str(path), "step": state.get("step"), "split": args.split, "extractor": extractor,
+               "device": str(device), "precision": precision_name(amp_dtype),
                "images": evaluator.n, "paired": evaluator.paired or args.truth is not None, "metrics": scores}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     if evaluator.rows:
@@ -143,10 +150,12 @@ def cmd_eval(args) -> int:
 
     console = make_console()
     console.print(render_scores(scores, extractor, evaluator.n, args.split, state.get("step")))
-    if not (scores["kid_a2b_std"] or scores["kid_b2a_std"]):
+    spreads = [scores[k] for k in ("kid_a2b_std", "kid_b2a_std") if k in scores]
+    if spreads and not any(spreads):
         console.print(f"* no KID spread: KID averages over random subsets of up to {KID_SUBSET:,} images per set; "
                       f"with {evaluator.n} images every subset is the whole set, so there is one value (std 0). "
                       "Compare runs at equal image counts.", highlight=False)
+    console.print(f"generators ran on {device} {precision_name(amp_dtype)}", highlight=False)
     console.print(f"[bold]note:[/] features from extractor {extractor!r}. {COMPARABLE_NOTE}"
                   + ("" if extractor == "inception" else f" These {extractor!r} numbers are NOT."), highlight=False)
     metric = cfg.eval.metric
@@ -180,12 +189,14 @@ def render_scores(scores, extractor, n, split, step):
     for col in ("direction", "KID (mean ± std)", f"FID [{extractor}]", "cycle L1", "PSNR", "SSIM", "L1"):
         table.add_column(col, justify="right" if col != "direction" else "left")
     for d, cyc in (("a2b", "cycle_a"), ("b2a", "cycle_b")):
+        if f"kid_{d}" not in scores:
+            continue  # a one-sided objective translates a2b only
         table.add_row(
             "A→B" if d == "a2b" else "B→A",
             f"{scores[f'kid_{d}']:.4f} ± {scores[f'kid_{d}_std']:.4f}" if scores[f"kid_{d}_std"] else
             f"{scores[f'kid_{d}']:.4f} (no spread*)",
             f"{scores[f'fid_{d}']:.2f}",
-            f"{scores[cyc]:.4f}",
+            f"{scores[cyc]:.4f}" if cyc in scores else "-",
             *(f"{scores[k]:.4f}" if k in scores else "-" for k in (f"psnr_{d}", f"ssim_{d}", f"l1_{d}")),
         )
     return table

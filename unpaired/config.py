@@ -7,7 +7,7 @@ Unknown keys, wrong types and missing values are errors naming the key.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -24,16 +24,16 @@ class PluginChoice:
 
 @dataclass
 class LossChoice:
-    name: str = MISSING
-    weight: float = 1.0
+    # null: the objective's default for this role (unpaired plugins -v lists them)
+    name: Optional[str] = None
+    weight: Optional[float] = None
     params: Dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Losses:
-    adversarial: LossChoice = field(default_factory=lambda: LossChoice("bce", 1.0))
-    cycle: LossChoice = field(default_factory=lambda: LossChoice("l1", 10.0))
-    identity: LossChoice = field(default_factory=lambda: LossChoice("l1", 5.0))
+def _loss_roles():
+    """The roles every recipe may set without writing them first (``losses.cycle.weight=3`` on
+    the command line); each objective declares the roles it uses and their defaults."""
+    return {role: LossChoice() for role in ("adversarial", "cycle", "identity")}
 
 
 @dataclass
@@ -44,7 +44,9 @@ class Data:
     # null: samples come from the training data
     test_params: Optional[Dict[str, Any]] = None
     batch_size: int = 1
-    num_workers: int = 2
+    # loader worker processes; auto: 0 on a CPU whose cores the compute threads use, else up to 2;
+    # 2-8 per GPU (unpaired.devices.loader_workers)
+    num_workers: Union[int, str] = "auto"
 
 
 @dataclass
@@ -88,9 +90,11 @@ class Recipe:
     name: str = MISSING
     out_dir: Optional[str] = None  # default runs/<name>
     plugins: List[str] = field(default_factory=list)  # local plugin files (relative to the recipe)
+    # the training algorithm: a registered objective (cyclegan, cut, fastcut, ...) and its params
+    objective: PluginChoice = field(default_factory=lambda: PluginChoice("cyclegan"))
     generator: PluginChoice = field(default_factory=lambda: PluginChoice("resnet"))
     discriminator: PluginChoice = field(default_factory=lambda: PluginChoice("patchgan"))
-    losses: Losses = field(default_factory=Losses)
+    losses: Dict[str, LossChoice] = field(default_factory=_loss_roles)  # role -> choice
     data: Data = field(default_factory=Data)
     train: Train = field(default_factory=Train)
     eval: Eval = field(default_factory=Eval)
@@ -174,6 +178,9 @@ def apply_overrides(cfg, overrides, source="command line"):
 
 def set_key(cfg, key, value, source):
     """cfg[key] = value, replacing a mapping rather than merging into it."""
+    parts = key.split(".")
+    if len(parts) > 2 and parts[0] == "losses" and parts[1] not in cfg.losses:
+        cfg.losses[parts[1]] = LossChoice()  # a loss role an objective may use (losses.nce.weight=2)
     if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT and not _in_open_mapping(cfg, key):
         raise UnpairedError(f"{source}: unknown key {key!r}{_close_keys(cfg, key)}")
     try:
@@ -227,11 +234,17 @@ def validate(cfg, source):
         (t.pool_size >= 0, "train.pool_size must be >= 0"),
         (min(t.log_every, t.sample_every, t.checkpoint_every) > 0, "train.log_every, sample_every and checkpoint_every must be positive"),
         (cfg.data.batch_size > 0, "data.batch_size must be positive"),
-        (cfg.data.num_workers >= 0, "data.num_workers must be >= 0"),
+        (cfg.data.num_workers == "auto" or (isinstance(cfg.data.num_workers, int) and cfg.data.num_workers >= 0),
+         f"data.num_workers must be auto or a number >= 0, not {cfg.data.num_workers!r}"),
     ]
     for ok, msg in checks:
         if not ok:
             raise UnpairedError(f"{source}: {msg}")
+
+
+def plain(node):
+    """A recipe node (e.g. a plugin's params) as a plain dict, interpolations resolved; {} for None."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
 def to_yaml(cfg):

@@ -90,8 +90,3 @@ def same_weights(world, module, device):
     gathered = [torch.zeros_like(total) for _ in range(world.size)]
     dist.all_gather(gathered, total)
     return all(torch.equal(g, gathered[0]) for g in gathered)
-
-
-def barrier(world):
-    if world.active:
-        dist.barrier()

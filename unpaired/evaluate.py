@@ -1,7 +1,10 @@
-"""Held-out evaluation of a CycleGAN: distribution, paired and cycle metrics.
+"""Held-out evaluation of a trained objective: distribution, paired and cycle metrics.
 
     evaluator = Evaluator(test_dataset, extractor="tiny", max_images=200, device="cpu")
-    scores = evaluator(model)      # model: anything with g_ab and g_ba (the CycleGAN module)
+    scores = evaluator(model)      # an objective, a checkpoint's GeneratorPair, or a module with g_ab, g_ba
+
+Only the directions the model translates are scored: a one-sided objective (CUT) gets the
+``*_a2b`` metrics, and the cycle metrics need both directions.
 
 Metric names (flat, floats):
 
@@ -10,7 +13,8 @@ Metric names (flat, floats):
   ``kid_b2a``, ``kid_b2a_std``, ``fid_b2a`` the other way. Only the ``inception`` extractor
   gives numbers comparable with published FIDs; and FID is biased upwards at small N, so
   compare values at equal ``max_images`` only.
-* ``cycle_a``: L1 of G_BA(G_AB(a)) against a; ``cycle_b``: of G_AB(G_BA(b)) against b.
+* ``cycle_a``: L1 of G_BA(G_AB(a)) against a; ``cycle_b``: of G_AB(G_BA(b)) against b (only
+  when the model translates both ways).
 * ``psnr_a2b``, ``ssim_a2b``, ``l1_a2b`` (and ``*_b2a``): only when ground truth exists.
   A dataset says its items are aligned pairs (B is the true translation of A, and A of B)
   with an attribute ``paired = True`` on the dataset object; ``truth=DIR`` gives A->B
@@ -33,6 +37,7 @@ from . import metrics as M
 from .errors import UnpairedError
 from .features import compute_features
 from .images import IMAGE_EXTENSIONS, load_image
+from .checkpoint import rng_state, seed_all, set_rng_state
 from .devices import autocast
 from .translate import pad_to_multiple, to_tensor
 
@@ -140,15 +145,21 @@ class Evaluator:
     # -- the evaluation --------------------------------------------------------------
     @torch.no_grad()
     def __call__(self, model) -> dict[str, float]:
-        g_ab, g_ba = model.g_ab, model.g_ba
-        modes = [g_ab.training, g_ba.training]
-        g_ab.eval()
-        g_ba.eval()
+        g_ab, g_ba = translating_networks(model)
+        used = [g for g in (g_ab, g_ba) if g is not None]
+        modes = [g.training for g in used]
+        for g in used:
+            g.eval()
+        # every evaluation sees the same random draws (crops, the extractor's init), and the
+        # training around it continues with the random state it had
+        rng = rng_state()
         try:
+            seed_all(0)
             return self._evaluate(g_ab, g_ba)
         finally:
-            g_ab.train(modes[0])
-            g_ba.train(modes[1])
+            set_rng_state(rng)
+            for g, mode in zip(used, modes):
+                g.train(mode)
 
     def _run(self, net, x):
         with autocast(self.device, self.amp_dtype):
@@ -157,35 +168,43 @@ class Evaluator:
     def _evaluate(self, g_ab, g_ba):
         first = self._real is None
         feats = {"fake_B": [], "fake_A": [], "real_A": [], "real_B": []}
-        sums = {k: 0.0 for k in CYCLE + (PAIRED if self.paired else ())}
+        both = g_ba is not None
+        paired = PAIRED if both else tuple(k for k in PAIRED if k.endswith("a2b"))
+        sums = {k: 0.0 for k in (CYCLE if both else ()) + (paired if self.paired else ())}
         self.rows = []
         seen = {"A": set(), "B": set()}
         for start, batch in self._batches():
             a = batch["A"].to(self.device, torch.float32)
             b = batch["B"].to(self.device, torch.float32)
-            fake_b, fake_a = self._run(g_ab, a), self._run(g_ba, b)
-            rec_a, rec_b = self._run(g_ba, fake_b), self._run(g_ab, fake_a)
-            sums["cycle_a"] += float(M.l1(rec_a, a).sum())
-            sums["cycle_b"] += float(M.l1(rec_b, b).sum())
+            fake_b = self._run(g_ab, a)
+            if both:
+                fake_a = self._run(g_ba, b)
+                rec_a, rec_b = self._run(g_ba, fake_b), self._run(g_ab, fake_a)
+                sums["cycle_a"] += float(M.l1(rec_a, a).sum())
+                sums["cycle_b"] += float(M.l1(rec_b, b).sum())
             # a domain's images may repeat across items (e.g. the smaller test folder): count each once
             keep = {d: self._new(batch, d, seen[d]) for d in ("A", "B")}
             feats["fake_B"].append(compute_features(self.extractor, _rgb(fake_b[keep["A"]])))
-            feats["fake_A"].append(compute_features(self.extractor, _rgb(fake_a[keep["B"]])))
+            if both:
+                feats["fake_A"].append(compute_features(self.extractor, _rgb(fake_a[keep["B"]])))
             if first:
                 feats["real_A"].append(compute_features(self.extractor, _rgb(a[keep["A"]])))
                 feats["real_B"].append(compute_features(self.extractor, _rgb(b[keep["B"]])))
             if self.paired:
-                self._paired_rows(batch, start, fake_b, b, fake_a, a, sums)
+                self._paired_rows(batch, start, fake_b, b, fake_a if both else None, a, sums)
         if first:
             self._real = {d: torch.cat(feats[f"real_{d}"]) for d in ("A", "B")}
         out = {}
         for direction, fake, real in (("a2b", "fake_B", "B"), ("b2a", "fake_A", "A")):
+            if not feats[fake]:
+                continue  # a one-sided model
             x, y = torch.cat(feats[fake]), self._real[real]
             mean, std = M.kid(x, y, subsets=kid_subsets(len(x), len(y)))
             out[f"kid_{direction}"], out[f"kid_{direction}_std"], out[f"fid_{direction}"] = mean, std, M.fid(x, y)
-        out["cycle_a"], out["cycle_b"] = sums["cycle_a"] / self.n, sums["cycle_b"] / self.n
+        if both:
+            out["cycle_a"], out["cycle_b"] = sums["cycle_a"] / self.n, sums["cycle_b"] / self.n
         if self.paired:
-            out.update({k: sums[k] / self.n for k in PAIRED})
+            out.update({k: sums[k] / self.n for k in paired})
         elif self.truth is not None:
             out.update(self._against_truth(g_ab))
         return out
@@ -203,10 +222,9 @@ class Evaluator:
         return torch.tensor(mask, dtype=torch.bool)
 
     def _paired_rows(self, batch, start, fake_b, b, fake_a, a, sums):
-        values = {
-            "psnr_a2b": M.psnr(fake_b, b), "ssim_a2b": M.ssim(fake_b, b), "l1_a2b": M.l1(fake_b, b),
-            "psnr_b2a": M.psnr(fake_a, a), "ssim_b2a": M.ssim(fake_a, a), "l1_b2a": M.l1(fake_a, a),
-        }
+        values = {"psnr_a2b": M.psnr(fake_b, b), "ssim_a2b": M.ssim(fake_b, b), "l1_a2b": M.l1(fake_b, b)}
+        if fake_a is not None:
+            values.update({"psnr_b2a": M.psnr(fake_a, a), "ssim_b2a": M.ssim(fake_a, a), "l1_b2a": M.l1(fake_a, a)})
         names = batch.get("A_path")
         for i in range(a.shape[0]):
             row = {"index": start + i, "name": Path(names[i]).name if names is not None else ""}
@@ -248,6 +266,15 @@ class Evaluator:
                                 f"(e.g. {Path(paths[0]).stem}.png for {paths[0]})")
         self.rows = rows
         return {k: sum(r[k] for r in rows) / len(rows) for k in ("psnr_a2b", "ssim_a2b", "l1_a2b")}
+
+
+def translating_networks(model):
+    """(A->B network, B->A network or None) of an objective (its ``translators``) or of any
+    module with ``g_ab`` (and ``g_ba``) attributes."""
+    if callable(getattr(model, "networks", None)):
+        nets = model.networks()
+        return tuple(nets[model.translators[d]] if d in model.translators else None for d in ("a2b", "b2a"))
+    return model.g_ab, getattr(model, "g_ba", None)
 
 
 def write_rows(rows, path):

@@ -21,7 +21,7 @@ class RunInfo:
     start_step: int  # 0, or the step a resumed run starts from
     total_steps: int
     device: Any  # torch.device
-    model: Any  # the CycleGAN module: g_ab, g_ba, d_a, d_b
+    model: Any  # the objective (unpaired.objective): networks(), translators, ...
     description: str = ""  # one line saying what trains, for displays
     state: dict = field(default_factory=dict)  # plugins' per-run objects, keyed by plugin name
     held_out: Any = None  # the dataset sample grids come from (held-out images, else training images)

@@ -14,6 +14,8 @@ from .errors import UnpairedError
 from .registry import HOOKS, PluginInfo, Registry
 
 BUILTIN_MODULES = (
+    "unpaired.plugins.cyclegan",
+    "unpaired.plugins.cut",
     "unpaired.plugins.resnet",
     "unpaired.plugins.patchgan",
     "unpaired.plugins.losses",

@@ -1,18 +1,25 @@
-"""The CycleGAN objective: four networks, the generator step, the discriminator step.
+"""Objectives: what one training step computes and updates (CycleGAN, CUT, ...).
 
-    fake_b = G_AB(a)   rec_a = G_BA(fake_b)      fake_a = G_BA(b)   rec_b = G_AB(fake_a)
-    L_G = w_adv (adv.g(D_B(fake_b)) + adv.g(D_A(fake_a)))
-        + w_cyc (rec(rec_a, a) + rec(rec_b, b))
-        + w_id  (rec(G_BA(a), a) + rec(G_AB(b), b))
-    L_D = adv.d(D_A(a), D_A(pool_a(fake_a))) + adv.d(D_B(b), D_B(pool_b(fake_b)))
-
-The identity term is skipped when its weight is 0 or the two domains have different
-channel counts. Each phase runs its networks through one module call (``generators`` and
-``discriminators``), which is what DistributedDataParallel wraps when several processes
-train together. Losses are returned as tensors and read back only when logged.
+An objective is a plugin (``register_objectives``; the contract is in unpaired.hookspecs).
+Its factory gets a :class:`Parts`: the recipe's generator, discriminator and loss choices,
+ready to build, so that any registered architecture works with any objective. The engine
+(unpaired.trainer) keeps what every objective needs: optimizers, the schedule, autocast and
+the fp16 scaler, DDP, compile, checkpoints, RNG, signals, events, evaluation.
 """
+from __future__ import annotations
+
+import logging
+
 import torch
+from omegaconf import OmegaConf
 from torch import nn
+
+from .config import plain
+from .errors import UnpairedError
+from .hookspecs import AdversarialLoss
+
+log = logging.getLogger("unpaired")
+ADVERSARIAL, RECONSTRUCTION = "adversarial", "reconstruction"
 
 
 def set_requires_grad(nets, flag):
@@ -21,101 +28,196 @@ def set_requires_grad(nets, flag):
             p.requires_grad_(flag)
 
 
-class Generators(nn.Module):
-    """Both generators' passes of one step. With ``fuse``, each generator's translation and
-    identity passes run as one batched call (4 calls instead of 6): the same numbers for
-    per-sample networks (instance norm), faster on most hardware."""
+def is_adversarial(loss):
+    """True for an :class:`unpaired.hookspecs.AdversarialLoss` (it has both methods)."""
+    return isinstance(loss, AdversarialLoss) and callable(loss.generator_loss) and callable(loss.discriminator_loss)
 
-    def __init__(self, g_ab, g_ba, identity=True, fuse=False):
-        super().__init__()
-        self.g_ab, self.g_ba = g_ab, g_ba
-        self.identity, self.fuse = identity, fuse
 
-    def forward(self, a, b):
+class Objective(nn.Module):
+    """An optional base class: the contract's defaults. Subclasses set ``translators`` and
+    ``phases`` and define ``networks``, ``param_groups`` and ``train_step``."""
+
+    losses: dict = {}  # role -> default {name, weight, params} or None (the recipe must choose)
+    loss_kinds: dict = {}  # role -> "adversarial" | "reconstruction"
+    translators: dict = {}
+    phases: dict = {}
+
+    def networks(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def param_groups(self) -> dict[str, list]:
+        raise NotImplementedError
+
+    def train_step(self, run, a, b, update) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def samples(self, a, b):
+        """Each direction's (real, translated) row."""
+        nets = self.networks()
         out = {}
-        if self.identity and self.fuse and a.shape == b.shape:
-            out["fake_b"], out["idt_b"] = self.g_ab(torch.cat([a, b])).chunk(2)
-            out["fake_a"], out["idt_a"] = self.g_ba(torch.cat([b, a])).chunk(2)
-        else:
-            out["fake_b"], out["fake_a"] = self.g_ab(a), self.g_ba(b)
-            if self.identity:
-                out["idt_a"], out["idt_b"] = self.g_ba(a), self.g_ab(b)
-        out["rec_a"], out["rec_b"] = self.g_ba(out["fake_b"]), self.g_ab(out["fake_a"])
+        for direction, name in self.translators.items():
+            x = a if direction == "a2b" else b
+            out[direction] = (x, nets[name](x))
         return out
 
+    def extra_state(self) -> dict:
+        return {}
 
-class Discriminators(nn.Module):
-    """Both discriminators on real and (pooled, detached) fake images."""
-
-    def __init__(self, d_a, d_b):
-        super().__init__()
-        self.d_a, self.d_b = d_a, d_b
-
-    def forward(self, a, fake_a, b, fake_b):
-        return self.d_a(a), self.d_a(fake_a), self.d_b(b), self.d_b(fake_b)
+    def load_extra_state(self, state: dict) -> None:
+        pass
 
 
-class CycleGAN(nn.Module):
-    def __init__(self, g_ab, g_ba, d_a, d_b, adversarial, cycle, identity,
-                 w_adv=1.0, w_cycle=10.0, w_identity=5.0, use_identity=True, fuse=False):
-        super().__init__()
-        self.use_identity = use_identity and w_identity != 0
-        self.g = Generators(g_ab, g_ba, identity=self.use_identity, fuse=fuse)
-        self.d = Discriminators(d_a, d_b)
-        # what each phase calls: the modules themselves, or their DDP wrappers
-        self.run_g, self.run_d = self.g, self.d
-        self.adversarial, self.cycle, self.identity = adversarial, cycle, identity
-        self.w_adv, self.w_cycle, self.w_identity = w_adv, w_cycle, w_identity
+class Parts:
+    """What an objective is built from (given to its factory as ``parts``).
 
-    g_ab = property(lambda self: self.g.g_ab)
-    g_ba = property(lambda self: self.g.g_ba)
-    d_a = property(lambda self: self.d.d_a)
-    d_b = property(lambda self: self.d.d_b)
+    ``channels``: (channels of A, channels of B), from the data. ``generator(cin, cout)`` and
+    ``discriminator(cin)``: new networks of the recipe's choice. ``loss(role)``: the recipe's
+    ``losses.<role>`` (resolved against the objective's defaults, kind-checked);
+    ``weight(role)``: its weight. ``seed`` (``train.seed``) and ``rank`` (this process's index
+    under torchrun) seed per-process randomness; ``config`` is the whole recipe (read only).
+    """
 
-    def nets(self):
-        """{"g_ab": ..., "g_ba": ..., "d_a": ..., "d_b": ...}"""
-        return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b}
+    def __init__(self, cfg, registry, channels, objective_name, loss_kinds=None, rank=0):
+        self.config, self.registry = cfg, registry
+        self.channels = tuple(channels)
+        self.seed, self.rank = int(cfg.train.seed), rank
+        self.objective_name = objective_name
+        self.loss_kinds = dict(loss_kinds or {})
+        self.built = {}  # id(network) -> ("generator", cin, cout) | ("discriminator", cin)
 
-    def generators(self):
-        return [self.g_ab, self.g_ba]
+    def generator(self, in_channels, out_channels):
+        g = self.config.generator
+        net = self.registry.build("generator", g.name, plain(g.params), key="generator",
+                                  in_channels=in_channels, out_channels=out_channels)
+        self._check_module(net, "generator")
+        self.built[id(net)] = ("generator", in_channels, out_channels)
+        return net
 
-    def discriminators(self):
-        return [self.d_a, self.d_b]
+    def discriminator(self, in_channels):
+        d = self.config.discriminator
+        net = self.registry.build("discriminator", d.name, plain(d.params), key="discriminator",
+                                  in_channels=in_channels)
+        self._check_module(net, "discriminator")
+        self.built[id(net)] = ("discriminator", in_channels)
+        return net
 
-    def generator_loss(self, a, b):
-        """(L_G, {name: term}, fake_a, fake_b); discriminators get no gradients."""
-        set_requires_grad(self.discriminators(), False)
-        x = self.run_g(a, b)
-        adv = self.adversarial
-        terms = {
-            "g_adv_ab": self.w_adv * adv.generator_loss(self.d_b(x["fake_b"])),
-            "g_adv_ba": self.w_adv * adv.generator_loss(self.d_a(x["fake_a"])),
-            "cycle_a": self.w_cycle * self.cycle(x["rec_a"], a),
-            "cycle_b": self.w_cycle * self.cycle(x["rec_b"], b),
-        }
-        if self.use_identity:
-            terms["idt_a"] = self.w_identity * self.identity(x["idt_a"], a)
-            terms["idt_b"] = self.w_identity * self.identity(x["idt_b"], b)
-        set_requires_grad(self.discriminators(), True)
-        return sum(terms.values()), terms, x["fake_a"], x["fake_b"]
+    def loss(self, role):
+        if role not in self.config.losses or self.config.losses[role].name is None:
+            raise UnpairedError(f"losses.{role}.name: objective {self.objective_name!r} asks for a {role!r} "
+                                "loss and the recipe chooses none; set it, e.g. losses." + role + ".name=l1")
+        choice, key = self.config.losses[role], f"losses.{role}"
+        loss = self.registry.build("loss", choice.name, plain(choice.params), key=key)
+        kind = self.loss_kinds.get(role)
+        if kind == ADVERSARIAL and not is_adversarial(loss):
+            raise UnpairedError(f"{key}.name: loss {choice.name!r} is a reconstruction loss; the {role} slot "
+                                "needs one with generator_loss() and discriminator_loss() (e.g. bce, lsgan)")
+        if kind == RECONSTRUCTION and is_adversarial(loss):
+            raise UnpairedError(f"{key}.name: loss {choice.name!r} is an adversarial loss; the {role} slot needs "
+                                "a reconstruction loss called as loss(output, target) (e.g. l1)")
+        if kind == RECONSTRUCTION and not callable(loss):
+            raise UnpairedError(f"{key}.name: loss {choice.name!r} is not callable as loss(output, target)")
+        return loss
 
-    def discriminator_loss(self, a, b, fake_a, fake_b):
-        """(L_D, {name: term}) on real images and (pooled) fakes, which carry no graph."""
-        adv = self.adversarial
-        fake_a, fake_b = fake_a.detach(), fake_b.detach()
-        real_a_logits, fake_a_logits, real_b_logits, fake_b_logits = self.run_d(a, fake_a, b, fake_b)
-        terms = {
-            "d_a": adv.discriminator_loss(real_a_logits, fake_a_logits),
-            "d_b": adv.discriminator_loss(real_b_logits, fake_b_logits),
-        }
-        penalty = getattr(adv, "penalty", None)
-        if penalty is not None:  # e.g. WGAN-GP's gradient penalty
-            terms["penalty_a"] = penalty(self.d_a, a, fake_a)
-            terms["penalty_b"] = penalty(self.d_b, b, fake_b)
-        return sum(terms.values()), terms
+    def weight(self, role):
+        choice = self.config.losses.get(role)
+        return 1.0 if choice is None or choice.weight is None else float(choice.weight)
 
-    @torch.no_grad()
-    def translate(self, a, b):
-        """Sample rows: (a, G_AB(a), G_BA(G_AB(a))), (b, G_BA(b), G_AB(G_BA(b)))."""
-        fake_b, fake_a = self.g_ab(a), self.g_ba(b)
-        return (a, fake_b, self.g_ba(fake_b)), (b, fake_a, self.g_ab(fake_a))
+    def _check_module(self, net, kind):
+        if not isinstance(net, nn.Module):
+            raise UnpairedError(f"{kind}.name: {self.config[kind].name!r} built a {type(net).__name__}, "
+                                "not a torch nn.Module")
+
+
+def resolve_losses(cfg, registry):
+    """Fill ``cfg.losses`` from the objective's declared roles and defaults (in place): each
+    role it uses gets the recipe's choice over the objective's default; a role the recipe sets
+    but the objective does not use gets one warning (so one flag swaps the objective)."""
+    name = cfg.objective.name
+    entry = registry.entry("objective", name, key="objective.name")
+    return fill_losses(cfg, getattr(entry.factory, "losses", {}) or {}, name)
+
+
+def fill_losses(cfg, declared, name):
+    """``cfg.losses`` for an objective that declares ``declared`` ({role: default})."""
+    declared = dict(declared)
+    for role, default in declared.items():
+        choice = cfg.losses.get(role)
+        chosen = {} if choice is None else {k: v for k, v in OmegaConf.to_container(choice).items()
+                                             if v is not None and not (k == "params" and not v and default)}
+        merged = dict(default or {})
+        if choice is not None and choice.name is not None and default and choice.name != default.get("name"):
+            merged.pop("params", None)  # another loss: the default's params are not its params
+        merged.update(chosen)
+        merged.setdefault("weight", 1.0)
+        from .config import LossChoice
+
+        cfg.losses[role] = LossChoice(**merged)
+    unused = [role for role, choice in cfg.losses.items() if role not in declared and _is_set(choice)]
+    if unused:
+        keys = ", ".join(f"losses.{r}" for r in unused)
+        log.warning("%s: not used by objective %r (it uses %s); ignored", keys, name,
+                    ", ".join(declared) or "no recipe losses")
+    for role in [r for r in cfg.losses if r not in declared]:
+        del cfg.losses[role]
+    return cfg
+
+
+def _is_set(choice):
+    return choice is not None and (choice.name is not None or choice.weight is not None or bool(choice.params))
+
+
+def build_objective(cfg, registry, channels=(3, 3), rank=0):
+    """The recipe's objective, its networks built (weights not yet initialised); ``channels``:
+    the image channels of domains A and B (the data's; a checkpoint stores them)."""
+    o = cfg.objective
+    entry = registry.entry("objective", o.name, key="objective.name")
+    parts = Parts(cfg, registry, channels, o.name, getattr(entry.factory, "loss_kinds", {}), rank=rank)
+    objective = registry.build("objective", o.name, plain(o.params), key="objective", parts=parts)
+    check_objective_shape(objective, o.name, parts)
+    objective.built_by_parts = parts.built
+    return objective
+
+
+def check_objective_shape(objective, name, parts):
+    """The contract's structure, checked once at build time: errors name the objective."""
+    where = f"objective.name: objective {name!r}"
+    if not isinstance(objective, nn.Module):
+        raise UnpairedError(f"{where} built a {type(objective).__name__}, not a torch nn.Module")
+    for attr in ("networks", "param_groups", "train_step", "samples"):
+        if not callable(getattr(objective, attr, None)):
+            raise UnpairedError(f"{where} has no method {attr}() (see register_objectives in unpaired/hookspecs.py)")
+    nets = objective.networks()
+    translators = getattr(objective, "translators", None)
+    if not isinstance(translators, dict) or "a2b" not in translators or set(translators) - {"a2b", "b2a"}:
+        raise UnpairedError(f"{where}: translators must map 'a2b' (and optionally 'b2a') to network names, "
+                            f"got {translators!r}")
+    for direction, net_name in translators.items():
+        net = nets.get(net_name)
+        if net is None or parts.built.get(id(net), ("",))[0] != "generator":
+            raise UnpairedError(f"{where}: translators[{direction!r}] = {net_name!r} must name one of its "
+                                f"networks() made by parts.generator(); networks: {', '.join(nets)}")
+    groups = objective.param_groups()
+    phases = getattr(objective, "phases", None)
+    if not isinstance(phases, dict) or set(phases) != set(groups):
+        raise UnpairedError(f"{where}: phases ({', '.join(phases or {})}) and param_groups() "
+                            f"({', '.join(groups)}) must name the same phases")
+    seen = {}
+    for phase, params in groups.items():
+        for p in params:
+            if id(p) in seen:
+                raise UnpairedError(f"{where}: a parameter is in param groups {seen[id(p)]!r} and {phase!r}")
+            seen[id(p)] = phase
+    missing = [n for n, net in nets.items() for p in net.parameters() if p.requires_grad and id(p) not in seen]
+    if missing:
+        raise UnpairedError(f"{where}: trainable parameters of {', '.join(sorted(set(missing)))} are in no "
+                            "param group (no optimizer would train them)")
+
+
+def translator_record(objective):
+    """For checkpoints: {direction: {net, in_channels, out_channels}} of each translator."""
+    nets, built = objective.networks(), objective.built_by_parts
+    out = {}
+    for direction, name in objective.translators.items():
+        _, cin, cout = built[id(nets[name])]
+        out[direction] = {"net": name, "in_channels": cin, "out_channels": cout}
+    return out

@@ -47,19 +47,22 @@ class MetricsCSV:
             w.writerows(rows)
 
 
-def sample_grid(rows_ab, rows_ba):
-    """One image: each row real | translated | reconstructed, A->B rows then B->A rows."""
+def sample_grid(rows):
+    """One image from an objective's sample rows ({"a2b": (real, translated, reconstructed),
+    ...}, batches in [0, 1]): a grid row per image of each entry, entries in order."""
     import torchvision
 
-    tiles = []
-    for rows in (rows_ab, rows_ba):  # images in [0, 1]
-        for triple in zip(*rows):
-            for img in triple:
-                tiles.append(img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3])
-    h = max(t.shape[1] for t in tiles)
-    w = max(t.shape[2] for t in tiles)
-    tiles = [torch.nn.functional.pad(t, (0, w - t.shape[2], 0, h - t.shape[1]), value=1.0) for t in tiles]
-    return torchvision.utils.make_grid(torch.stack(tiles), nrow=3, padding=2, pad_value=1.0)
+    lines = []
+    for row in rows.values():
+        for images in zip(*row):
+            lines.append([img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3] for img in images])
+    width = max(len(line) for line in lines)
+    h = max(t.shape[1] for line in lines for t in line)
+    w = max(t.shape[2] for line in lines for t in line)
+    blank = torch.ones(3, h, w)
+    tiles = [torch.nn.functional.pad(t, (0, w - t.shape[2], 0, h - t.shape[1]), value=1.0)
+             for line in lines for t in line + [blank] * (width - len(line))]
+    return torchvision.utils.make_grid(torch.stack(tiles), nrow=width, padding=2, pad_value=1.0)
 
 
 def save_png(img, path):

@@ -1,5 +1,5 @@
 """The registry of named factories that plugins register: generators, discriminators,
-losses, datasets. Small on purpose: ``names(kind)``, ``create(kind, name, **params)``,
+losses, datasets, feature extractors, objectives. Small on purpose: ``names(kind)``, ``create(kind, name, **params)``,
 ``entry(kind, name)``.
 """
 import difflib
@@ -16,6 +16,7 @@ HOOKS = {
     "loss": "register_losses",
     "dataset": "register_datasets",
     "feature_extractor": "register_feature_extractors",
+    "objective": "register_objectives",
 }
 
 # arguments the engine passes itself, which a recipe's params may not set
@@ -25,6 +26,7 @@ ENGINE_ARGS = {
     "loss": (),
     "dataset": (),
     "feature_extractor": (),
+    "objective": ("parts",),
 }
 
 

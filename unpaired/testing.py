@@ -14,6 +14,12 @@ are checked against its signature first, as a recipe's are)::
     def test_my_loss():
         check_loss("my_loss")
 
+Objectives are checked with small built-in networks (``generator=``, ``discriminator=``:
+(name, params) of registered ones) on one tiny batch::
+
+    check_objective("my_objective", lambda_x=2.0)
+    check_objective(MyObjective, generator=("unet", {"ngf": 8}))
+
 Generators are checked on several channel counts and image sizes (multiples of 4, square
 and not); pass ``sizes=`` for an architecture that needs other multiples (a U-Net needs
 multiples of 2**num_downs). ``sizes``, ``channels`` (and ``items`` of ``check_dataset``) are
@@ -28,6 +34,7 @@ __all__ = [
     "check_loss",
     "check_dataset",
     "check_feature_extractor",
+    "check_objective",
 ]
 
 GENERATOR_CHANNELS = ((3, 3), (1, 3), (3, 1))
@@ -92,7 +99,7 @@ def check_loss(factory, **params):
     discriminator that tells real from fake, on patch maps and on (N, 1) logits; its optional
     ``penalty(discriminator, real, fake)`` is a finite scalar reaching D's parameters.
     A reconstruction loss is positive for different images and 0 for equal ones."""
-    from .build import is_adversarial
+    from .objective import is_adversarial
 
     factory, label = _resolve("loss", factory, params)
     loss = _build(factory, label, params)
@@ -200,6 +207,119 @@ def _check_reconstruction(loss, label):
     _expect(float(same) == 0, f"{label}: loss of equal images is {float(same):.3g}, expected 0")
     value.backward()
     _expect(out.grad is not None and out.grad.abs().sum() > 0, f"{label}: no gradient reaches the output images")
+
+
+SMALL_GENERATOR = ("resnet", {"ngf": 4, "n_blocks": 5})  # 5 blocks: CUT's block5 exists
+SMALL_DISCRIMINATOR = ("patchgan", {"ndf": 4, "n_layers": 2})
+
+
+def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_DISCRIMINATOR, losses=None,
+                    channels=(3, 3), size=(32, 32), batch=BATCH, **params):
+    """``factory(parts, **params)`` -> an objective that keeps the contract (register_objectives
+    in unpaired.hookspecs): its param groups partition the trainable parameters, its translators
+    map A to B (and B to A) images, one step gives finite scalar terms, each update(phase, loss)
+    moves only that phase's parameters and leaves the other phases' gradients alone, every phase
+    is updated, samples are image batches, and extra_state() round-trips through a checkpoint.
+    ``losses``: {role: {name, weight, params}} over the objective's defaults."""
+    import io
+
+    from omegaconf import OmegaConf
+
+    from .config import LossChoice, Recipe
+    from .errors import UnpairedError
+    from .loading import get_registry
+    from .objective import Parts, check_objective_shape, fill_losses
+
+    factory, label = _resolve("objective", factory, params)
+    registry = get_registry()
+    cfg = OmegaConf.structured(Recipe)
+    cfg.name = "check_objective"
+    for key, (name, net_params) in (("generator", generator), ("discriminator", discriminator)):
+        cfg[key].name, cfg[key].params = name, dict(net_params)
+    for role, choice in (losses or {}).items():
+        cfg.losses[role] = LossChoice(**choice)
+    fill_losses(cfg, getattr(factory, "losses", {}) or {}, label)
+
+    def build(seed):
+        torch.manual_seed(seed)
+        parts = Parts(cfg, registry, channels, label, getattr(factory, "loss_kinds", {}))
+        obj = _build(factory, label, params, parts=parts)
+        try:
+            check_objective_shape(obj, label, parts)
+        except UnpairedError as exc:
+            raise AssertionError(str(exc)) from None
+        obj.built_by_parts = parts.built
+        return obj
+
+    obj = build(0)
+    ca, cb = channels
+    a, b = _images(batch, ca, *size), _images(batch, cb, *size)
+    nets = obj.networks()
+    for direction, name in obj.translators.items():
+        x, cout = (a, cb) if direction == "a2b" else (b, ca)
+        with torch.no_grad():
+            y = nets[name](x)
+        _expect(tuple(y.shape) == (batch, cout, *size), f"{label}: translator {direction} ({name}) gave "
+                f"{tuple(y.shape)} for {tuple(x.shape)}")
+    groups = obj.param_groups()
+    optimizers = {phase: torch.optim.Adam(ps, lr=1e-3) for phase, ps in groups.items()}
+    updated = []
+
+    def update(phase, loss):
+        _expect(phase in optimizers, f"{label}: update({phase!r}) names no phase of param_groups() ({', '.join(groups)})")
+        _scalar(loss, f"{label}: the loss given to update({phase!r})")
+        others = [p for ph, ps in groups.items() if ph != phase for p in ps]
+        before = [p.detach().clone() for p in others]
+        grads = [None if p.grad is None else p.grad.clone() for p in others]
+        optimizers[phase].zero_grad(set_to_none=True)
+        loss.backward()
+        for p, g in zip(others, grads):
+            same = (p.grad is None and g is None) or (p.grad is not None and g is not None and torch.equal(p.grad, g))
+            _expect(same, f"{label}: the loss of phase {phase!r} put gradients into another phase's parameters "
+                    "(freeze them while computing it)")
+        _expect(any(p.grad is not None and p.grad.abs().sum() > 0 for p in groups[phase]),
+                f"{label}: the loss of phase {phase!r} gives its parameters no gradient")
+        optimizers[phase].step()
+        _expect(all(torch.equal(p, q) for p, q in zip(others, before)),
+                f"{label}: update({phase!r}) changed parameters of another phase")
+        updated.append(phase)
+
+    terms = obj.train_step(obj.phases, a, b, update)
+    _expect(isinstance(terms, dict) and terms, f"{label}: train_step returned {type(terms).__name__}, "
+            "expected a dict of loss terms")
+    for k, v in terms.items():
+        _scalar(v, f"{label}: loss term {k!r}")
+    _expect(set(updated) == set(groups), f"{label}: train_step updated phases {updated}, not every one of "
+            f"{', '.join(groups)}")
+    with torch.no_grad():
+        rows = obj.samples(a, b)
+    _expect(isinstance(rows, dict) and rows, f"{label}: samples() returned {type(rows).__name__}, expected "
+            "{row name: (images, ...)}")
+    for k, row in rows.items():
+        for t in row:
+            _expect(isinstance(t, torch.Tensor) and t.dim() == 4 and t.shape[0] == batch,
+                    f"{label}: samples()[{k!r}] holds {getattr(t, 'shape', type(t))}, expected (N, C, H, W) batches")
+    buf = io.BytesIO()
+    torch.save(obj.extra_state(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    again = build(1)
+    again.load_extra_state(state)
+    buf2 = io.BytesIO()
+    torch.save(again.extra_state(), buf2)
+    _expect(buf2.getvalue() == buf.getvalue() or _same_state(again.extra_state(), state),
+            f"{label}: extra_state() does not round-trip through load_extra_state()")
+    return terms
+
+
+def _same_state(x, y):
+    if isinstance(x, torch.Tensor):
+        return isinstance(y, torch.Tensor) and x.shape == y.shape and torch.equal(x, y)
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(_same_state(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return isinstance(y, (list, tuple)) and len(x) == len(y) and all(map(_same_state, x, y))
+    return x == y
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""The training loop: one batch of real a and b per step; generators first (discriminators
-frozen), then both discriminators on the history pools. Adam for each pair; the learning
-rate is constant for ``train.epochs``, then decays linearly over ``train.decay_epochs``.
-Under torchrun each rank trains on its share of the batches (see unpaired.distributed).
+"""The training loop: one batch of real a and b per step, handed to the recipe's objective
+(unpaired.objective), which runs its phases in its own order and calls ``update(phase, loss)``.
+The engine owns one Adam optimizer per phase; the learning rate is constant for
+``train.epochs``, then decays linearly over ``train.decay_epochs``. Under torchrun each rank
+trains on its share of the batches (see unpaired.distributed).
 """
 import logging
 import math
@@ -14,17 +15,16 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
-from torch import nn
 
 from . import __version__, checkpoint, distributed
-from .build import build_dataset, build_model, data_channels, init_weights, load_recipe_plugins, provenance
-from .config import to_yaml
+from .build import build_dataset, build_model, check_recipe, data_channels, init_weights, load_recipe_plugins, provenance
+from .config import from_container, to_yaml
 from .data import fixed_items, make_loader
-from .devices import autocast, autocast_dtype, pick_device
+from .devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
 from .errors import UnpairedError
 from .events import Events, RunInfo
+from .objective import translator_record
 from .outputs import sample_grid
-from .pool import ImagePool
 
 log = logging.getLogger("unpaired")
 
@@ -35,11 +35,6 @@ def lr_factor(epoch, epochs, decay_epochs):
     if epoch < epochs:
         return 1.0
     return max(0.0, 1.0 - (epoch - epochs + 1) / (decay_epochs + 1))
-
-
-def per_sample(net):
-    """False when a network mixes the samples of a batch (batch norm)."""
-    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
 def finished_run(ckpt, step, total, max_steps):
@@ -92,31 +87,31 @@ class Trainer:
         state = self._previous_state(resume)
 
         registry = load_recipe_plugins(cfg)
+        check_recipe(cfg, registry)  # every name and param, before any data or network is touched
         self.device = pick_device(t.device)
         if self.device.type == "cuda" and self.world.active:
             self.device = torch.device("cuda", self.world.local_rank)  # one GPU per rank
         self.amp_dtype = autocast_dtype(t.precision, self.device)
+        self.num_workers = loader_workers(cfg.data.num_workers, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.dataset = build_dataset(cfg, registry)
         self.test_dataset = build_dataset(cfg, registry, test=True)
         self.channels = data_channels(self.dataset)
-        self.model = build_model(cfg, registry, self.channels)
-        for net in self.model.nets().values():
+        # the objective: its networks, losses and per-rank state (e.g. CycleGAN's history pools)
+        self.model = build_model(cfg, registry, self.channels, rank=self.world.rank)
+        for net in self.model.networks().values():
             init_weights(net, t.init, t.init_gain)
-        fuse = t.fuse_passes if t.fuse_passes is not None else all(map(per_sample, self.model.generators()))
-        self.model.g.fuse = fuse
         self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         self.provenance = provenance(cfg, registry)
 
         betas = tuple(t.betas)
-        self.opt_g = torch.optim.Adam([p for n in self.model.generators() for p in n.parameters()], lr=t.lr, betas=betas)
-        self.opt_d = torch.optim.Adam([p for n in self.model.discriminators() for p in n.parameters()], lr=t.lr, betas=betas)
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-        seed = (t.seed * 1000 + self.world.rank) * 2
-        self.pool_a, self.pool_b = ImagePool(t.pool_size, seed=seed + 1), ImagePool(t.pool_size, seed=seed + 2)
+        self.optimizers = {phase: torch.optim.Adam(params, lr=t.lr, betas=betas)
+                           for phase, params in self.model.param_groups().items()}
+        # a no-op unless training in fp16 (it then scales losses against underflow)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
 
         try:
             n_items = len(self.dataset)
@@ -140,11 +135,11 @@ class Trainer:
             if self.step >= self.total_steps:
                 raise UnpairedError(finished_run(self.ckpt_path, self.step, self.total_steps, t.max_steps))
         if t.compile:
-            for net in self.model.nets().values():
+            for net in self.model.networks().values():
                 net.compile(backend=t.compile_backend)  # in place: state_dict keys are unchanged
-        if self.world.active:
-            self.model.run_g = distributed.wrap(self.model.g, self.device)
-            self.model.run_d = distributed.wrap(self.model.d, self.device)
+        # what each phase's forward calls: the phase's module, or its DDP wrapper under torchrun
+        self.phases = {phase: distributed.wrap(module, self.device) if self.world.active else module
+                       for phase, module in self.model.phases.items()}
 
     def _evaluator(self):
         e = self.cfg.eval
@@ -187,8 +182,8 @@ class Trainer:
         if not resume:
             return None
         state = checkpoint.load(self.ckpt_path)
-        old = OmegaConf.create(state["config"])
-        for key in ("generator", "discriminator"):
+        old = from_container(state["config"])  # the schema's defaults for keys older versions lacked
+        for key in ("objective", "generator", "discriminator"):
             before, now = OmegaConf.to_container(old[key]), OmegaConf.to_container(self.cfg[key])
             if before != now:
                 raise UnpairedError(f"--resume: {key} was {before} in {self.ckpt_path}, the recipe now says {now}; "
@@ -196,9 +191,8 @@ class Trainer:
         return state
 
     def _own_state(self):
-        """What differs between ranks: the pools and the random generators."""
-        return {"pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
-                "rng": checkpoint.rng_state()}
+        """What differs between ranks: the objective's extra state (pools) and the random generators."""
+        return {"objective_state": self.model.extra_state(), "rng": checkpoint.rng_state()}
 
     def state_dict(self):
         m = self.model
@@ -211,21 +205,24 @@ class Trainer:
             "plugins": self.provenance,
             "channels": list(self.channels),
             "world_size": self.world.size,
-            "nets": {k: net.state_dict() for k, net in m.nets().items()},
-            "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
+            "precision": precision_name(self.amp_dtype),  # what train.precision resolved to
+            "objective": self.cfg.objective.name,
+            "translators": translator_record(m),
+            "nets": {k: net.state_dict() for k, net in m.networks().items()},
+            "optimizers": {phase: opt.state_dict() for phase, opt in self.optimizers.items()},
             # the learning-rate schedule is a function of the epoch, stored above
             "schedule": {"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
-            "scaler": self.scaler.state_dict() if self.scaler else {},
+            "scaler": self.scaler.state_dict(),
             "best": self.best or {},
             **self._own_state(),
         }
 
     def _load_state(self, state):
-        for k, net in self.model.nets().items():
+        for k, net in self.model.networks().items():
             net.load_state_dict(state["nets"][k])
-        self.opt_g.load_state_dict(state["optimizers"]["g"])
-        self.opt_d.load_state_dict(state["optimizers"]["d"])
-        if self.scaler and state.get("scaler"):
+        for phase, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][phase])
+        if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         own = state
         if self.world.rank != 0:
@@ -233,8 +230,7 @@ class Trainer:
             same_world = state.get("world_size", 1) == self.world.size
             own = checkpoint.load(path) if same_world and path.is_file() else None
         if own is not None:
-            self.pool_a.load_state_dict(own["pools"]["a"], self.device)
-            self.pool_b.load_state_dict(own["pools"]["b"], self.device)
+            self.model.load_extra_state(own["objective_state"])
             self._rng = own["rng"]
         self.step = state["step"]
         self.best = state.get("best") or None
@@ -257,49 +253,40 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def train_step(self, a, b):
-        """One optimisation step of both pairs; returns the loss terms (tensors)."""
-        m = self.model
-        with self._autocast():
-            loss_g, terms, fake_a, fake_b = m.generator_loss(a, b)
-        self.opt_g.zero_grad(set_to_none=True)
-        self._backward_step(loss_g, self.opt_g)
-        with self._autocast():
-            loss_d, d_terms = m.discriminator_loss(a, b, self.pool_a.query(fake_a), self.pool_b.query(fake_b))
-        self.opt_d.zero_grad(set_to_none=True)
-        self._backward_step(loss_d, self.opt_d)
-        if self.scaler:
-            self.scaler.update()
-        return {**terms, "g_total": loss_g, **d_terms}
+        """One optimisation step of the objective; returns its loss terms (tensors)."""
+        with self._autocast():  # forwards under autocast; update() steps out of it
+            terms = self.model.train_step(self.phases, a, b, self.update)
+        self.scaler.update()
+        return terms
 
-    def _backward_step(self, loss, opt):
-        if self.scaler:
+    def update(self, phase, loss):
+        """Zero ``phase``'s gradients, backpropagate ``loss`` (scaled in fp16, outside autocast)
+        and step its optimizer: what an objective calls for each phase, in its own order."""
+        opt = self.optimizers[phase]
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, enabled=False):
             self.scaler.scale(loss).backward()
-            self.scaler.step(opt)
-        else:
-            loss.backward()
-            opt.step()
+        self.scaler.step(opt)
 
     def set_lr(self, epoch):
         lr = self.cfg.train.lr * lr_factor(epoch, self.cfg.train.epochs, self.cfg.train.decay_epochs)
-        for opt in (self.opt_g, self.opt_d):
+        for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group["lr"] = lr
         return lr
 
     def sample_images(self, batch):
         """The images of a sample grid (see the on_sample event)."""
-        m = self.model
-        nets = m.nets().values()
+        nets = self.model.networks().values()
         modes = [n.training for n in nets]
         for n in nets:
             n.eval()
-        with self._autocast():
-            rows_ab, rows_ba = m.translate(self._to_device(batch["A"]), self._to_device(batch["B"]))
+        with torch.no_grad(), self._autocast():
+            rows = self.model.samples(self._to_device(batch["A"]), self._to_device(batch["B"]))
         for n, mode in zip(nets, modes):
             n.train(mode)
-        rows_ab = tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in rows_ab)
-        rows_ba = tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in rows_ba)
-        return {"grid": sample_grid(rows_ab, rows_ba), "a2b": rows_ab, "b2a": rows_ba}
+        rows = {k: tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in row) for k, row in rows.items()}
+        return {"grid": sample_grid(rows), **rows}
 
     def run(self):
         cfg, t, world = self.cfg, self.cfg.train, self.world
@@ -311,7 +298,7 @@ class Trainer:
         if self._rng is not None:
             checkpoint.set_rng_state(self._rng)
         loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
-                             num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda",
+                             num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                              rank=world.rank, world=world.size)
         events = Events(cfg.disable_plugins if world.main else None)
         run = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
@@ -373,15 +360,20 @@ class Trainer:
 
     def _describe(self, start):
         cfg = self.cfg
-        n_g = sum(p.numel() for p in self.model.g_ab.parameters())
-        n_d = sum(p.numel() for p in self.model.d_a.parameters())
-        prec = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        nets = self.model.networks().values()
+        n_g, n_d = (next((sum(p.numel() for p in n.parameters()) for n in nets
+                          if self.model.built_by_parts.get(id(n), ("",))[0] == kind), 0)
+                    for kind in ("generator", "discriminator"))
+        prec = precision_name(self.amp_dtype) + (" (auto)" if cfg.train.precision == "auto" else "")
+        if self.device.type == "cpu":
+            prec += f", {torch.get_num_threads()} threads"
+        prec += f", {self.num_workers} loader workers"
         what = f"resuming {cfg.name} at step {start}" if start else f"training {cfg.name}"
         batch = f"batch {cfg.data.batch_size}"
         if self.world.active:
             batch += f" x {self.world.size} processes = {self.batch_size} per step"
         return (f"{what} -> {self.out_dir}: {len(self.dataset)} pairs/epoch, {batch}, "
-                f"{self.total_steps} steps, {self.device} {prec}; generator {cfg.generator.name} "
+                f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, generator {cfg.generator.name} "
                 f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params)")
 
 

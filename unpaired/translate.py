@@ -38,15 +38,20 @@ CONTRACT_MULTIPLE = 4  # generators accept H, W multiples of 4 (plugin contract)
 
 # --------------------------------------------------------------------------- checkpoints -> nets
 class GeneratorPair(nn.Module):
-    """The two generators of a checkpoint: what inference and evaluation need (``g_ab``,
-    ``g_ba``, as on the CycleGAN module), without the discriminators and losses."""
+    """The translating generators of a checkpoint: what inference and evaluation need
+    (``g_ab``, and ``g_ba`` or None for a one-sided objective), without the rest."""
 
     def __init__(self, g_ab, g_ba):
         super().__init__()
         self.g_ab, self.g_ba = g_ab, g_ba
 
-    def generators(self):
-        return [self.g_ab, self.g_ba]
+    @property
+    def translators(self):
+        """{direction: network name}, as an objective has it."""
+        return {d: "g_" + d.replace("2", "") for d, g in (("a2b", self.g_ab), ("b2a", self.g_ba)) if g is not None}
+
+    def networks(self):
+        return {name: getattr(self, name) for name in self.translators.values()}
 
 
 def checkpoint_recipe(state, path=""):
@@ -98,15 +103,24 @@ def require_plugin(registry, state, role, kind, name, path, problems=()):
                         f"Installed {kind}s: {installed}.{extra}")
 
 
-def load_generators(path_or_state, directions=DIRECTIONS, registry=None):
+def load_generators(path_or_state, directions=None, registry=None):
     """(GeneratorPair with the checkpoint's weights, eval mode, on the CPU; the state). Only the
-    generators named in ``directions`` are built (the other is None)."""
+    generators named in ``directions`` are built (the other is None); None: every direction
+    the checkpoint's objective translates (a one-sided objective such as CUT has only a2b)."""
     if isinstance(path_or_state, dict):
-        state, path = path_or_state, "(in memory)"
+        state, path = checkpoint.upgrade(path_or_state), "(in memory)"
     else:
         path = checkpoint.resolve(path_or_state)
         state = checkpoint.load(path)
     cfg = checkpoint_recipe(state, path)
+    translators = state.get("translators") or {}
+    directions = tuple(translators) if directions is None else tuple(directions)
+    for direction in directions:
+        if direction not in translators:
+            raise UnpairedError(
+                f"--direction {direction}: checkpoint {path} was trained with objective "
+                f"{state.get('objective', '?')!r}, which is one-sided: it translates "
+                f"{' and '.join(translators) or 'nothing'} only")
     problems = []
     if registry is None:
         registry, problems = _registry_for(cfg)
@@ -115,19 +129,19 @@ def load_generators(path_or_state, directions=DIRECTIONS, registry=None):
     from omegaconf import OmegaConf
 
     params = OmegaConf.to_container(cfg.generator.params, resolve=True)
-    ca, cb = state["channels"]
     nets = {}
     for direction in DIRECTIONS:
         key = "g_" + direction.replace("2", "")
         if direction not in directions:
             nets[key] = None
             continue
-        cin, cout = (ca, cb) if direction == "a2b" else (cb, ca)
-        net = registry.build("generator", name, params, key="generator", in_channels=cin, out_channels=cout)
+        record = translators[direction]
+        net = registry.build("generator", name, params, key="generator",
+                             in_channels=record["in_channels"], out_channels=record["out_channels"])
         try:
-            net.load_state_dict(state["nets"][key])
+            net.load_state_dict(state["nets"][record["net"]])
         except (KeyError, RuntimeError) as exc:
-            raise UnpairedError(f"checkpoint {path}: the weights of {key} do not fit generator {name!r} "
+            raise UnpairedError(f"checkpoint {path}: the weights of {record['net']} do not fit generator {name!r} "
                                 f"with params {params} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         nets[key] = net.eval()
     return GeneratorPair(nets["g_ab"], nets["g_ba"]), state
@@ -202,8 +216,8 @@ class Translator:
         if direction not in DIRECTIONS:
             raise UnpairedError(f"--direction: {direction!r} is not a2b or b2a")
         nets, state = load_generators(path, directions=(direction,))
-        ca, cb = state["channels"]
-        cin, cout = (ca, cb) if direction == "a2b" else (cb, ca)
+        record = state["translators"][direction]
+        cin, cout = record["in_channels"], record["out_channels"]
         g = nets.g_ab if direction == "a2b" else nets.g_ba
         t = cls(g, cin, cout, device=device, precision=precision, size=size, batch_size=batch_size, direction=direction)
         t.step = state.get("step")

@@ -1,0 +1,49 @@
+"""Every shipped recipe loads, with and without --quick, and names plugins and params that exist."""
+from pathlib import Path
+
+import pytest
+
+import unpaired
+from unpaired.config import load_recipe
+from unpaired.objective import resolve_losses
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("quick", [False, True])
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_recipe_names_existing_plugins_and_params(path, quick):
+    cfg = load_recipe(path, quick=quick)
+    reg = unpaired.get_registry()
+    resolve_losses(cfg, reg)
+    for kind, key in (("objective", "objective"), ("generator", "generator"), ("discriminator", "discriminator")):
+        reg.check_params(kind, cfg[key].name, dict(cfg[key].params), key=key)
+    reg.check_params("dataset", cfg.data.name, dict(cfg.data.params), key="data")
+    for role, choice in cfg.losses.items():
+        reg.check_params("loss", choice.name, dict(choice.params), key=f"losses.{role}")
+
+
+def test_the_cut_recipes_are_the_papers_settings():
+    for name in ("forest_abstract_cut", "horse2zebra_cut"):
+        cfg = load_recipe(Path(RECIPES[0].parent, f"{name}.yaml"))
+        assert cfg.objective.name == "cut" and cfg.losses.adversarial.name == "lsgan"
+        assert (cfg.train.epochs, cfg.train.decay_epochs, cfg.train.init, cfg.train.lr) == (200, 200, "xavier", 2e-4)
+        # one flag swaps to FastCUT with its own defaults (no recipe params pin CUT's)
+        assert not cfg.objective.params
+
+
+def test_every_recipe_error_is_reported_before_data_is_touched(tmp_path):
+    from unpaired import UnpairedError
+    from unpaired.trainer import Trainer
+
+    cfg = load_recipe(RECIPES[0].parent / "forest_abstract.yaml", [
+        f"data.params.root={tmp_path / 'no_such_folder'}", f"out_dir={tmp_path / 'run'}",
+        "generator.name=resnett", "discriminator.params.ndff=3", "losses.cycle.name=l2", "objective.params.x=1"])
+    with pytest.raises(UnpairedError) as err:
+        Trainer(cfg)
+    msg = str(err.value)
+    assert msg.startswith("the recipe has 4 problems:")
+    for part in ("generator.name", "Did you mean 'resnet'", "discriminator.params.ndff", "losses.cycle.name",
+                 "objective.params.x: objective 'cyclegan'"):
+        assert part in msg, part
+    assert "no_such_folder" not in msg  # the data folder was not looked at yet
