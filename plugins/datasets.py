@@ -38,6 +38,10 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self.flip = flip and split == "train"
         self.preprocess, self.channels = preprocess, channels
         self.files = {}
+        if split == "test" and a is None and _no_test_folders(root):
+            split = "train"  # the held-out transforms (centre crop, no flip, aligned) on training images
+            log.info("no folders %s/testA and testB: sample grids, the end-of-run figure and evaluation use "
+                     "training images (not held out); add testA/ and testB/ for held-out ones", root)
         for domain, explicit in (("A", a), ("B", b)):
             folder = _domain_folder(root, split, domain, explicit)
             self.files[domain] = _usable_files(folder, domain, on_bad_file, crop_size)
@@ -89,6 +93,15 @@ def _fit(img, crop_size):
     return img.resize((max(crop_size, round(w * s)), max(crop_size, round(h * s))), Image.BICUBIC)
 
 
+def _no_test_folders(root):
+    """True when ``root`` holds trainA and trainB but not both testA and testB."""
+    if root is None:
+        return False
+    root = Path(root).expanduser()
+    has = {name: (root / name).is_dir() for name in ("trainA", "trainB", "testA", "testB")}
+    return has["trainA"] and has["trainB"] and not (has["testA"] and has["testB"])
+
+
 def _domain_folder(root, split, domain, explicit):
     if explicit is not None:
         folder, key = Path(explicit).expanduser(), f"data.params.{domain.lower()}"
@@ -100,7 +113,13 @@ def _domain_folder(root, split, domain, explicit):
     if not folder.is_dir():
         hint = ""
         if explicit is None and not Path(root).expanduser().is_dir():
-            hint = f" The folder {root} does not exist (relative to {Path.cwd()})."
+            hint = f" The folder {root} does not exist"
+            if Path(root).expanduser().is_absolute():
+                hint += "."
+            else:
+                hint += (f" in the current folder {Path.cwd()} (nor beside the recipe, nor in the folder above it). "
+                         f"Give its absolute path, e.g. data.params.root=/path/to/{Path(root).name}, or run from the "
+                         "folder that holds it.")
             if Path(root).name in DATASETS:
                 hint += f" `unpaired data download {Path(root).name} --root {Path(root).parent}` fetches it."
         raise UnpairedError(f"{key}: no folder {folder} (domain {domain}, split {split}).{hint}")

@@ -42,4 +42,6 @@ def on_train_end(run, step, interrupted):
     elif saved != step:
         display.note(f"stopped at step {step}; {on_disk}")
     elif step >= run.total_steps:
-        display.note(f"done: step {step}; checkpoint {ckpt}; samples in {run.out_dir / 'samples'}")
+        figure = run.state.get("figure")  # the end-of-run figure plugin's, when it ran
+        shown = f"; the result: {figure}" if figure else ""
+        display.note(f"done: step {step}; checkpoint {ckpt}; samples in {run.out_dir / 'samples'}{shown}")

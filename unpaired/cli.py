@@ -5,13 +5,13 @@ import logging
 import sys
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__
 from .cli_data import add_data_commands
 from .cli_model import add_model_commands
+from .console import log_handler, make_console
 from .errors import UnpairedError, user_message
 
 EXIT_USER_ERROR = 2
@@ -41,10 +41,10 @@ def cmd_plugins(args):
     for path in args.plugins or ():
         load_plugin_file(path)
     registry = get_registry()
-    console = Console()
+    console = make_console()
     table = Table(title="unpaired plugins", show_lines=False)
     for col in ("plugin", "from", "registers"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "plugin")  # a name is never cut
     failed = []
     pm = plugin_manager()
     for info in all_plugins():
@@ -84,7 +84,7 @@ def build_parser():
 
     run = sub.add_parser("run", help="train from a recipe", description=(
         "Train from a recipe. Overrides are KEY=VALUE, e.g. train.max_steps=100 data.params.root=/my/data; "
-        "a mapping value replaces the mapping (generator.params={})."))
+        "a mapping value replaces the mapping; quote values with spaces: \"generator.params={ngf: 32}\"."))
     run.add_argument("recipe", help="a recipe YAML file, e.g. recipes/forest_abstract.yaml")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     run.add_argument("--quick", action="store_true", help="a CPU preview: the recipe's `quick` overrides (small crops and nets, a few hundred steps)")
@@ -103,16 +103,41 @@ def build_parser():
     return parser
 
 
+def split_override(argv):
+    """``KEY={a: 1, b: 2}`` typed unquoted reaches us as ``KEY={a:``, ``1,`` ... : the first such
+    argument rejoined, or None."""
+    def depth(text):
+        return text.count("{") + text.count("[") - text.count("}") - text.count("]")
+
+    for i, arg in enumerate(argv):
+        key, sep, value = arg.partition("=")
+        if not sep or key.startswith("-") or depth(value) <= 0:
+            continue
+        pieces, level = [arg], depth(value)
+        for more in argv[i + 1:]:
+            if level <= 0:
+                break
+            pieces.append(more)
+            level += depth(more)
+        return " ".join(pieces)
+    return None
+
+
 def main(argv=None):
     parser = build_parser()
+    whole = split_override(sys.argv[1:] if argv is None else list(argv))
+    if whole is not None:
+        Console(stderr=True, soft_wrap=True).print(Text.assemble(
+            ("error: ", "bold red"), f"the shell split the override {whole.split(' ')[0]!r} at its spaces: quote it, "
+            f"e.g. '{whole}'"), highlight=False)
+        return EXIT_USER_ERROR
     args, extra = parser.parse_known_args(argv)
     if extra:  # overrides may come before or after the options
         bad = [x for x in extra if x.startswith("-") or "=" not in x or not hasattr(args, "overrides")]
         if bad:
             parser.error(f"unrecognized arguments: {' '.join(bad)}")
         args.overrides = list(args.overrides) + extra
-    logging.basicConfig(level=logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)])
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[log_handler()])
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR

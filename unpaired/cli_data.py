@@ -6,6 +6,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from .console import make_console
 from .datacheck import check_data
 from .download import DATASETS, MIRROR_ENV, dataset_url, download_dataset, list_datasets
 
@@ -61,7 +62,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     entries = list_datasets(args.root)
     for entry in entries:
         table.add_row(entry.name, "yes" if entry.present else "-", entry.description)
-    console = Console()
+    console = make_console()
     console.print(table)
     console.print(f"Downloaded sets live in {args.root}/NAME; archives come from "
                   f"{dataset_url('NAME')} (set {MIRROR_ENV} for a mirror).")
@@ -71,7 +72,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     report = check_data(args.root, a=args.a, b=args.b, on_bad_file=args.on_bad_file, progress=True)
-    Console().print(report.render())
+    make_console().print(report.render())
     return report.exit_code
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .console import make_console
 from .errors import UnpairedError
 
+KID_SUBSET = 1000  # evaluate.kid_subsets' default subset size
 COMPARABLE_NOTE = ("Only FID/KID computed with the 'inception' extractor are comparable with published "
                    "numbers (and only at equal image counts).")
 
@@ -53,7 +55,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="feature extractor (default: the recipe's eval.extractor; 'tiny' works offline)")
     ev.add_argument("--truth", default=None, metavar="DIR", help="A->B ground truth files named like the A inputs")
     ev.add_argument("--out", default=None, metavar="DIR",
-                    help="where metrics.json and per_image.csv go (default: RUN_DIR/eval/ or ./eval/)")
+                    help="where metrics.json (and, with ground truth, per_image.csv) go (default: RUN_DIR/eval/ or ./eval/)")
     ev.add_argument("--max-images", type=int, default=None, help="test images per domain (default: eval.max_images)")
     ev.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
     ev.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda ...")
@@ -81,10 +83,10 @@ def cmd_translate(args) -> int:
         raise UnpairedError(f"--grid: an output is already named {grid}; use another --out")
     err = Console(stderr=True)
     columns = (TextColumn("translate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True, disable=not args.progress) as bar:
+    with Progress(*columns, console=err, transient=True, disable=not args.progress or not err.is_terminal) as bar:
         task = bar.add_task("translate", total=len(jobs))
         written = translate_files(translator, jobs, progress=lambda n: bar.update(task, completed=n), grid=grid)
-    console = Console()
+    console = make_console()
     console.print(f"translated {len(written)} image(s) {translator.describe()} -> {out}", highlight=False)
     if grid is not None:
         console.print(f"grid: {grid}", highlight=False)
@@ -155,8 +157,13 @@ def cmd_eval(args) -> int:
     if evaluator.rows:
         write_rows(evaluator.rows, out / "per_image.csv")
 
-    console = Console()
+    console = make_console()
     console.print(render_scores(scores, extractor, evaluator.n, args.split, state.get("step")))
+    spreads = [scores[k] for k in ("kid_a2b_std", "kid_b2a_std") if k in scores]
+    if spreads and not any(spreads):
+        console.print(f"* no KID spread: KID averages over random subsets of up to {KID_SUBSET:,} images per set; "
+                      f"with {evaluator.n} images every subset is the whole set, so there is one value (std 0). "
+                      "Compare runs at equal image counts.", highlight=False)
     console.print(f"generators ran on {device} {precision_name(amp_dtype)}", highlight=False)
     console.print(f"[bold]note:[/] features from extractor {extractor!r}. {COMPARABLE_NOTE}"
                   + ("" if extractor == "inception" else f" These {extractor!r} numbers are NOT."), highlight=False)
@@ -195,7 +202,8 @@ def render_scores(scores, extractor, n, split, step):
             continue  # a one-sided objective translates a2b only
         table.add_row(
             "A→B" if d == "a2b" else "B→A",
-            f"{scores[f'kid_{d}']:.4f} ± {scores[f'kid_{d}_std']:.4f}",
+            f"{scores[f'kid_{d}']:.4f} ± {scores[f'kid_{d}_std']:.4f}" if scores[f"kid_{d}_std"] else
+            f"{scores[f'kid_{d}']:.4f} (no spread*)",
             f"{scores[f'fid_{d}']:.2f}",
             f"{scores[cyc]:.4f}" if cyc in scores else "-",
             *(f"{scores[k]:.4f}" if k in scores else "-" for k in (f"psnr_{d}", f"ssim_{d}", f"l1_{d}")),

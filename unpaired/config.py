@@ -1,7 +1,8 @@
 """Recipes: flat YAML merged over a typed schema, then ``key=value`` overrides.
 
-An override of a mapping replaces it (``generator.params={}`` clears the recipe's params),
-so ``generator.name=unet generator.params={}`` swaps a plugin from the command line.
+An override of a mapping replaces it (``generator.params={}`` clears the recipe's params), and
+one that changes a plugin's name starts its params empty (``unpaired.recipe_rules``), so
+``generator.name=unet`` swaps a plugin from the command line.
 Unknown keys, wrong types and missing values are errors naming the key.
 """
 import math
@@ -13,6 +14,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import UnpairedError
+from .recipe_rules import clear_swapped_params, find_data_paths, swapped_plugins, under
 
 
 @dataclass
@@ -137,14 +139,21 @@ def load_recipe(path, overrides=(), quick=False):
         cfg = OmegaConf.merge(cfg, raw)
     except OmegaConfBaseException as exc:
         raise _fail(exc, f"recipe {path}") from None
+    swaps = swapped_plugins(cfg, overrides)  # a new plugin name starts its params empty
+    dropped = []
     if quick:
         if not cfg.quick:
             raise UnpairedError(f"recipe {path} defines no `quick` overrides for --quick")
         source = f"recipe {path} key quick"
         for key, value in OmegaConf.to_container(cfg.quick).items():
+            if any(under(key, choice) for choice in swaps):
+                dropped.append(key)
+                continue
             set_key(cfg, key, value, source)
+    clear_swapped_params(cfg, swaps, dropped)
     apply_overrides(cfg, overrides)
     try:  # interpolation loops and missing references, named by key
+        find_data_paths(cfg, path)
         missing = sorted(OmegaConf.missing_keys(cfg))
         if missing:
             raise UnpairedError(f"recipe {path}: missing value for {', '.join(missing)}")
@@ -208,7 +217,7 @@ def _all_keys(d, prefix=""):
     out = []
     for k, v in d.items():
         out.append(prefix + k)
-        if isinstance(v, dict) and k not in OPEN_MAPPINGS:
+        if isinstance(v, dict) and k not in OPEN_MAPPINGS and prefix + k != "quick":  # quick's keys are not settable
             out += _all_keys(v, prefix + k + ".")
     return out
 

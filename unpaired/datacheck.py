@@ -149,11 +149,17 @@ def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: s
             report.problems.append(problem)
         elif problem:
             report.notes.append(f"test folder {problem.removeprefix('domain ')}")
-    if a is None and not any((root / name).is_dir() for name in CYCLEGAN_TEST):
-        report.notes.append("no testA/testB folders: fine for training; test-time translation needs "
-                            "images given explicitly")
+    present = [name for name in CYCLEGAN_TEST if (root / name).is_dir()]
+    if a is None and len(present) < len(CYCLEGAN_TEST):
+        what = "no testA/testB folders" if not present else f"only {present[0]}, no {_other_test(present[0])}"
+        report.notes.append(f"{what}: fine for training; the run's sample grids, end-of-run figure and "
+                            "`unpaired eval` use training images instead (a line says so)")
     report.duplicates = _duplicates([p for f in report.folders for p in f.scan.good])
     return report
+
+
+def _other_test(name: str) -> str:
+    return next(other for other in CYCLEGAN_TEST if other != name)
 
 
 def _domain_path(root: Path, folder: str | os.PathLike) -> Path:

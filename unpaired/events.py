@@ -25,6 +25,7 @@ class RunInfo:
     description: str = ""  # one line saying what trains, for displays
     state: dict = field(default_factory=dict)  # plugins' per-run objects, keyed by plugin name
     checkpoint_step: Any = None  # the step of the checkpoint now on disk (None: none written)
+    held_out: Any = None  # the dataset sample grids come from (held-out images, else training images)
 
     @property
     def resumed(self):

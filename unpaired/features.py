@@ -88,18 +88,18 @@ def _fetch(url: str, sha256: str, target: Path, timeout: float) -> None:
                 out.write(chunk)
         actual = digest.hexdigest()
         if not actual.startswith(sha256):
-            raise UnpairedError(
+            raise _failure(f"it has SHA-256 {actual}, not the expected {sha256}", UnpairedError(
                 f"the file downloaded from {url} has SHA-256 {actual}, expected {sha256}"
                 f"{'...' if len(sha256) < 64 else ''}; it was deleted. The server may have sent "
                 "an error page or a changed file: retry later, or download it yourself, check "
                 f"its digest, and place it at {target}."
-            )
+            ))
         os.replace(tmp, target)
     except (urllib.error.URLError, OSError) as exc:
-        raise UnpairedError(
+        raise _failure(str(exc), UnpairedError(
             f"could not download {url} to {target}: {exc}. Check the network, or download the "
             f"file yourself and place it at {target} (set $UNPAIRED_CACHE to use another folder)."
-        ) from exc
+        )) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -134,8 +134,20 @@ def download_weights(url: str | Sequence[str], sha256: str, filename: str,
             _fetch(candidate, sha256, target, timeout)
             return target
         except UnpairedError as exc:
-            errors.append(str(exc))
-    raise UnpairedError("\n".join(errors))
+            errors.append((candidate, exc))
+    if len(errors) == 1:
+        raise errors[0][1]
+    tried = "; ".join(f"{candidate}: {exc.reason}" for candidate, exc in errors)
+    raise UnpairedError(  # one message, one piece of advice, however many mirrors were tried
+        f"could not download {filename} from any of its {len(errors)} mirrors ({tried}). Check the network, "
+        f"or download the file yourself from one of them, check its SHA-256 ({sha256}), and place it at "
+        f"{target} (set $UNPAIRED_CACHE to use another folder).")
+
+
+def _failure(reason, error):
+    """``error`` with the short ``reason`` that a message over several mirrors quotes."""
+    error.reason = reason
+    return error
 
 
 # --------------------------------------------------------------------------- FID Inception

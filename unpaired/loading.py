@@ -25,6 +25,7 @@ BUILTIN_MODULES = (
     "unpaired.plugins.progress",
     "unpaired.plugins.metrics_csv",
     "unpaired.plugins.samples",
+    "unpaired.plugins.figure",
     "unpaired.plugins.tensorboard",
 )
 

@@ -4,8 +4,10 @@ import time
 from pathlib import Path
 
 import torch
-from rich.console import Console
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .console import make_console
 
 
 class MetricsCSV:
@@ -78,7 +80,7 @@ class ProgressDisplay:
     """A rich progress bar on a terminal; plain log lines at each logging step otherwise."""
 
     def __init__(self, console=None):
-        self.console = console or Console(stderr=True)
+        self.console = console or make_console(stderr=True)
         self.live = self.console.is_terminal
         self.progress = None
         self.last = {}

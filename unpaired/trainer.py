@@ -36,6 +36,14 @@ def lr_factor(epoch, epochs, decay_epochs):
     return max(0.0, 1.0 - (epoch - epochs + 1) / (decay_epochs + 1))
 
 
+def finished_run(ckpt, step, total, max_steps):
+    """The message for ``--resume`` on a run that has nothing left to train."""
+    raise_key = (f"train.max_steps (it is {max_steps}; e.g. train.max_steps={2 * step})" if max_steps is not None
+                 and max_steps <= total else "train.epochs or train.decay_epochs")
+    return (f"--resume: {ckpt} is at step {step} of {total}: the run is finished. To train longer, raise "
+            f"{raise_key} on the same command (with --resume)")
+
+
 @dataclass
 class TrainResult:
     step: int
@@ -125,6 +133,8 @@ class Trainer:
         self.health = health.Health(self.ckpt_path, state["step"] if state is not None else None)
         if state is not None:
             probe.load_resumed(self._load_state, state, self.ckpt_path)
+            if self.step >= self.total_steps:
+                raise UnpairedError(finished_run(self.ckpt_path, self.step, self.total_steps, t.max_steps))
         if t.compile:
             for net in self.model.networks().values():
                 net.compile(backend=t.compile_backend)  # in place: state_dict keys are unchanged
@@ -295,7 +305,8 @@ class Trainer:
                              rank=world.rank, world=world.size)
         events = Events(cfg.disable_plugins if world.main else None)
         run = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
-                      description=self._describe(self.step), checkpoint_step=self.health.saved_step)
+                      description=self._describe(self.step), checkpoint_step=self.health.saved_step,
+                      held_out=shown)
         events.on_train_start(run=run)
         # plain ints for the loop (recipe lookups are slow next to a GPU step)
         log_every, sample_every, ckpt_every = t.log_every, t.sample_every, t.checkpoint_every

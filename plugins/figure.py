@@ -1,0 +1,110 @@
+"""The end-of-run figure ``OUT_DIR/figure.png``: a few held-out images translated at their own
+resolution (a shorter side above 512 px is brought down to 512), the rows the objective's
+``samples(a, b)`` gives (CycleGAN: real | translated | reconstructed, A->B rows then B->A rows);
+tiles smaller than 256 px are enlarged for display.
+The run's last line names it. When the run has no held-out images, training images are used
+(the run says so). Disable with ``disable_plugins: [figure]``.
+"""
+import contextlib
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from unpaired import hookimpl
+from unpaired.data import SeededItems
+from unpaired.images import load_image
+from unpaired.translate import pad_to_multiple, to_image, to_tensor
+
+KEY = "figure"  # run.state[KEY]: the figure's path, for the progress display's last line
+PAIRS = 3
+MIN_SIDE, MAX_SIDE = 256, 512
+CAPTION = 18
+
+
+@hookimpl(tryfirst=True)  # before the progress display prints its last line
+def on_train_end(run, step, interrupted):
+    if interrupted or step < run.total_steps or run.held_out is None or len(run.held_out) == 0:
+        return
+    rows = translate_pairs(run)
+    run.state[KEY] = save_figure(rows, Path(run.out_dir) / "figure.png")
+
+
+def _image(item, domain):
+    """A (1, C, H, W) tensor in [-1, 1]: the item's file at its own resolution when the item
+    names it (a shorter side above MAX_SIDE brought down to it), else the item's tensor."""
+    x = item[domain]
+    path = item.get(f"{domain}_path")
+    if isinstance(path, str) and os.path.isfile(path):
+        x = to_tensor(load_image(path, channels=x.shape[0]), x.shape[0])
+    h, w = x.shape[-2:]
+    if min(h, w) > MAX_SIDE:
+        size = (max(1, round(h * MAX_SIDE / min(h, w))), max(1, round(w * MAX_SIDE / min(h, w))))
+        x = F.interpolate(x[None], size=size, mode="bicubic", align_corners=False).clamp(-1, 1)[0]
+    return x[None]
+
+
+def _tile(x):
+    """An output as a PIL tile, enlarged (for the eye only) to a shorter side of MIN_SIDE."""
+    img = to_image(x)
+    short = min(img.size)
+    if short < MIN_SIDE:
+        img = img.resize((round(img.width * MIN_SIDE / short), round(img.height * MIN_SIDE / short)), Image.BICUBIC)
+    return img
+
+
+LABELS = {2: "real | translated", 3: "real | translated | reconstructed"}
+
+
+def translate_pairs(run):
+    """[(caption, [PIL tiles]), ...]: each row the objective's ``samples(a, b)`` gives (for
+    CycleGAN a2b: real | translated | reconstructed, then b2a), one held-out pair at a time."""
+    model, device = run.model, run.device
+    nets = list(model.networks().values())
+    modes = [n.training for n in nets]
+    for n in nets:
+        n.eval()
+    rows = {}
+    try:
+        items = SeededItems(run.held_out)  # reproducible crops and partners, the global RNG untouched
+        for i in range(min(PAIRS, len(run.held_out))):
+            item = items[(i, i)]
+            a, (ha, wa) = pad_to_multiple(_image(item, "A").to(device), 4)
+            b, (hb, wb) = pad_to_multiple(_image(item, "B").to(device), 4)
+            with torch.no_grad(), _eager():  # compiled networks would recompile for every new size
+                out = model.samples(a, b)  # {row: (real, translated, ...)}, the one call into the objective
+            for key, row in out.items():
+                h, w = (ha, wa) if row[0] is a else (hb, wb)
+                rows.setdefault(key, []).append([_tile(x[0, :, :h, :w]) for x in row])
+    finally:
+        for n, mode in zip(nets, modes):
+            n.train(mode)
+    return [(f"{key}: {LABELS.get(len(tiles), 'real | ...')}", tiles) for key, group in rows.items() for tiles in group]
+
+
+def _eager():
+    stance = getattr(torch.compiler, "set_stance", None)
+    return stance("force_eager") if stance is not None else contextlib.nullcontext()
+
+
+def save_figure(rows, path, pad=6):
+    """One PNG of captioned rows; written atomically."""
+    widths = [sum(t.width for t in tiles) + pad * (len(tiles) + 1) for _, tiles in rows]
+    heights = [max(t.height for t in tiles) + CAPTION + pad for _, tiles in rows]
+    canvas = Image.new("RGB", (max(widths), sum(heights) + pad), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    y = pad
+    for (caption, tiles), height in zip(rows, heights):
+        draw.text((pad, y + 2), caption, fill=(0, 0, 0))
+        x = pad
+        for tile in tiles:
+            canvas.paste(tile.convert("RGB"), (x, y + CAPTION))
+            x += tile.width + pad
+        y += height
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp")
+    canvas.save(tmp, format="PNG")
+    tmp.replace(path)
+    return path
