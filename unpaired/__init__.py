@@ -8,6 +8,19 @@ import os as _os  # noqa: E402
 _source = _os.path.dirname(_os.path.realpath(__file__))
 if _source != _os.path.dirname(_os.path.abspath(__file__)):
     __path__.append(_source)
+elif not _os.path.isdir(_os.path.join(_source, "plugins")):
+    # imported straight from a source checkout (Python puts the current folder first on sys.path,
+    # so `python -m pytest` in the repository root imports these files, not the installed tree):
+    # the built-ins are the checkout's top-level plugins/ folder, installed as unpaired.plugins
+    import importlib.util as _util
+    import sys as _sys
+
+    _plugins = _os.path.join(_os.path.dirname(_source), "plugins")
+    if _os.path.isfile(_os.path.join(_plugins, "__init__.py")):
+        _spec = _util.spec_from_file_location(__name__ + ".plugins", _os.path.join(_plugins, "__init__.py"),
+                                              submodule_search_locations=[_plugins])
+        _sys.modules[_spec.name] = plugins = _util.module_from_spec(_spec)
+        _spec.loader.exec_module(plugins)
 
 from .errors import UnpairedError  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
