@@ -6,6 +6,7 @@ The run's last line names it. When the run has no held-out images, training imag
 (the run says so). Disable with ``disable_plugins: [figure]``.
 """
 import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from unpaired.data import SeededItems
 from unpaired.images import load_image
 from unpaired.translate import pad_to_multiple, to_image, to_tensor
 
+log = logging.getLogger("unpaired")
 KEY = "figure"  # run.state[KEY]: the figure's path, for the progress display's last line
 PAIRS = 3
 MIN_SIDE, MAX_SIDE = 256, 512
@@ -28,8 +30,11 @@ CAPTION = 18
 def on_train_end(run, step, interrupted):
     if interrupted or step < run.total_steps or run.held_out is None or len(run.held_out) == 0:
         return
-    rows = translate_pairs(run)
-    run.state[KEY] = save_figure(rows, Path(run.out_dir) / "figure.png")
+    try:
+        rows = translate_pairs(run)
+        run.state[KEY] = save_figure(rows, Path(run.out_dir) / "figure.png")
+    except Exception as exc:  # the run is done and saved: a figure that fails costs a warning, no more
+        log.warning("figure.png not written: %s: %s", type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
 
 
 def _image(item, domain):
@@ -67,12 +72,14 @@ def translate_pairs(run):
     for n in nets:
         n.eval()
     rows = {}
+    # the generators' size multiple (the contract's 4 unless a generator says otherwise)
+    multiple = max([int(getattr(n, "size_multiple", 4)) for n in nets] + [4])
     try:
         items = SeededItems(run.held_out)  # reproducible crops and partners, the global RNG untouched
         for i in range(min(PAIRS, len(run.held_out))):
             item = items[(i, i)]
-            a, (ha, wa) = pad_to_multiple(_image(item, "A").to(device), 4)
-            b, (hb, wb) = pad_to_multiple(_image(item, "B").to(device), 4)
+            a, (ha, wa) = pad_to_multiple(_image(item, "A").to(device), multiple)
+            b, (hb, wb) = pad_to_multiple(_image(item, "B").to(device), multiple)
             with torch.no_grad(), _eager():  # compiled networks would recompile for every new size
                 out = model.samples(a, b)  # {row: (real, translated, ...)}, the one call into the objective
             for key, row in out.items():
