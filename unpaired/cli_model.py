@@ -81,6 +81,10 @@ def cmd_translate(args) -> int:
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
                                             tile=args.tile)
+    from .video import is_video
+
+    if len(args.inputs) == 1 and is_video(args.inputs[0]):
+        return translate_video_cli(translator, args)
     out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction)
     jobs = plan_jobs(args.inputs, out)
     grid = out / f"grid_{args.direction}.png" if args.grid else None
@@ -95,6 +99,25 @@ def cmd_translate(args) -> int:
     console.print(f"translated {len(written)} image(s) {translator.describe()} -> {out}", highlight=False)
     if grid is not None:
         console.print(f"grid: {grid}", highlight=False)
+    return 0
+
+
+def translate_video_cli(translator, args) -> int:
+    """``unpaired translate RUN clip.mp4 --out out.mp4``: frame by frame, with a progress bar in frames."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .video import translate_video
+
+    src = Path(args.inputs[0])
+    if not src.is_file():
+        raise UnpairedError(f"input {src} does not exist")
+    out = Path(args.out) if args.out else src.with_name(f"{src.stem}_{args.direction}.mp4")
+    columns = (TextColumn("frames"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not args.progress) as bar:
+        task = bar.add_task("frames", total=None)
+        frames, note = translate_video(translator, src, out,
+                                       progress=lambda n, total: bar.update(task, completed=n, total=total))
+    Console().print(f"translated {frames} frame(s) {translator.describe()} -> {out} ({note})", highlight=False)
     return 0
 
 
