@@ -31,6 +31,20 @@ DEFAULT_TILE = 1024
 STATS_SIDE = 1024
 
 
+MAX_PIXELS = 2 ** 30  # what translate decodes: a gigapixel (3 GiB as RGB), over PIL's bomb guard of 89 MP
+
+
+@contextlib.contextmanager
+def large_images():
+    """Within: images up to MAX_PIXELS load (the user named them; tiles bound the activations)."""
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(old or 0, MAX_PIXELS) if old is not None else None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
 def should_tile(width, height, tile):
     """The tile side to use for an image (0: whole image)."""
     if tile is None:

@@ -352,7 +352,10 @@ def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
                 progress(len(written))
 
     for job in jobs:
-        img = load_image(job.source, channels=translator.in_channels)
+        from .tiling import large_images
+
+        with large_images():
+            img = load_image(job.source, channels=translator.in_channels)
         tiled = translator.tiled(img)
         if tiled is not None:  # large: translated in tiles, written at once
             job.target.parent.mkdir(parents=True, exist_ok=True)
