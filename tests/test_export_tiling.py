@@ -55,6 +55,17 @@ def test_a_generator_that_cannot_export_gets_a_message(tmp_path):
         export_pt2(Unexportable(), 3, tmp_path / "g.pt2", {}, 4, name="odd")
 
 
+class Airy(nn.Module):
+    def forward(self, x):
+        return torch.special.airy_ai(x)  # no ONNX translation
+
+
+@needs_onnx
+def test_an_unsupported_operator_is_named(tmp_path):
+    with pytest.raises(UnpairedError, match=r"cannot be exported to onnx: operator aten\.special_airy_ai"):
+        export_onnx(Airy(), 3, tmp_path / "g.onnx", {}, 4, name="airy")
+
+
 def test_missing_extra_names_the_install_command(monkeypatch):
     import builtins
 

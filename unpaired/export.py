@@ -72,9 +72,12 @@ def _operator_of(exc):
 
 def _fail(fmt, name, exc):
     op = _operator_of(exc)
-    what = f"operator {op}" if op else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-    raise UnpairedError(f"generator {name!r} cannot be exported to {fmt}: {what} is not supported "
-                        f"(docs/plugins.md, 'Exportable generators')") from None
+    hint = "(docs/plugins.md, 'Exportable generators')"
+    if op:
+        raise UnpairedError(f"generator {name!r} cannot be exported to {fmt}: operator {op} is not supported {hint}") from None
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    raise UnpairedError(f"generator {name!r} cannot be exported to {fmt} ({type(exc).__name__}: {first}); "
+                        f"data-dependent Python in forward() is the usual cause {hint}") from None
 
 
 def _dims(multiple):
