@@ -53,3 +53,32 @@ def test_cli_translates_a_clip(tmp_path, capsys):
     assert "translated 4 frame(s)" in capsys.readouterr().out
     with av.open(str(tmp_path / "o.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 4
+
+
+def test_audio_is_copied(tmp_path):
+    import numpy as np
+
+    from unpaired.video import translate_video
+
+    out = av.open(str(tmp_path / "a.mp4"), "w")
+    v = out.add_stream("libx264", rate=10)
+    v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
+    a = out.add_stream("aac", rate=16000)
+    for i in range(5):
+        for p in v.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 40, np.uint8), format="rgb24")):
+            out.mux(p)
+    for i in range(8):
+        f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        f.sample_rate, f.pts = 16000, i * 1024
+        for p in a.encode(f):
+            out.mux(p)
+    for s in (v, a):
+        for p in s.encode():
+            out.mux(p)
+    out.close()
+    g = get_registry().create("generator", "resnet", in_channels=3, out_channels=3, ngf=4, n_blocks=1)
+    t = Translator(g, 3, 3, device="cpu", precision="fp32")
+    assert translate_video(t, tmp_path / "a.mp4", tmp_path / "o.mp4") == (5, "audio copied")
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+        assert sum(1 for _ in c.decode(video=0)) == 5
