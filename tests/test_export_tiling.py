@@ -78,12 +78,18 @@ def test_missing_extra_names_the_install_command(monkeypatch):
         require("not_a_module_xyz")
 
 
-@needs_onnx
-def test_cli_export_of_a_checkpoint_prints_the_check(tmp_path, capsys):
-    from unpaired.cli import main
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
     from unpaired.trainer import train
 
-    run = train(tiny_recipe(make_image_root(tmp_path / "d"), tmp_path / "run", "train.max_steps=2")).out_dir
+    tmp = tmp_path_factory.mktemp("export")
+    return train(tiny_recipe(make_image_root(tmp / "d"), tmp / "run", "train.max_steps=2")).out_dir
+
+
+@needs_onnx
+def test_cli_export_of_a_checkpoint_prints_the_check(run, tmp_path, capsys):
+    from unpaired.cli import main
+
     assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
     out = capsys.readouterr().out
     assert "max error" in out and "tolerance" in out and (tmp_path / "g.onnx").is_file()
@@ -127,3 +133,15 @@ def test_translator_tiles_only_when_asked_or_over_budget(monkeypatch):
     t.tile = 32
     t(smooth_image(64, 48))
     assert calls[-1] == 32
+
+
+def test_cli_translate_with_tiles(run, tmp_path, capsys):
+    from unpaired.cli import main
+
+    smooth_image(100, 76).save(tmp_path / "big.png")
+    assert main(["translate", str(run), str(tmp_path / "big.png"), "--tile", "32", "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 0
+    assert Image.open(tmp_path / "o" / "big.png").size == (100, 76)
+    assert main(["translate", str(run), str(tmp_path / "big.png"), "--tile", "30", "--out", str(tmp_path / "p"),
+                 "--no-progress"]) == 2
+    assert "--tile: 30 must be a multiple of 4" in capsys.readouterr().err
