@@ -176,6 +176,8 @@ class Translator:
     ``size``: resize the shorter side to this many pixels first (None: full resolution).
     ``batch_size``: how many same-size images run at once (None: 8 on a GPU, 1 on the CPU,
     where larger batches measured slower: bench/translate.py).
+    ``tile``: translate in overlapping tiles of this many pixels (unpaired/tiling.py); None: only
+    images over 2048 x 2048 pixels, in 1024-px tiles; 0: never.
     """
 
     def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",
