@@ -163,6 +163,12 @@ def test_one_sided_checkpoint_translates_a2b_only_and_evaluates(tiny_recipe, tmp
     assert code == 2 and "one-sided" in err and "'cut'" in err
     with pytest.raises(UnpairedError, match="one-sided"):
         Translator.from_checkpoint(result.checkpoint, direction="b2a")
+    capsys.readouterr()
+    code = cli.main(["export", str(result.checkpoint), "--direction", "b2a", "--format", "pt2",
+                     "--out", str(tmp_path / "g.pt2")])
+    assert code == 2 and "one-sided" in capsys.readouterr().err and not (tmp_path / "g.pt2").exists()
+    assert cli.main(["export", str(result.checkpoint), "--format", "pt2", "--out", str(tmp_path / "g.pt2")]) == 0
+    assert (tmp_path / "g.pt2").is_file()
     code = cli.main(["eval", str(result.out_dir), "--extractor", "tiny", "--device", "cpu"])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -40,7 +40,24 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--plugins", action="append", metavar="FILE", default=[],
                     help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
     tr.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    tr.add_argument("--tile", type=int, default=None, metavar="N",
+                    help="translate in overlapping N-px tiles (bounded memory; default: only when the image "
+                         "would not fit the memory budget)")
     tr.set_defaults(func=cmd_translate)
+
+    ex = subparsers.add_parser(
+        "export", help="export a generator to ONNX or torch.export (.pt2), verified",
+        description="Export a checkpoint's generator with dynamic batch, height and width (multiples of 4). "
+                    "The export is run on three input sizes and compared with the PyTorch generator "
+                    "before it is reported done. ONNX needs pip install \"unpaired[export]\".")
+    ex.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
+    ex.add_argument("--direction", choices=("a2b", "b2a"), default="a2b", help="which generator (default a2b)")
+    ex.add_argument("--format", dest="fmt", choices=("onnx", "pt2"), default="onnx", help="onnx (default) or pt2")
+    ex.add_argument("--out", default=None, metavar="FILE",
+                    help="output file (default: generator_<direction>.<format> in the run directory)")
+    ex.add_argument("--plugins", action="append", metavar="FILE", default=[],
+                    help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
+    ex.set_defaults(func=cmd_export)
 
     ev = subparsers.add_parser(
         "eval", help="score a checkpoint on held-out data (KID, FID, cycle error, paired metrics)",
@@ -75,7 +92,11 @@ def cmd_translate(args) -> int:
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
-                                            plugins=args.plugins)
+                                            plugins=args.plugins, tile=args.tile)
+    from .video import is_video
+
+    if len(args.inputs) == 1 and is_video(args.inputs[0]):
+        return translate_video_cli(translator, args)
     out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction)
     jobs = plan_jobs(args.inputs, out)
     grid = out / f"grid_{args.direction}.png" if args.grid else None
@@ -90,6 +111,36 @@ def cmd_translate(args) -> int:
     console.print(f"translated {len(written)} image(s) {translator.describe()} -> {out}", highlight=False)
     if grid is not None:
         console.print(f"grid: {grid}", highlight=False)
+    return 0
+
+
+def translate_video_cli(translator, args) -> int:
+    """``unpaired translate RUN clip.mp4 --out out.mp4``: frame by frame, with a progress bar in frames."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .video import translate_video
+
+    src = Path(args.inputs[0])
+    if not src.is_file():
+        raise UnpairedError(f"input {src} does not exist")
+    out = Path(args.out) if args.out else src.with_name(f"{src.stem}_{args.direction}.mp4")
+    columns = (TextColumn("frames"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not args.progress) as bar:
+        task = bar.add_task("frames", total=None)
+        frames, note = translate_video(translator, src, out,
+                                       progress=lambda n, total: bar.update(task, completed=n, total=total))
+    Console().print(f"translated {frames} frame(s) {translator.describe()} -> {out} ({note})", highlight=False)
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+def cmd_export(args) -> int:
+    from .export import export
+
+    path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins)
+    sizes = ", ".join(f"{h}x{w}" for h, w in check.sizes)
+    Console().print(f"exported {args.direction} to {path} ({args.fmt}); verified against PyTorch at {sizes}: "
+                    f"max error {check.max_error:.2e} <= tolerance {check.tolerance:.0e}", highlight=False)
     return 0
 
 

@@ -198,10 +198,13 @@ class Translator:
     ``size``: resize the shorter side to this many pixels first (None: full resolution).
     ``batch_size``: how many same-size images run at once (None: 8 on a GPU, 1 on the CPU,
     where larger batches measured slower: bench/translate.py).
+    ``tile``: translate in overlapping tiles of this many pixels (unpaired/tiling.py); None: only
+    images over 2048 x 2048 pixels, in 1024-px tiles; 0: never.
     """
 
     def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",
-                 precision="auto", size: int | None = None, batch_size: int | None = None, direction: str = "a2b"):
+                 precision="auto", size: int | None = None, batch_size: int | None = None, direction: str = "a2b",
+                 tile: int | None = None):
         if size is not None and size < 1:
             raise UnpairedError(f"--size: {size!r} must be a positive number of pixels")
         self.device = device if isinstance(device, torch.device) else pick_device(device, "--device")
@@ -216,10 +219,11 @@ class Translator:
         self.in_channels, self.out_channels = in_channels, out_channels
         self.multiple = int(getattr(generator, "size_multiple", CONTRACT_MULTIPLE))
         self.size, self.batch_size, self.direction = size, batch_size, direction
+        self.tile = tile  # None: tile only images over the budget (unpaired/tiling.py); 0: never
 
     @classmethod
     def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None,
-                        plugins=()):
+                        plugins=(), tile=None):
         """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
         (its checkpoints/latest.pt). ``plugins``: local plugin files to load first (they run
         Python: only files you trust); the checkpoint itself never loads any."""
@@ -233,7 +237,8 @@ class Translator:
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
         g = nets.g_ab if direction == "a2b" else nets.g_ba
-        t = cls(g, cin, cout, device=device, precision=precision, size=size, batch_size=batch_size, direction=direction)
+        t = cls(g, cin, cout, device=device, precision=precision, size=size, batch_size=batch_size, direction=direction,
+                tile=tile)
         t.step = state.get("step")
         return t
 
@@ -253,14 +258,24 @@ class Translator:
     def prepare(self, img: Image.Image) -> torch.Tensor:
         return to_tensor(resize_shorter(img, self.size), self.in_channels)
 
+    def tiled(self, img: Image.Image):
+        """The translation of ``img`` in tiles when it should be tiled (see unpaired/tiling.py), else None."""
+        from .tiling import should_tile, translate_tiled
+
+        img = resize_shorter(img, self.size)
+        tile = should_tile(img.width, img.height, self.tile)
+        return translate_tiled(self, img, tile) if tile else None
+
     def __call__(self, img: Image.Image) -> Image.Image:
         return self.translate_batch([img])[0]
 
     def translate_batch(self, images):
         """PIL images -> translated PIL images, in order; images of one size share batches."""
-        tensors = [self.prepare(img) for img in images]
-        out = [None] * len(tensors)
-        for indices in batches_by_size(tensors, self.batch_size):
+        out = [self.tiled(img) for img in images]
+        whole = [i for i, o in enumerate(out) if o is None]
+        tensors = {i: self.prepare(images[i]) for i in whole}
+        for group in batches_by_size([tensors[i] for i in whole], self.batch_size):
+            indices = [whole[k] for k in group]
             ys = self.translate_tensor(torch.stack([tensors[i] for i in indices]))
             for i, y in zip(indices, ys):
                 out[i] = to_image(y)
@@ -368,7 +383,19 @@ def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
                 progress(len(written))
 
     for job in jobs:
-        x = translator.prepare(load_image(job.source, channels=translator.in_channels))
+        from .tiling import large_images
+
+        with large_images():
+            img = load_image(job.source, channels=translator.in_channels)
+        tiled = translator.tiled(img)
+        if tiled is not None:  # large: translated in tiles, written at once
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            tiled.save(job.target, format="PNG")
+            written.append(job.target)
+            if progress:
+                progress(len(written))
+            continue
+        x = translator.prepare(img)
         groups[tuple(x.shape)].append((job, x))
         if len(groups[tuple(x.shape)]) >= translator.batch_size:
             flush(tuple(x.shape))

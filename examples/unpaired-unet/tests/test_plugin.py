@@ -84,3 +84,20 @@ def test_found_through_the_installed_entry_point():
         assert plugin.location == "unpaired_unet.plugin"
         assert not plugin.error
     assert registry.entry("generator", "unet").factory is unet
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2"])
+def test_unet_exports_with_dynamic_sizes(tmp_path, fmt):
+    """`unpaired export` works for the U-Net: the export matches it at three sizes."""
+    if fmt == "onnx":
+        for module in ("onnx", "onnxruntime", "onnxscript"):
+            pytest.importorskip(module, reason='the export extra is absent: pip install "unpaired[export]"')
+    from unpaired.export import export_onnx, export_pt2, verify
+
+    torch.manual_seed(0)
+    g = unet(3, 3, ngf=4, num_downs=3).eval()
+    multiple = getattr(g, "size_multiple", 8)
+    write = export_onnx if fmt == "onnx" else export_pt2
+    path = write(g, 3, tmp_path / f"g.{fmt}", {}, multiple, name="unet")
+    check = verify(g, path, fmt, 3, multiple)
+    assert check.ok, check

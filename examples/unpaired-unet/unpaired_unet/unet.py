@@ -27,6 +27,7 @@ class UNet(nn.Module):
     def __init__(self, in_channels, out_channels, ngf, num_downs, norm, dropout):
         super().__init__()
         self.num_downs = num_downs
+        self.size_multiple = 2 ** num_downs  # read by unpaired's translate and export
         make_norm = NORMS[norm]
         bias = norm != "batch"  # batch norm brings its own shift
         inner = num_downs - 1

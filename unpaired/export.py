@@ -1,0 +1,202 @@
+"""``unpaired export``: a trained generator as an ONNX file or a torch.export (.pt2) program.
+
+Both formats take any batch size, height and width (height and width multiples of the
+generator's size multiple, 4 by the plugin contract). Each export is verified before it is
+reported: the exported model runs on three input sizes (one non-square, none the training crop)
+and is compared with the PyTorch generator; the tolerance and the largest difference are returned.
+
+The generator comes from :class:`unpaired.translate.Translator` (the checkpoint's own recipe and
+plugins); this module never rebuilds networks itself.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import UnpairedError
+
+FORMATS = ("onnx", "pt2")
+OPSET = 18
+TOLERANCE = 1e-3  # max |exported - pytorch| on outputs in [-1, 1], fp32
+EXPORT_EXTRA = 'pip install "unpaired[export]"'
+
+
+@dataclass
+class Verification:
+    sizes: list  # [(H, W)] checked
+    max_error: float
+    tolerance: float = TOLERANCE
+    errors: list = field(default_factory=list)  # per size
+
+    @property
+    def ok(self):
+        return self.max_error <= self.tolerance
+
+
+def require(module, extra="export"):
+    """Import an optional dependency or raise a one-line message with the install command."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UnpairedError(f"{module} is not installed: pip install \"unpaired[{extra}]\"") from None
+
+
+def check_sizes(multiple, crop=None):
+    """Three (H, W) to verify on: non-square ones, none equal to the training crop."""
+    m = multiple
+    sizes = [(12 * m, 20 * m), (17 * m, 9 * m), (24 * m, 24 * m)]
+    return [(h + m, w + m) if crop and (h, w) == (crop, crop) else (h, w) for h, w in sizes]
+
+
+def default_out(checkpoint_arg, direction, fmt):
+    p = Path(checkpoint_arg)
+    base = p if p.is_dir() else p.parent
+    return base / f"generator_{direction}.{fmt}"
+
+
+def _operator_of(exc):
+    """The operator an exporter failure names, if any."""
+    text = str(exc)
+    for pattern in (r"(aten::[\w.]+)", r"(aten\.[\w.]+)", r"operator[: ]+'?([\w:.]+)", r"'([\w]+::[\w.]+)'"):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _fail(fmt, name, exc):
+    op = _operator_of(exc)
+    hint = "(docs/plugins.md, 'Exportable generators')"
+    if op:
+        raise UnpairedError(f"generator {name!r} cannot be exported to {fmt}: operator {op} is not supported {hint}") from None
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    raise UnpairedError(f"generator {name!r} cannot be exported to {fmt} ({type(exc).__name__}: {first}); "
+                        f"data-dependent Python in forward() is the usual cause {hint}") from None
+
+
+def _dims(multiple):
+    from torch.export import Dim
+
+    batch = Dim("batch", min=1, max=1024)
+    h = Dim("h", min=1, max=4096)
+    w = Dim("w", min=1, max=4096)
+    return {"x": {0: batch, 2: multiple * h, 3: multiple * w}}
+
+
+class _Wrapped(torch.nn.Module):
+    """The generator with a named input, so dynamic shapes can refer to it."""
+
+    def __init__(self, g):
+        super().__init__()
+        self.g = g
+
+    def forward(self, x):
+        return self.g(x)
+
+
+def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generator"):
+    require("onnx"), require("onnxscript")
+    import onnx
+
+    model = _Wrapped(generator).eval()
+    example = torch.randn(2, in_channels, 16 * multiple, 16 * multiple)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes=_dims(multiple),
+                                        input_names=["input"], output_names=["output"], opset_version=OPSET,
+                                        verbose=False)
+    except Exception as exc:  # the exporter raises many kinds
+        _fail("onnx", name, exc)
+    program.save(str(out))
+    proto = onnx.load(str(out))
+    for key, value in {**metadata, "opset": str(OPSET)}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.save(proto, str(out))
+    return out
+
+
+def export_pt2(generator, in_channels, out, metadata, multiple=4, name="generator"):
+    model = _Wrapped(generator).eval()
+    example = torch.randn(2, in_channels, 16 * multiple, 16 * multiple)
+    try:
+        program = torch.export.export(model, (example,), dynamic_shapes=_dims(multiple))
+    except Exception as exc:
+        _fail("pt2", name, exc)
+    torch.export.save(program, str(out), extra_files={"unpaired.json": json.dumps(metadata)})
+    return out
+
+
+def run_exported(path, fmt, x):
+    """The exported model at ``path`` applied to (N, C, H, W) float32 ``x`` -> tensor."""
+    if fmt == "onnx":
+        ort = require("onnxruntime")
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+    program = torch.export.load(str(path))
+    with torch.no_grad():
+        return program.module()(x)
+
+
+def verify(generator, path, fmt, in_channels, multiple=4, crop=None, seed=0):
+    """Run the export on three sizes (batch 2 for one) and compare with ``generator``."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = check_sizes(multiple, crop)
+    errors = []
+    for i, (h, w) in enumerate(sizes):
+        x = torch.rand(2 if i == 0 else 1, in_channels, h, w, generator=g) * 2 - 1
+        with torch.no_grad():
+            ref = generator(x)
+        got = run_exported(path, fmt, x)
+        if got.shape != ref.shape:
+            raise UnpairedError(f"{path}: the exported model gives shape {tuple(got.shape)} for input "
+                                f"{tuple(x.shape)}, the generator {tuple(ref.shape)}")
+        errors.append(float((got.float() - ref.float()).abs().max()))
+    return Verification(sizes, max(errors), errors=errors)
+
+
+def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=()):
+    """Export a checkpoint's ``direction`` generator; returns (path, Verification). Raises
+    UnpairedError when the export fails or does not match."""
+    from omegaconf import OmegaConf
+
+    from . import checkpoint
+    from .translate import Translator, checkpoint_recipe
+
+    if fmt not in FORMATS:
+        raise UnpairedError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        require("onnx"), require("onnxscript"), require("onnxruntime")
+    t = Translator.from_checkpoint(checkpoint_arg, direction=direction, device="cpu", precision="fp32",
+                                   plugins=plugins)
+    state = checkpoint.load(checkpoint.resolve(checkpoint_arg))
+    cfg = checkpoint_recipe(state)
+    out = Path(out) if out else default_out(checkpoint_arg, direction, fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    crop = OmegaConf.select(cfg, "data.params.crop_size")
+    metadata = {
+        "producer": "unpaired", "direction": direction, "in_channels": t.in_channels,
+        "out_channels": t.out_channels, "size_multiple": t.multiple, "value_range": "[-1, 1]",
+        "layout": "NCHW float32", "step": state.get("step"), "generator": cfg.generator.name,
+        "recipe": json.dumps(OmegaConf.to_container(cfg, resolve=True)),
+    }
+    writer = export_onnx if fmt == "onnx" else export_pt2
+    tmp = out.with_name(out.name + ".partial")
+    writer(t.generator, t.in_channels, tmp, metadata, t.multiple, name=cfg.generator.name)
+    result = verify(t.generator, tmp, fmt, t.in_channels, t.multiple, crop)
+    if not result.ok:
+        tmp.unlink(missing_ok=True)
+        raise UnpairedError(f"export of {checkpoint_arg} ({direction}) to {fmt} does not match the generator: "
+                            f"max error {result.max_error:.2e} > tolerance {result.tolerance:.0e}")
+    tmp.replace(out)
+    return out, result
