@@ -1,6 +1,7 @@
 """The plugin module named by the entry point: hook implementations only."""
 from unpaired import hookimpl
 
+from .gcgan import GcGAN
 from .losses import unet_hinge
 from .unet import unet
 
@@ -13,3 +14,9 @@ def register_generators(register):
 @hookimpl
 def register_losses(register):
     register("unet_hinge", unet_hinge, help="adversarial: hinge, with an optional margin")
+
+
+@hookimpl
+def register_objectives(register):
+    register("gcgan", GcGAN, help="GcGAN: one-sided; translating commutes with a fixed rotation or flip "
+             "(Fu et al. 2019)")
