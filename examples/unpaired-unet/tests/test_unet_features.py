@@ -54,6 +54,6 @@ def test_cut_trains_on_unet_features(tiny_recipe, tmp_path):
 
 
 def test_cut_default_layers_on_a_unet_name_the_fix(tiny_recipe):
-    with pytest.raises(UnpairedError, match=r"nce_layers: unet has no feature layer 'block1', 'block5'; "
+    with pytest.raises(UnpairedError, match=r"nce_layers \(objective 'cut'\): unet has no feature layer 'block1', 'block5'; "
                                             r"its layers: input, down1, down2, down3"):
         Trainer(tiny_recipe("objective.name=cut"))
