@@ -16,16 +16,27 @@ COMPARABLE_NOTE = ("Only FID/KID computed with the 'inception' extractor are com
                    "numbers (and only at equal image counts).")
 
 
+def add_checkpoint_args(parser, direction=True):
+    """What every command that loads a checkpoint takes: the checkpoint (or run directory),
+    ``--plugins`` (the only way a plugin file is loaded for it) and, for one generator,
+    ``--direction``."""
+    parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
+    parser.add_argument("--plugins", action="append", metavar="FILE", default=[],
+                        help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
+    if direction:
+        parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
+                            help="which generator (default a2b; a one-sided objective has only a2b)")
+
+
 def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``translate`` and ``eval`` to the CLI's sub-parsers."""
+    """Add ``translate``, ``export`` and ``eval`` to the CLI's sub-parsers."""
     tr = subparsers.add_parser(
         "translate", help="translate images with a trained checkpoint",
         description="Translate image files, folders (recursively) and glob patterns with a checkpoint's "
                     "generator. Outputs are PNGs named after the inputs (folder inputs keep their "
                     "sub-folders); inputs are never overwritten. Full resolution by default.")
-    tr.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
+    add_checkpoint_args(tr)
     tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    tr.add_argument("--direction", choices=("a2b", "b2a"), default="a2b", help="which generator (default a2b)")
     tr.add_argument("--out", default=None, metavar="DIR",
                     help="output folder (default: RUN_DIR/translated_<direction>/ for a run directory, "
                          "./translated_<direction>/ for a checkpoint file)")
@@ -37,8 +48,6 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX-512 BF16, AMX), "
                          "fp32 otherwise")
     tr.add_argument("--grid", action="store_true", help="also save grid_<direction>.png: input | output rows")
-    tr.add_argument("--plugins", action="append", metavar="FILE", default=[],
-                    help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
     tr.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     tr.add_argument("--tile", type=int, default=None, metavar="N",
                     help="translate in overlapping N-px tiles (bounded memory; default: only when the image "
@@ -50,13 +59,10 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Export a checkpoint's generator with dynamic batch, height and width (multiples of 4). "
                     "The export is run on three input sizes and compared with the PyTorch generator "
                     "before it is reported done. ONNX needs pip install \"unpaired[export]\".")
-    ex.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
-    ex.add_argument("--direction", choices=("a2b", "b2a"), default="a2b", help="which generator (default a2b)")
+    add_checkpoint_args(ex)
     ex.add_argument("--format", dest="fmt", choices=("onnx", "pt2"), default="onnx", help="onnx (default) or pt2")
     ex.add_argument("--out", default=None, metavar="FILE",
                     help="output file (default: generator_<direction>.<format> in the run directory)")
-    ex.add_argument("--plugins", action="append", metavar="FILE", default=[],
-                    help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
     ex.set_defaults(func=cmd_export)
 
     ev = subparsers.add_parser(
@@ -65,7 +71,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     "real target domain, the cycle-reconstruction L1, and PSNR/SSIM/L1 where ground truth "
                     "exists (a paired dataset such as synthetic's test split, or --truth DIR). "
                     + COMPARABLE_NOTE)
-    ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
+    add_checkpoint_args(ev, direction=False)
     ev.add_argument("--split", choices=("test", "train"), default="test", help="which data (default test)")
     ev.add_argument("--data", default=None, metavar="ROOT", help="override the recipe's data.params.root")
     ev.add_argument("--extractor", default=None, metavar="NAME",
@@ -79,8 +85,6 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                     help="the generators' autocast: auto is bf16 on a GPU and on a CPU with native bf16 "
                          "(AVX-512 BF16, AMX), fp32 otherwise; features and metrics stay fp32")
-    ev.add_argument("--plugins", action="append", metavar="FILE", default=[],
-                    help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
     ev.set_defaults(func=cmd_eval)
 
 
