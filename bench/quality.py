@@ -140,7 +140,7 @@ def structure_scores(g, a, truth, masks, batch_size=16):
     pixels (``all``) and over each mask's pixels, pooled over the images: ``masks`` is
     ``{name: bool (N, H, W)}``. Also ``lines``: the union of the masks named ``line_*``.
     A mask with no pixel scores NaN."""
-    from unpaired.metrics import l1
+    from unpaired.evaluation.metrics import l1
 
     training = g.training
     g.eval()
@@ -373,7 +373,7 @@ def objectives_report(args, baselines, results, marks, infos):
 
 def compare_objectives(args, argv):
     from unpaired.build import build_dataset
-    from unpaired.evaluate import Evaluator, translating_networks
+    from unpaired.evaluation.evaluate import Evaluator, translating_networks
     from unpaired.plugins.synthetic import ground_truth_pairs, structure_masks
 
     t_start, load_start = time.perf_counter(), load_average()
@@ -490,7 +490,7 @@ def main(argv=None):
         return compare_objectives(args, argv)
 
     from unpaired.build import build_dataset
-    from unpaired.evaluate import Evaluator
+    from unpaired.evaluation.evaluate import Evaluator
     from unpaired.loading import register_plugin, unregister_plugin
     from unpaired.trainer import Trainer
 

@@ -12,8 +12,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -23,8 +21,8 @@ import json, resource, sys, time
 import numpy as np, torch
 from PIL import Image
 from unpaired import get_registry
-from unpaired.translate import Translator
-from unpaired.tiling import translate_tiled
+from unpaired.inference.translate import Translator
+from unpaired.inference.tiling import translate_tiled
 side, tile, ngf, blocks, device, out = sys.argv[1:7]
 side, tile, ngf, blocks = int(side), int(tile), int(ngf), int(blocks)
 torch.manual_seed(0)

@@ -37,7 +37,7 @@ def make_checkpoint(root, device):
 
 
 def ours(ckpt, inputs, out, device, batch_size, precision="fp32"):
-    from unpaired.translate import Translator, plan_jobs, translate_files
+    from unpaired.inference.translate import Translator, plan_jobs, translate_files
 
     t = Translator.from_checkpoint(ckpt, device=device, precision=precision, batch_size=batch_size)
     translate_files(t, plan_jobs([str(inputs)], out))
@@ -47,7 +47,7 @@ def reference_loop(ckpt, inputs, out, device):
     import torchvision.transforms as T
     from torchvision.utils import save_image
 
-    from unpaired.translate import load_generators
+    from unpaired.restore import load_generators
 
     nets, _ = load_generators(ckpt, directions=("a2b",))
     g = nets.g_ab.to(device).eval()

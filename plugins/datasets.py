@@ -14,9 +14,10 @@ import torch
 from PIL import Image
 
 from unpaired import hookimpl
-from unpaired.errors import UnpairedError
-from unpaired.download import DATASETS
-from unpaired.images import load_image, scan_folder, skipped_summary, usable_problem
+from unpaired.errors import UnpairedError, one_of
+from unpaired.data.download import DATASETS
+from unpaired.data.tensors import from_uint8
+from unpaired.data.images import load_image, scan_folder, skipped_summary, usable_problem
 
 log = logging.getLogger("unpaired.data")
 
@@ -26,12 +27,9 @@ PREPROCESS = ("resize_crop", "scale_crop", "crop")
 class ImageFolderDataset(torch.utils.data.Dataset):
     def __init__(self, root=None, split="train", a=None, b=None, load_size=286, crop_size=256,
                  flip=True, preprocess="resize_crop", channels=3, on_bad_file="skip"):
-        if preprocess not in PREPROCESS:
-            raise UnpairedError(f"data.params.preprocess: {preprocess!r} is not one of {', '.join(PREPROCESS)}")
-        if on_bad_file not in ("skip", "error"):
-            raise UnpairedError(f"data.params.on_bad_file: {on_bad_file!r} is not 'skip' or 'error'")
-        if split not in ("train", "test"):
-            raise UnpairedError(f"data.params.split: {split!r} is not 'train' or 'test'")
+        one_of("data.params.preprocess", preprocess, PREPROCESS)
+        one_of("data.params.on_bad_file", on_bad_file, ("skip", "error"))
+        one_of("data.params.split", split, ("train", "test"))
         if crop_size > load_size and preprocess != "crop":
             raise UnpairedError(f"data.params.crop_size ({crop_size}) is larger than data.params.load_size ({load_size})")
         self.split, self.load_size, self.crop_size = split, load_size, crop_size
@@ -81,7 +79,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         t = t.view(self.crop_size, self.crop_size, self.channels).permute(2, 0, 1)
         if self.flip and torch.rand(()) < 0.5:
             t = t.flip(-1)
-        return t.float().div_(127.5).sub_(1.0)
+        return from_uint8(t)
 
 
 def _fit(img, crop_size):

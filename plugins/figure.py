@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 
 from unpaired import hookimpl
 from unpaired.data import SeededItems
-from unpaired.images import load_image
-from unpaired.translate import pad_to_multiple, to_image, to_tensor
+from unpaired.data.images import load_image
+from unpaired.data.tensors import pad_to_multiple, size_multiple, to_image, to_tensor
 
 log = logging.getLogger("unpaired")
 KEY = "figure"  # run.state[KEY]: the figure's path, for the progress display's last line
@@ -72,8 +72,7 @@ def translate_pairs(run):
     for n in nets:
         n.eval()
     rows = {}
-    # the generators' size multiple (the contract's 4 unless a generator says otherwise)
-    multiple = max([int(getattr(n, "size_multiple", 4)) for n in nets] + [4])
+    multiple = size_multiple(*nets)
     try:
         items = SeededItems(run.held_out)  # reproducible crops and partners, the global RNG untouched
         for i in range(min(PAIRS, len(run.held_out))):

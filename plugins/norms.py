@@ -3,7 +3,7 @@ import functools
 
 from torch import nn
 
-from unpaired.errors import UnpairedError
+from unpaired.errors import one_of
 
 NORMS = {
     # the reference's "instance": no affine parameters, no running statistics
@@ -13,10 +13,8 @@ NORMS = {
 }
 
 
-def norm_layer(norm):
+def norm_layer(norm, key="norm"):
     """(layer factory or None, whether convolutions before it need a bias)."""
-    if norm not in NORMS:
-        raise UnpairedError(f"norm {norm!r} is not one of {', '.join(NORMS)}")
-    layer = NORMS[norm]
+    layer = NORMS[one_of(key, norm, NORMS)]
     # batch norm has its own shift, so the reference drops the conv bias before it
     return layer, norm != "batch"

@@ -36,7 +36,7 @@ class PatchGAN(nn.Module):
     def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
         super().__init__()
         check_widths(ndf, n_layers)
-        norm, bias = norm_layer(norm)
+        norm, bias = norm_layer(norm, "discriminator.params.norm")
         sn = _spectral_norm if spectral_norm else (lambda conv: conv)
         layers = [sn(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
         ch = ndf

@@ -1,9 +1,58 @@
 """The progress display: a rich progress bar (step, losses, it/s, ETA) on a terminal, plain
 log lines otherwise. Disable with ``disable_plugins: [progress]``."""
+import time
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 from unpaired import hookimpl
-from unpaired.outputs import ProgressDisplay
+from unpaired.console import make_console
 
 KEY = "progress"
+
+
+class ProgressDisplay:
+    """A rich progress bar on a terminal; plain log lines at each logging step otherwise."""
+
+    def __init__(self, console=None):
+        self.console = console or make_console(stderr=True)
+        self.live = self.console.is_terminal
+        self.progress = None
+        self.last = {}
+
+    def start(self, total, start, describe):
+        self.console.print(describe)
+        self.t0, self.start_step = time.perf_counter(), start
+        if self.live:
+            self.progress = Progress(
+                TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
+                TextColumn("{task.fields[losses]}"), TextColumn("{task.fields[speed]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=self.console, transient=False,
+            )
+            self.task = self.progress.add_task("train", total=total, completed=start, losses="", speed="")
+            self.progress.start()
+
+    def update(self, step):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step)
+
+    def log(self, step, total, metrics):
+        rate = metrics.get("it_per_s", 0.0)
+        losses = " ".join(f"{k} {metrics[k]:.3f}" for k in ("g_total", "d_a", "d_b") if k in metrics)
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, losses=losses, speed=f"{rate:.2f} it/s")
+        else:
+            left = (total - step) / rate if rate > 0 else float("nan")
+            eta = time.strftime("%H:%M:%S", time.gmtime(left)) if left == left else "?"
+            self.console.print(f"step {step}/{total} {losses} {rate:.2f} it/s eta {eta}", highlight=False)
+
+    def note(self, text):
+        self.console.print(text)
+
+    def stop(self):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
 
 @hookimpl

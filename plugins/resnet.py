@@ -12,7 +12,7 @@ import torch.utils.checkpoint
 from torch import nn
 
 from unpaired import hookimpl
-from unpaired.errors import UnpairedError
+from unpaired.errors import UnpairedError, one_of
 
 from .norms import norm_layer
 
@@ -59,11 +59,6 @@ def _upsample(ch_in, ch_out, bias, upsample, mode, padding):
     return [resize, _pad(padding, 1), nn.Conv2d(ch_in, ch_out, 3, bias=bias)]
 
 
-def _choice(key, value, allowed):
-    if value not in allowed:
-        raise UnpairedError(f"generator.params.{key}: {value!r} is not one of {', '.join(allowed)}")
-
-
 def _integer(key, value, low):
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise UnpairedError(f"generator.params.{key}: {value!r} must be an integer >= {low}")
@@ -88,10 +83,10 @@ class ResnetGenerator(nn.Module):
         _integer("n_blocks", n_blocks, 0)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise UnpairedError(f"generator.params.dropout: {dropout!r} must be a number in [0, 1)")
-        _choice("padding", padding, PADDINGS)
-        _choice("upsample", upsample, UPSAMPLES)
-        _choice("upsample_mode", upsample_mode, UPSAMPLE_MODES)
-        norm, bias = norm_layer(norm)
+        one_of("generator.params.padding", padding, PADDINGS)
+        one_of("generator.params.upsample", upsample, UPSAMPLES)
+        one_of("generator.params.upsample_mode", upsample_mode, UPSAMPLE_MODES)
+        norm, bias = norm_layer(norm, "generator.params.norm")
         layers = [_pad(padding, 3)] + _conv_norm_relu(nn.Conv2d(in_channels, ngf, 7, bias=bias), ngf, norm)
         ch = ngf
         for _ in range(n_downsampling):

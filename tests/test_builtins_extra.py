@@ -12,7 +12,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import unpaired
-from unpaired import UnpairedError, cli
+from unpaired import UnpairedError
+from unpaired import cli
 
 REG = unpaired.get_registry()
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from unpaired import UnpairedError, checkpoint
-from unpaired.translate import Translator
+from unpaired.inference.translate import Translator
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OLD = FIXTURES / "format1_cyclegan.pt"

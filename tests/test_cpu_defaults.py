@@ -41,7 +41,7 @@ def test_cpuinfo_flags_are_the_fallback_detection(monkeypatch, tmp_path):
 
 
 def test_translate_follows_auto_on_the_cpu(monkeypatch):
-    from unpaired.translate import Translator
+    from unpaired.inference.translate import Translator
 
     g = torch.nn.Conv2d(3, 3, 1)
     fake_capabilities(monkeypatch, avx512_bf16=True)

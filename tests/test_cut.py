@@ -147,7 +147,7 @@ def test_one_sided_checkpoint_translates_a2b_only_and_evaluates(tiny_recipe, tmp
     from PIL import Image
 
     from unpaired import cli
-    from unpaired.translate import Translator
+    from unpaired.inference.translate import Translator
 
     result = train(cut_recipe(tiny_recipe, "train.max_steps=2"))
     state = checkpoint.load(result.checkpoint)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unpaired.cli_data import add_data_commands
-from unpaired.datacheck import check_data
+from unpaired.cli.data import add_data_commands
+from unpaired.data.check import check_data
 from unpaired.errors import UnpairedError
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unpaired import download
-from unpaired.cli_data import add_data_commands
-from unpaired.download import (DATASETS, MIRROR_ENV, dataset_url, download_dataset, list_datasets,
+from unpaired.data import download
+from unpaired.cli.data import add_data_commands
+from unpaired.data.download import (DATASETS, MIRROR_ENV, dataset_url, download_dataset, list_datasets,
                                unsafe_member_reason)
 from unpaired.errors import UnpairedError
 

@@ -7,9 +7,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from unpaired import UnpairedError, metrics
-from unpaired.evaluate import LOWER_IS_BETTER, METRICS, Evaluator, better, best_in_metrics_csv, check_metric
-from unpaired.features import TinyFeatures, compute_features
+from unpaired import UnpairedError
+from unpaired.evaluation import metrics
+from unpaired.evaluation.evaluate import LOWER_IS_BETTER, METRICS, Evaluator, better, best_in_metrics_csv, check_metric
+from unpaired.evaluation.features import TinyFeatures, compute_features
 
 from helpers import make_image_root, tiny_recipe
 from test_translate import QUIET, cli
@@ -173,7 +174,7 @@ def test_eval_command_reports_and_writes(folder_run, tmp_path, capsys):
 
 
 def test_eval_against_truth_folder(folder_run, tmp_path, capsys):
-    from unpaired.translate import Translator
+    from unpaired.inference.translate import Translator
 
     test_a = sorted((folder_run.parent / "data" / "testA").iterdir())
     truth = tmp_path / "truth"

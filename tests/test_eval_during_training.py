@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from unpaired import UnpairedError
-from unpaired.evaluate import better
+from unpaired.evaluation.evaluate import better
 from unpaired.trainer import Trainer, train
 
 EVAL = ["data.name=synthetic", "data.params={size: 32, n: 16}", "data.test_params={split: test, n: 6}",
@@ -44,7 +44,7 @@ def test_better_knows_the_direction():
 
 
 def test_evaluating_leaves_the_training_random_state_alone(tiny_recipe):
-    from unpaired.evaluate import Evaluator
+    from unpaired.evaluation.evaluate import Evaluator
     from unpaired.trainer import Trainer
 
     trainer = Trainer(tiny_recipe())

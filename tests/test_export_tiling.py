@@ -8,9 +8,9 @@ from PIL import Image
 from torch import nn
 
 from unpaired import UnpairedError, get_registry
-from unpaired.export import export_onnx, export_pt2, verify
-from unpaired.tiling import translate_tiled
-from unpaired.translate import Translator
+from unpaired.inference.export import export_onnx, export_pt2, verify
+from unpaired.inference.tiling import translate_tiled
+from unpaired.inference.translate import Translator
 
 from helpers import make_image_root, tiny_recipe
 
@@ -69,7 +69,7 @@ def test_an_unsupported_operator_is_named(tmp_path):
 def test_missing_extra_names_the_install_command(monkeypatch):
     import builtins
 
-    from unpaired.export import require
+    from unpaired.inference.export import require
 
     real = builtins.__import__
     monkeypatch.setattr(builtins, "__import__", lambda n, *a, **k: (_ for _ in ()).throw(ImportError(n))
@@ -109,7 +109,7 @@ def test_tiled_matches_whole_image_within_threshold():
     diff = np.abs(tiled - whole)
     assert diff.mean() < 2.0 and diff.max() < 32, (diff.mean(), diff.max())
     # without the whole image's normalisation statistics the tiles differ in tone: a worse seam
-    from unpaired import tiling
+    from unpaired.inference import tiling
     old = tiling.fixed_stats
     try:
         tiling.fixed_stats = lambda g, s: __import__("contextlib").nullcontext()
@@ -120,7 +120,7 @@ def test_tiled_matches_whole_image_within_threshold():
 
 
 def test_translator_tiles_only_when_asked_or_over_budget(monkeypatch):
-    from unpaired import tiling
+    from unpaired.inference import tiling
 
     t = Translator(tiny_resnet("deconv"), 3, 3, device="cpu", precision="fp32")
     calls = []

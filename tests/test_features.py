@@ -9,7 +9,7 @@ import torchvision
 from torchvision.models.inception import InceptionA, InceptionE
 
 from unpaired.errors import UnpairedError
-from unpaired.features import (
+from unpaired.evaluation.features import (
     InceptionFID,
     TinyFeatures,
     _FIDInceptionA,
@@ -19,7 +19,7 @@ from unpaired.features import (
     download_weights,
     fid_inception_v3,
 )
-from unpaired.metrics import kid
+from unpaired.evaluation.metrics import kid
 
 PAYLOAD = bytes(range(256)) * 40 + b"weights"
 GOOD = hashlib.sha256(PAYLOAD).hexdigest()

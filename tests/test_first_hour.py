@@ -183,7 +183,7 @@ def test_an_offline_download_says_so_once(monkeypatch, tmp_path):
     import urllib.error
 
     from unpaired import UnpairedError
-    from unpaired.features import download_weights
+    from unpaired.evaluation.features import download_weights
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unpaired import images
+from unpaired.data import images
 from unpaired.errors import UnpairedError
-from unpaired.images import (
+from unpaired.data.images import (
     IMAGE_EXTENSIONS, Scan, check_image, find_images, load_image, scan_folder, skipped_summary,
     usable_problem,
 )

@@ -6,7 +6,7 @@ import scipy.ndimage
 import torch
 
 from unpaired.errors import UnpairedError
-from unpaired.metrics import fid, kid, l1, psnr, ssim
+from unpaired.evaluation.metrics import fid, kid, l1, psnr, ssim
 
 
 # --------------------------------------------------------------------------- references

@@ -8,7 +8,7 @@ a few hundred CPU steps. bench/quality.py follows the same numbers over more ste
 """
 import torch
 
-from unpaired import metrics
+from unpaired.evaluation import metrics
 from unpaired.build import build_dataset
 from unpaired.trainer import Trainer
 

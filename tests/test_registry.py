@@ -120,7 +120,18 @@ def test_bad_params_are_named():
         REG.create("generator", "resnet", in_channels=3, out_channels=3, n_block=3)
     assert "n_block" in str(err.value) and "n_blocks" in str(err.value)
     with pytest.raises(UnpairedError, match="set by the engine"):
-        REG.build("generator", "resnet", {"in_channels": 3}, key="generator", in_channels=3, out_channels=3)
+        REG.create("generator", "resnet", {"in_channels": 3}, key="generator", in_channels=3, out_channels=3)
+    with pytest.raises(UnpairedError, match=r"generator.params.n_block: .* Did you mean 'n_blocks'"):
+        REG.create("generator", "resnet", {"n_block": 3}, key="generator", in_channels=3, out_channels=3)
+
+
+def test_create_takes_a_recipe_params_dict_and_keywords_alike():
+    torch.manual_seed(0)
+    a = REG.create("generator", "resnet", {"ngf": 8, "n_blocks": 1}, key="generator", in_channels=3, out_channels=3)
+    torch.manual_seed(0)
+    b = REG.create("generator", "resnet", in_channels=3, out_channels=3, ngf=8, n_blocks=1)
+    assert a.state_dict().keys() == b.state_dict().keys()
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
     with pytest.raises(UnpairedError, match=r"data.params.roots: dataset 'image_folder' .* has no parameter "
                                              r"'roots'. Did you mean 'root'\?"):
         REG.check_params("dataset", "image_folder", {"roots": "x"}, key="data")

@@ -117,7 +117,7 @@ def test_environment_values_are_not_stored_in_checkpoints(tiny_recipe, tmp_path,
     path = tmp_path / "run" / "checkpoints" / "latest.pt"
     assert b"hunter2-secret" not in path.read_bytes()
     state = checkpoint.load(path)
-    from unpaired.translate import checkpoint_recipe
+    from unpaired.restore import checkpoint_recipe
 
     assert checkpoint_recipe(state, path).name == "${oc.env:UNPAIRED_TEST_SECRET}"  # as written, unresolved
 
@@ -223,7 +223,7 @@ def test_a_second_signal_during_the_save_is_reported_honestly(trained, image_roo
 # ----------------------------------------------------------------------------- 5. FIFO
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_named_like_an_image_is_skipped(image_root):
-    from unpaired.images import find_images
+    from unpaired.data.images import find_images
 
     fifo = image_root / "trainA" / "x.png"
     os.mkfifo(fifo)

@@ -6,7 +6,7 @@ import torch
 
 from unpaired import get_registry, register_plugin, unregister_plugin
 from unpaired.errors import UnpairedError
-from unpaired.metrics import l1, psnr
+from unpaired.evaluation.metrics import l1, psnr
 from unpaired.plugins import synthetic
 from unpaired.plugins.synthetic import a_to_b, ground_truth_pairs, make_synthetic
 

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from unpaired import UnpairedError, checkpoint
-from unpaired.translate import Translator, pad_to_multiple
+from unpaired.data.tensors import pad_to_multiple
+from unpaired.inference.translate import Translator
 
 from helpers import make_image_root, tiny_recipe
 
@@ -18,7 +19,7 @@ def cli(capsys, *argv):
     """Run a CLI command as `unpaired` does: exit code, stdout, stderr. Uses the real entry
     point once it knows the command, else the handlers through a throwaway parser."""
     from unpaired import cli as main_cli
-    from unpaired.cli_model import add_model_commands
+    from unpaired.cli.model import add_model_commands
 
     argv = [str(a) for a in argv]
     commands = next(a.choices for a in main_cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
@@ -101,7 +102,7 @@ def test_both_directions_use_their_own_generator(run, tmp_path, capsys):
     state = checkpoint.load(run)
     t = Translator.from_checkpoint(run, direction="b2a", device="cpu")
     x = pixels(src).permute(2, 0, 1) / 127.5 - 1
-    from unpaired.translate import load_generators
+    from unpaired.restore import load_generators
 
     nets, _ = load_generators(state)
     with torch.no_grad():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from unpaired import get_registry
-from unpaired.translate import Translator
+from unpaired.inference.translate import Translator
 
 av = pytest.importorskip("av", reason='the video extra is absent: pip install "unpaired[video]"')
 
@@ -25,7 +25,7 @@ def make_clip(path, frames=7, size=(48, 32), fps=12):
 
 
 def test_video_round_trip_keeps_frames_size_and_fps(tmp_path):
-    from unpaired.video import translate_video
+    from unpaired.inference.video import translate_video
 
     torch.manual_seed(0)
     g = get_registry().create("generator", "resnet", in_channels=3, out_channels=3, ngf=4, n_blocks=1)
@@ -58,7 +58,7 @@ def test_cli_translates_a_clip(tmp_path, capsys):
 def test_audio_is_copied(tmp_path):
     import numpy as np
 
-    from unpaired.video import translate_video
+    from unpaired.inference.video import translate_video
 
     out = av.open(str(tmp_path / "a.mp4"), "w")
     v = out.add_stream("libx264", rate=10)

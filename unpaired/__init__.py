@@ -4,10 +4,11 @@ __version__ = "0.2.0.dev0"
 import os as _os  # noqa: E402
 
 # An editable install (setuptools' strict mode, see pyproject.toml) links each source file into a
-# tree on sys.path; modules added to the sources since then are found in the sources themselves.
+# tree on sys.path: submodules are looked up in the sources first, so that modules added since the
+# install are found (in sub-packages too); the tree still provides unpaired.plugins.
 _source = _os.path.dirname(_os.path.realpath(__file__))
 if _source != _os.path.dirname(_os.path.abspath(__file__)):
-    __path__.append(_source)
+    __path__.insert(0, _source)
 elif not _os.path.isdir(_os.path.join(_source, "plugins")):
     # imported straight from a source checkout (Python puts the current folder first on sys.path,
     # so `python -m pytest` in the repository root imports these files, not the installed tree):
@@ -25,6 +26,9 @@ elif not _os.path.isdir(_os.path.join(_source, "plugins")):
 from .errors import UnpairedError  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .loading import get_registry, load_plugin_file, register_plugin, unregister_plugin  # noqa: E402
+from .moved import install as _install_moved  # noqa: E402
+
+_install_moved()  # `import unpaired.translate` and the other pre-0.2 paths keep working
 
 __all__ = [
     "__version__",
@@ -40,7 +44,7 @@ __all__ = [
 
 def __getattr__(name):  # the translation API loads torch: import it on first use
     if name == "Translator":
-        from .translate import Translator
+        from .inference.translate import Translator
 
         return Translator
     raise AttributeError(f"module 'unpaired' has no attribute {name!r}")

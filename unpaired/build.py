@@ -4,7 +4,6 @@ import torch
 from torch import nn
 
 from .config import plain
-from . import probe
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
 from .objective import build_objective, resolve_losses
@@ -84,7 +83,7 @@ def build_dataset(cfg, registry=None, test=False):
         if cfg.data.test_params is None:
             return None
         params.update(plain(cfg.data.test_params))
-    return registry.build("dataset", cfg.data.name, params, key="data")
+    return registry.create("dataset", cfg.data.name, params, key="data")
 
 
 def init_weights(net, kind="normal", gain=0.02):

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Union
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import UnpairedError
+from .errors import UnpairedError, one_of
 from .recipe_rules import clear_swapped_params, find_data_paths, swapped_plugins, under
 
 
@@ -108,8 +108,9 @@ class Recipe:
 
 OPEN_MAPPINGS = ("params", "test_params", "extractor_params")  # free-form: plugins' keyword arguments
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # train.precision; translate and eval take all but fp16
 CHOICES = {
-    "train.precision": ("auto", "fp32", "bf16", "fp16"),
+    "train.precision": PRECISIONS,
     "train.init": ("normal", "xavier", "kaiming", "orthogonal", "none"),
 }
 
@@ -231,9 +232,7 @@ def validate(cfg, source):
     except OmegaConfBaseException as exc:
         raise _fail(exc, source) from None
     for key, allowed in CHOICES.items():
-        value = OmegaConf.select(cfg, key)
-        if value not in allowed:
-            raise UnpairedError(f"{source}: key {key}: {value!r} is not one of {', '.join(allowed)}")
+        one_of(f"{source}: key {key}", OmegaConf.select(cfg, key), allowed)
     t = cfg.train
     checks = [
         (t.epochs + t.decay_epochs > 0, "train.epochs + train.decay_epochs must be positive"),

@@ -5,9 +5,9 @@ import os
 
 import torch
 
-from .errors import UnpairedError
+from .config import PRECISIONS
+from .errors import UnpairedError, one_of
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def pick_device(name="auto", key="train.device"):
@@ -62,8 +62,7 @@ def autocast_dtype(precision, device, key="train.precision"):
     """The autocast dtype for ``precision`` on ``device`` (None: fp32). ``auto`` is bf16 on a
     CUDA GPU that supports it and on a CPU with native bf16 arithmetic (AVX-512 BF16, AMX),
     where it measured 1.7x faster with the same quality (BENCHMARKS.md); fp32 otherwise."""
-    if precision not in PRECISIONS:
-        raise UnpairedError(f"{key}: {precision!r} is not one of {', '.join(PRECISIONS)}")
+    one_of(key, precision, PRECISIONS)
     if precision == "auto":
         if device.type == "cuda":
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"

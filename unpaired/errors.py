@@ -8,6 +8,14 @@ class UnpairedError(Exception):
     """
 
 
+def one_of(key, value, allowed):
+    """``value`` when it is one of ``allowed``; else an UnpairedError naming ``key`` (a recipe key,
+    a flag or a parameter): ``KEY: VALUE is not one of A, B, C``. For plugins too."""
+    if value not in allowed:
+        raise UnpairedError(f"{key}: {value!r} is not one of {', '.join(map(str, allowed))}")
+    return value
+
+
 def user_message(exc):
     """The message of an UnpairedError, also when a DataLoader worker raised it (the loader
     re-raises it with the worker's traceback folded into the message)."""

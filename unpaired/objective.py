@@ -99,7 +99,7 @@ class Parts:
         record = (kind, *channels.values())
 
         def build():
-            return self.registry.build(kind, choice.name, plain(choice.params), key=kind, **channels)
+            return self.registry.create(kind, choice.name, plain(choice.params), key=kind, **channels)
 
         if record not in self._sized:  # counted on the meta device, before any memory is allocated
             check_size(build, kind, choice.name)
@@ -115,7 +115,7 @@ class Parts:
             raise UnpairedError(f"losses.{role}.name: objective {self.objective_name!r} asks for a {role!r} "
                                 "loss and the recipe chooses none; set it, e.g. losses." + role + ".name=l1")
         choice, key = self.config.losses[role], f"losses.{role}"
-        loss = self.registry.build("loss", choice.name, plain(choice.params), key=key)
+        loss = self.registry.create("loss", choice.name, plain(choice.params), key=key)
         kind = self.loss_kinds.get(role)
         if kind == ADVERSARIAL and not is_adversarial(loss):
             raise UnpairedError(f"{key}.name: loss {choice.name!r} is a reconstruction loss; the {role} slot "
@@ -177,7 +177,7 @@ def build_objective(cfg, registry, channels=(3, 3), rank=0):
     o = cfg.objective
     entry = registry.entry("objective", o.name, key="objective.name")
     parts = Parts(cfg, registry, channels, o.name, getattr(entry.factory, "loss_kinds", {}), rank=rank)
-    objective = registry.build("objective", o.name, plain(o.params), key="objective", parts=parts)
+    objective = registry.create("objective", o.name, plain(o.params), key="objective", parts=parts)
     check_objective_shape(objective, o.name, parts)
     objective.built_by_parts = parts.built
     return objective

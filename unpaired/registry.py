@@ -1,6 +1,6 @@
 """The registry of named factories that plugins register: generators, discriminators,
 losses, datasets, feature extractors, objectives. Small on purpose: ``names(kind)``, ``create(kind, name, **params)``,
-``entry(kind, name)``.
+``entry(kind, name)`` (and ``check_params``, which ``create`` runs first).
 """
 import difflib
 import inspect
@@ -152,17 +152,16 @@ class Registry:
             raise UnpairedError(f"{where}: {kind} {name!r} needs {', '.join(missing)}")
         return entry
 
-    def create(self, kind, name, **params):
+    def create(self, kind, name, params=None, /, *, key=None, **kwargs):
         """Build ``name`` of ``kind``: ``create("generator", "resnet", in_channels=3,
-        out_channels=3, n_blocks=6)``. Params are checked against the factory's signature."""
-        engine_args = {k: params.pop(k) for k in ENGINE_ARGS[kind] if k in params} if kind in HOOKS else {}
-        return self.build(kind, name, params, **engine_args)
-
-    def build(self, kind, name, params, key=None, **engine_args):
-        """Like ``create`` with the recipe's ``params`` apart from the engine's arguments;
-        errors name the recipe ``key``."""
+        out_channels=3, n_blocks=6)``. ``params``: a recipe's params as a dict (merged with the
+        keyword arguments); ``key``: the recipe section (``generator``, ``losses.cycle``) that
+        errors name. The engine's arguments (``ENGINE_ARGS``: channels, an objective's parts)
+        are passed through; every other parameter is checked against the factory's signature."""
+        engine = {k: kwargs.pop(k) for k in ENGINE_ARGS[kind] if k in kwargs} if kind in HOOKS else {}
+        params = {**(params or {}), **kwargs}
         entry = self.check_params(kind, name, params, key)
-        return entry.factory(**engine_args, **dict(params))
+        return entry.factory(**engine, **params)
 
     def _kind(self, kind):
         if kind not in self._entries:

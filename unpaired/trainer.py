@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from . import __version__, checkpoint, distributed, health, probe, runlock
 from .build import build_dataset, build_model, check_recipe, data_channels, init_weights, load_recipe_plugins, provenance
-from .config import for_checkpoint, from_container, to_yaml
+from .config import for_checkpoint, to_yaml
 from .data import fixed_items, make_loader
+from .data.tensors import sample_grid
 from .devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
 from .errors import UnpairedError
 from .events import Events, RunInfo
 from .objective import translator_record
-from .outputs import sample_grid
+from .restore import resumable_state
 
 log = logging.getLogger("unpaired")
 
@@ -146,7 +146,7 @@ class Trainer:
         e = self.cfg.eval
         if e.every <= 0 and not e.at_end:
             return None
-        from .evaluate import Evaluator, check_metric
+        from .evaluation.evaluate import Evaluator, check_metric
 
         check_metric(e.metric)
         return Evaluator(self.test_dataset, extractor=e.extractor, extractor_params=e.extractor_params,
@@ -155,7 +155,7 @@ class Trainer:
 
     def evaluate(self):
         """Evaluation metrics now; keeps checkpoints/best.pt at the best ``eval.metric``."""
-        from .evaluate import better
+        from .evaluation.evaluate import better
 
         metrics = self.evaluator(self.model)
         name = self.cfg.eval.metric
@@ -182,14 +182,7 @@ class Trainer:
                 f"or start a new one elsewhere with out_dir=runs/NEW_NAME")
         if not resume:
             return None
-        state = checkpoint.require(checkpoint.load(self.ckpt_path), self.ckpt_path, "config", "nets", "step")
-        old = from_container(state["config"])  # the schema's defaults for keys older versions lacked
-        for key in ("objective", "generator", "discriminator"):
-            before, now = OmegaConf.to_container(old[key]), OmegaConf.to_container(self.cfg[key])
-            if before != now:
-                raise UnpairedError(f"--resume: {key} was {before} in {self.ckpt_path}, the recipe now says {now}; "
-                                    "the networks would not match. Use the recipe of that run, or a new out_dir")
-        return state
+        return resumable_state(self.ckpt_path, self.cfg)
 
     def _own_state(self):
         """What differs between ranks: the objective's extra state (pools) and the random generators."""

@@ -92,7 +92,7 @@ def test_unet_exports_with_dynamic_sizes(tmp_path, fmt):
     if fmt == "onnx":
         for module in ("onnx", "onnxruntime", "onnxscript"):
             pytest.importorskip(module, reason='the export extra is absent: pip install "unpaired[export]"')
-    from unpaired.export import export_onnx, export_pt2, verify
+    from unpaired.inference.export import export_onnx, export_pt2, verify
 
     torch.manual_seed(0)
     g = unet(3, 3, ngf=4, num_downs=3).eval()

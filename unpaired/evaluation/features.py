@@ -29,7 +29,7 @@ import torchvision
 from torch import nn
 from torchvision.models.inception import InceptionA, InceptionC, InceptionE
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 __all__ = [
     "cache_dir",

@@ -8,8 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .console import make_console
-from .errors import UnpairedError
+from ..config import PRECISIONS
+from ..console import make_console
+from ..errors import UnpairedError
 
 KID_SUBSET = 1000  # evaluate.kid_subsets' default subset size
 COMPARABLE_NOTE = ("Only FID/KID computed with the 'inception' extractor are comparable with published "
@@ -28,6 +29,14 @@ def add_checkpoint_args(parser, direction=True):
                             help="which generator (default a2b; a one-sided objective has only a2b)")
 
 
+def add_device_args(parser, note=""):
+    """``--device`` and ``--precision`` of a command that runs generators (fp16 is for training)."""
+    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--precision", choices=[p for p in PRECISIONS if p != "fp16"], default="auto",
+                        help="the generators' autocast: auto is bf16 on a GPU and on a CPU with native bf16 "
+                             "(AVX-512 BF16, AMX), fp32 otherwise" + note)
+
+
 def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``translate``, ``export`` and ``eval`` to the CLI's sub-parsers."""
     tr = subparsers.add_parser(
@@ -43,10 +52,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--size", type=int, default=None, metavar="N", help="resize the shorter side to N pixels first")
     tr.add_argument("--batch-size", type=int, default=None,
                     help="same-size images per batch (default: 8 on a GPU, 1 on the CPU)")
-    tr.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
-    tr.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                    help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX-512 BF16, AMX), "
-                         "fp32 otherwise")
+    add_device_args(tr)
     tr.add_argument("--grid", action="store_true", help="also save grid_<direction>.png: input | output rows")
     tr.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     tr.add_argument("--tile", type=int, default=None, metavar="N",
@@ -81,10 +87,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="where metrics.json (and, with ground truth, per_image.csv) go (default: RUN_DIR/eval/ or ./eval/)")
     ev.add_argument("--max-images", type=int, default=None, help="test images per domain (default: eval.max_images)")
     ev.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
-    ev.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda ...")
-    ev.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                    help="the generators' autocast: auto is bf16 on a GPU and on a CPU with native bf16 "
-                         "(AVX-512 BF16, AMX), fp32 otherwise; features and metrics stay fp32")
+    add_device_args(ev, "; features and metrics stay fp32")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -92,12 +95,12 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
 def cmd_translate(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .translate import Translator, default_out_dir, plan_jobs, translate_files
+    from ..inference.translate import Translator, default_out_dir, plan_jobs, translate_files
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
                                             plugins=args.plugins, tile=args.tile)
-    from .video import is_video
+    from ..inference.video import is_video
 
     if len(args.inputs) == 1 and is_video(args.inputs[0]):
         return translate_video_cli(translator, args)
@@ -122,7 +125,7 @@ def translate_video_cli(translator, args) -> int:
     """``unpaired translate RUN clip.mp4 --out out.mp4``: frame by frame, with a progress bar in frames."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .video import translate_video
+    from ..inference.video import translate_video
 
     src = Path(args.inputs[0])
     if not src.is_file():
@@ -139,7 +142,7 @@ def translate_video_cli(translator, args) -> int:
 
 # --------------------------------------------------------------------------- export
 def cmd_export(args) -> int:
-    from .export import export
+    from ..inference.export import export
 
     path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins)
     sizes = ", ".join(f"{h}x{w}" for h, w in check.sizes)
@@ -153,7 +156,7 @@ def eval_dataset(cfg, split="test", data_root=None):
     """The dataset ``unpaired eval`` scores: the recipe's held-out data (data.params merged with
     data.test_params), or with ``split="train"`` its training data; ``data_root`` replaces
     data.params.root."""
-    from .build import build_dataset
+    from ..build import build_dataset
 
     if data_root is not None:
         cfg.data.params.root = str(data_root)
@@ -175,21 +178,15 @@ def run_dir_of(checkpoint_arg):
 
 
 def cmd_eval(args) -> int:
-    from . import checkpoint
-    from .evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
-    from .devices import autocast_dtype, pick_device, precision_name
-    from .translate import checkpoint_recipe, load_generators, require_plugin
-
-    from .loading import load_plugin_file
+    from ..evaluation.evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
+    from ..devices import autocast_dtype, pick_device, precision_name
+    from ..loading import get_registry, load_plugin_file
+    from ..restore import load_generators, open_checkpoint, require_plugin
 
     for file in args.plugins:  # explicit only: a checkpoint never loads plugin files
         load_plugin_file(file)
-    path = checkpoint.resolve(args.checkpoint)
-    state = checkpoint.load(path)
-    cfg = checkpoint_recipe(state, path)
-    model, _ = load_generators(state)
-    from .loading import get_registry
-
+    state, path, cfg = open_checkpoint(args.checkpoint)
+    model, _ = load_generators(state, path=path)
     require_plugin(get_registry(), state, "dataset", "dataset", cfg.data.name, path)
     dataset = eval_dataset(cfg, args.split, args.data)
     extractor = args.extractor or cfg.eval.extractor

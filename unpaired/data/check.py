@@ -20,7 +20,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 from .images import Scan, scan_folder, usable_problem
 
 CYCLEGAN_TRAIN = ("trainA", "trainB")

@@ -6,9 +6,9 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from .console import make_console
-from .datacheck import check_data
-from .download import DATASETS, MIRROR_ENV, dataset_url, download_dataset, list_datasets
+from ..console import make_console
+from ..data.check import check_data
+from ..data.download import DATASETS, MIRROR_ENV, dataset_url, download_dataset, list_datasets
 
 
 def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

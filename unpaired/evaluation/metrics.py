@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 __all__ = ["fid", "kid", "psnr", "ssim", "l1", "gaussian_window"]
 

@@ -34,12 +34,12 @@ from pathlib import Path
 import torch
 
 from . import metrics as M
-from .errors import UnpairedError
+from ..errors import UnpairedError
 from .features import compute_features
-from .images import IMAGE_EXTENSIONS, load_image
-from .checkpoint import rng_state, seed_all, set_rng_state
-from .devices import autocast
-from .translate import pad_to_multiple, to_tensor
+from ..data.images import IMAGE_EXTENSIONS, load_image
+from ..checkpoint import rng_state, seed_all, set_rng_state
+from ..devices import autocast
+from ..data.tensors import pad_to_multiple, size_multiple, to_tensor
 
 DISTRIBUTION = ("kid_a2b", "kid_a2b_std", "fid_a2b", "kid_b2a", "kid_b2a_std", "fid_b2a")
 CYCLE = ("cycle_a", "cycle_b")
@@ -128,9 +128,9 @@ class Evaluator:
         if self._extractor is None:
             spec, params = self._extractor_spec
             if isinstance(spec, str):
-                from .loading import get_registry
+                from ..loading import get_registry
 
-                spec = get_registry().build("feature_extractor", spec, params, key="eval.extractor")
+                spec = get_registry().create("feature_extractor", spec, params, key="eval.extractor")
             self._extractor = spec.to(self.device).eval()
         return self._extractor
 
@@ -243,7 +243,7 @@ class Evaluator:
         if not paths or paths[0] is None:
             raise UnpairedError("--truth: this dataset's items carry no A_path, so files cannot be matched by name")
         rows = []
-        multiple = int(getattr(g_ab, "size_multiple", 4))
+        multiple = size_multiple(g_ab)
         first = self.dataset[0]
         cin, cout = first["A"].shape[0], first["B"].shape[0]
         for index, path in enumerate(dict.fromkeys(paths)):

@@ -20,11 +20,12 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .errors import UnpairedError
+from ..data.images import to_8bit
+from ..data.tensors import from_uint8, to_tensor, to_uint8
+from ..errors import UnpairedError
 
 WHOLE_MAX_PIXELS = 2048 * 2048
 DEFAULT_TILE = 1024
@@ -121,9 +122,6 @@ def window(n, at_start, at_end, overlap):
 
 def translate_tiled(translator, img: Image.Image, tile: int, overlap: int | None = None) -> Image.Image:
     """``img`` (already resized) translated in tiles of ``tile`` pixels; an 8-bit PIL image."""
-    from .images import to_8bit
-    from .translate import to_tensor
-
     m = translator.multiple
     if tile < 4 * m or tile % m:
         raise UnpairedError(f"--tile: {tile!r} must be a multiple of {m} and at least {4 * m} pixels")
@@ -154,7 +152,7 @@ def translate_tiled(translator, img: Image.Image, tile: int, overlap: int | None
             for c, x in enumerate(xs):
                 tw = (width if c == len(xs) - 1 else x + tile) - x
                 part = torch.from_numpy(np.ascontiguousarray(source[y:y + th, x:x + tw])).permute(2, 0, 1)
-                part = part.float().div(127.5).sub(1.0)[None]
+                part = from_uint8(part)[None]
                 out = translator.translate_tensor(part)[0]
                 wy = window(th, y == 0, r == len(ys) - 1, overlap)
                 wx = window(tw, x == 0, c == len(xs) - 1, overlap)
@@ -168,7 +166,7 @@ def translate_tiled(translator, img: Image.Image, tile: int, overlap: int | None
                 weight[y - top:y - top + th, x:x + tw] += w2
             done = (ys[r + 1] if r + 1 < len(ys) else height) - top  # rows no later tile touches
             block = acc[:, :done] / weight[:done].clamp_min(1e-8)
-            block = ((block.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0)
+            block = to_uint8(block).permute(1, 2, 0)
             canvas[top:top + done] = block.numpy()
             acc = torch.cat([acc[:, done:], acc.new_zeros(cout, done, width)], 1)
             weight = torch.cat([weight[done:], weight.new_zeros(done, width)], 0)

@@ -23,172 +23,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from . import checkpoint
-from .devices import autocast, autocast_dtype, pick_device
-from .errors import UnpairedError
-from .probe import check_size
-from .images import IMAGE_EXTENSIONS, to_8bit, find_images, is_image_file, load_image
-
-DIRECTIONS = ("a2b", "b2a")
-CONTRACT_MULTIPLE = 4  # generators accept H, W multiples of 4 (plugin contract)
+from ..devices import autocast, autocast_dtype, pick_device
+from ..errors import UnpairedError
+from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
+from ..data.tensors import pad_to_multiple, size_multiple, to_image, to_tensor
+from ..restore import DIRECTIONS, load_generators
 
 
-# --------------------------------------------------------------------------- checkpoints -> nets
-class GeneratorPair(nn.Module):
-    """The translating generators of a checkpoint: what inference and evaluation need
-    (``g_ab``, and ``g_ba`` or None for a one-sided objective), without the rest."""
 
-    def __init__(self, g_ab, g_ba):
-        super().__init__()
-        self.g_ab, self.g_ba = g_ab, g_ba
-
-    @property
-    def translators(self):
-        """{direction: network name}, as an objective has it."""
-        return {d: "g_" + d.replace("2", "") for d, g in (("a2b", self.g_ab), ("b2a", self.g_ba)) if g is not None}
-
-    def networks(self):
-        return {name: getattr(self, name) for name in self.translators.values()}
-
-
-def checkpoint_recipe(state, path=""):
-    """The recipe a checkpoint was trained with (a validated DictConfig)."""
-    from .config import from_container
-
-    if not isinstance(state.get("config"), dict):
-        raise UnpairedError(f"checkpoint {path} holds no recipe ('config'); it was not written by unpaired")
-    return from_container(state["config"])
-
-
-def _registry_for(cfg):
-    """The registry as loaded now. A checkpoint is data: the plugin files its recipe names are
-    never imported from here (that would run code from a downloaded file); the user loads them
-    explicitly (``--plugins FILE``, ``unpaired.load_plugin_file``)."""
-    from .loading import get_registry
-
-    return get_registry(), []
-
-
-def require_plugin(registry, state, role, kind, name, path, problems=()):
-    """An error naming the plugin (and the version used in training) when ``name`` is not
-    registered now."""
-    if name in registry.names(kind):
-        return
-    used = (state.get("plugins") or {}).get(role) or {}
-    origin = ""
-    if used:
-        source = used.get("source", "")
-        if source == "entry point":
-            origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} of "
-                      f"{used.get('dist')} {used.get('version')}: install it (pip install "
-                      f"'{used.get('dist')}=={used.get('version')}')")
-        elif source == "file":
-            origin = (f"; it was trained with {kind} {name!r} from the plugin file {used.get('location')}: "
-                      f"if you trust that file, load it with --plugins {used.get('location')} "
-                      f"(plugin files run Python; a checkpoint never loads one by itself)")
-        else:
-            origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} "
-                      f"({source or 'unknown source'}, version {used.get('version') or 'unrecorded'}, "
-                      f"dist {used.get('dist') or '-'}): install or register that plugin")
-    installed = ", ".join(registry.names(kind)) or "none"
-    extra = "".join(f" ({p})" for p in problems)
-    raise UnpairedError(f"checkpoint {path}: {kind} {name!r} is not installed{origin}. "
-                        f"Installed {kind}s: {installed}.{extra}")
-
-
-def _channels(record, path):
-    """(in, out) channels of a translator record, checked."""
-    ch = (record.get("in_channels"), record.get("out_channels")) if isinstance(record, dict) else None
-    if not (ch and all(isinstance(c, int) and 0 < c <= 64 for c in ch)):
-        raise UnpairedError(f"checkpoint {path}: translator {record!r} does not name two channel counts")
-    return ch
-
-
-def load_generators(path_or_state, directions=None, registry=None):
-    """(GeneratorPair with the checkpoint's weights, eval mode, on the CPU; the state). Only the
-    generators named in ``directions`` are built (the other is None); None: every direction
-    the checkpoint's objective translates (a one-sided objective such as CUT has only a2b)."""
-    if isinstance(path_or_state, dict):
-        state, path = checkpoint.upgrade(path_or_state), "(in memory)"
-    else:
-        path = checkpoint.resolve(path_or_state)
-        state = checkpoint.load(path)
-    cfg = checkpoint_recipe(state, path)
-    checkpoint.require(state, path, "nets", "translators")
-    translators = state["translators"]
-    directions = tuple(translators) if directions is None else tuple(directions)
-    for direction in directions:
-        if direction not in translators:
-            raise UnpairedError(
-                f"--direction {direction}: checkpoint {path} was trained with objective "
-                f"{state.get('objective', '?')!r}, which is one-sided: it translates "
-                f"{' and '.join(translators) or 'nothing'} only")
-    problems = []
-    if registry is None:
-        registry, problems = _registry_for(cfg)
-    name = cfg.generator.name
-    require_plugin(registry, state, "generator", "generator", name, path, problems)
-    from omegaconf import OmegaConf
-
-    params = OmegaConf.to_container(cfg.generator.params, resolve=True)
-    nets = {}
-    for direction in DIRECTIONS:
-        key = "g_" + direction.replace("2", "")
-        if direction not in directions:
-            nets[key] = None
-            continue
-        record = translators[direction]
-        cin, cout = _channels(record, path)
-        check_size(lambda: registry.build("generator", name, params, key="generator", in_channels=cin,
-                                          out_channels=cout), "generator", name)
-        net = registry.build("generator", name, params, key="generator", in_channels=cin, out_channels=cout)
-        try:
-            net.load_state_dict(state["nets"][record["net"]])
-        except (KeyError, RuntimeError) as exc:
-            raise UnpairedError(f"checkpoint {path}: the weights of {record['net']} do not fit generator {name!r} "
-                                f"with params {params} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-        nets[key] = net.eval()
-    return GeneratorPair(nets["g_ab"], nets["g_ba"]), state
-
-
-# --------------------------------------------------------------------------- tensors <-> images
-def to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
-    """A PIL image -> (C, H, W) float in [-1, 1]; alpha composited on white, modes converted."""
-    img = to_8bit(img, channels)
-    w, h = img.size
-    t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(h, w, channels)
-    return t.permute(2, 0, 1).float().div(127.5).sub(1.0)
-
-
-def to_image(t: torch.Tensor) -> Image.Image:
-    """(C, H, W) in [-1, 1] -> an 8-bit PIL image (L for one channel, RGB for three)."""
-    t = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-    if t.shape[0] == 1:
-        return Image.fromarray(t[0].numpy(), mode="L")
-    return Image.fromarray(t[:3].permute(1, 2, 0).contiguous().numpy(), mode="RGB")
-
-
+# --------------------------------------------------------------------------- images
 def resize_shorter(img: Image.Image, size: int | None) -> Image.Image:
     if not size:
         return img
     w, h = img.size
     s = size / min(w, h)
     return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BICUBIC)
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int):
-    """Pad (N, C, H, W) on the right and bottom up to multiples of ``multiple`` (reflect where
-    the image is large enough, else replicate); returns (padded, (H, W))."""
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x, (h, w)
 
 
 # --------------------------------------------------------------------------- the Python API
@@ -217,23 +69,24 @@ class Translator:
         self.dtype = autocast_dtype(precision, self.device, "--precision")
         self.generator = generator.to(self.device).eval()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.multiple = int(getattr(generator, "size_multiple", CONTRACT_MULTIPLE))
+        self.multiple = size_multiple(generator)
         self.size, self.batch_size, self.direction = size, batch_size, direction
         self.tile = tile  # None: tile only images over the budget (unpaired/tiling.py); 0: never
 
     @classmethod
     def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None,
-                        plugins=(), tile=None):
+                        plugins=(), tile=None, source=None):
         """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
         (its checkpoints/latest.pt). ``plugins``: local plugin files to load first (they run
-        Python: only files you trust); the checkpoint itself never loads any."""
+        Python: only files you trust); the checkpoint itself never loads any. ``path`` may also
+        be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path."""
         if direction not in DIRECTIONS:
             raise UnpairedError(f"--direction: {direction!r} is not a2b or b2a")
-        from .loading import load_plugin_file
+        from ..loading import load_plugin_file
 
         for file in plugins:
             load_plugin_file(file)
-        nets, state = load_generators(path, directions=(direction,))
+        nets, state = load_generators(path, directions=(direction,), path=source)
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
         g = nets.g_ab if direction == "a2b" else nets.g_ba

@@ -10,7 +10,7 @@ import random
 
 import torch
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 try:
     import numpy as np

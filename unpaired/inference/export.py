@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import UnpairedError
+from ..errors import UnpairedError, one_of
 
 FORMATS = ("onnx", "pt2")
 OPSET = 18
@@ -170,17 +170,17 @@ def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=()):
     UnpairedError when the export fails or does not match."""
     from omegaconf import OmegaConf
 
-    from . import checkpoint
-    from .translate import Translator, checkpoint_recipe
+    from ..loading import load_plugin_file
+    from ..restore import open_checkpoint
+    from .translate import Translator
 
-    if fmt not in FORMATS:
-        raise UnpairedError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    one_of("--format", fmt, FORMATS)
     if fmt == "onnx":
         require("onnx"), require("onnxscript"), require("onnxruntime")
-    t = Translator.from_checkpoint(checkpoint_arg, direction=direction, device="cpu", precision="fp32",
-                                   plugins=plugins)
-    state = checkpoint.load(checkpoint.resolve(checkpoint_arg))
-    cfg = checkpoint_recipe(state)
+    for file in plugins:  # explicit only: a checkpoint never loads plugin files
+        load_plugin_file(file)
+    state, path, cfg = open_checkpoint(checkpoint_arg)
+    t = Translator.from_checkpoint(state, direction=direction, device="cpu", precision="fp32", source=path)
     out = Path(out) if out else default_out(checkpoint_arg, direction, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
     crop = OmegaConf.select(cfg, "data.params.crop_size")

@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeRemainingColumn, TransferSpeedColumn)
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 DEFAULT_BASE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets"
 MIRROR_ENV = "UNPAIRED_DATA_MIRROR"

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UnpairedError
+from ..data.tensors import from_uint8, to_uint8
+from ..errors import UnpairedError
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 
@@ -61,13 +62,13 @@ def translate_video(translator, source, target, progress=None, codec="libx264"):
 
     def flush():
         nonlocal done
-        x = torch.from_numpy(np.stack(pending)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        x = from_uint8(torch.from_numpy(np.stack(pending)).permute(0, 3, 1, 2))
         if translator.in_channels == 1:
             x = x.mean(1, keepdim=True)
         y = translator.translate_tensor(x)
         if y.shape[1] == 1:
             y = y.expand(-1, 3, -1, -1)
-        y = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        y = to_uint8(y).permute(0, 2, 3, 1).numpy()
         for arr in y:
             for packet in vout.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr[..., :3]), format="rgb24")):
                 dst.mux(packet)

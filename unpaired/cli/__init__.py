@@ -1,0 +1,91 @@
+"""The command line (``unpaired`` and ``python -m unpaired``): one module per command group,
+each adding its sub-commands to the parser built here.
+
+    run.py      unpaired run                    train from a recipe
+    plugins.py  unpaired plugins                what is installed
+    data.py     unpaired data ...               download, list, check image data sets
+    model.py    unpaired translate|export|eval  a trained checkpoint at work
+"""
+import argparse
+import logging
+import sys
+
+from rich.console import Console
+from rich.text import Text
+
+from .. import __version__
+from .data import add_data_commands
+from .model import add_model_commands
+from .plugins import add_plugins_command
+from .run import add_run_command
+from ..console import log_handler
+from ..errors import UnpairedError, user_message
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="unpaired", description="Unpaired image-to-image translation (CycleGAN).")
+    parser.add_argument("--version", action="version", version=f"unpaired {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    add_run_command(sub)
+    add_plugins_command(sub)
+    add_data_commands(sub)
+    add_model_commands(sub)
+    return parser
+
+
+def split_override(argv):
+    """``KEY={a: 1, b: 2}`` typed unquoted reaches us as ``KEY={a:``, ``1,`` ... : the first such
+    argument rejoined, or None."""
+    def depth(text):
+        return text.count("{") + text.count("[") - text.count("}") - text.count("]")
+
+    for i, arg in enumerate(argv):
+        key, sep, value = arg.partition("=")
+        if not sep or key.startswith("-") or depth(value) <= 0:
+            continue
+        pieces, level = [arg], depth(value)
+        for more in argv[i + 1:]:
+            if level <= 0:
+                break
+            pieces.append(more)
+            level += depth(more)
+        return " ".join(pieces)
+    return None
+
+
+def main(argv=None):
+    parser = build_parser()
+    whole = split_override(sys.argv[1:] if argv is None else list(argv))
+    if whole is not None:
+        Console(stderr=True, soft_wrap=True).print(Text.assemble(
+            ("error: ", "bold red"), f"the shell split the override {whole.split(' ')[0]!r} at its spaces: quote it, "
+            f"e.g. '{whole}'"), highlight=False)
+        return EXIT_USER_ERROR
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # overrides may come before or after the options
+        bad = [x for x in extra if x.startswith("-") or "=" not in x or not hasattr(args, "overrides")]
+        if bad:
+            parser.error(f"unrecognized arguments: {' '.join(bad)}")
+        args.overrides = list(args.overrides) + extra
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[log_handler()])
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return args.func(args)
+    except UnpairedError as exc:
+        if args.debug:
+            raise
+        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), user_message(exc)), highlight=False)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

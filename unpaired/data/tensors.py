@@ -1,0 +1,78 @@
+"""Images <-> tensors, in one place. The engine's image tensors are float, channels first,
+with values in [-1, 1] (what generators take and give: the plugin contract); files and
+displays are 8-bit.
+
+    to_tensor(pil, channels) -> (C, H, W) in [-1, 1]        to_image(t) -> PIL
+    from_uint8(t) -> [-1, 1]                                 to_uint8(t) -> uint8 (clamped, rounded)
+    pad_to_multiple(x, m) -> (padded, (H, W))                size_multiple(generator) -> int
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .images import to_8bit
+
+SIZE_MULTIPLE = 4  # the plugin contract: generators accept any H, W that are multiples of 4
+
+
+def size_multiple(*generators) -> int:
+    """The multiple that image sides are padded to for these generators: the contract's 4,
+    or the largest one a generator declares with a ``size_multiple`` attribute."""
+    return max([SIZE_MULTIPLE] + [int(getattr(g, "size_multiple", SIZE_MULTIPLE)) for g in generators])
+
+
+def from_uint8(t: torch.Tensor) -> torch.Tensor:
+    """uint8 values (any layout) -> float in [-1, 1]."""
+    return t.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(t: torch.Tensor) -> torch.Tensor:
+    """Values in [-1, 1] (clamped) -> uint8 levels, rounded to the nearest."""
+    return ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
+    """A PIL image -> (C, H, W) float in [-1, 1]; alpha composited on white, modes converted."""
+    img = to_8bit(img, channels)
+    w, h = img.size
+    t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(h, w, channels)
+    return from_uint8(t.permute(2, 0, 1))
+
+
+def to_image(t: torch.Tensor) -> Image.Image:
+    """(C, H, W) in [-1, 1] -> an 8-bit PIL image (L for one channel, RGB for three)."""
+    t = to_uint8(t).cpu()
+    if t.shape[0] == 1:
+        return Image.fromarray(t[0].numpy(), mode="L")
+    return Image.fromarray(t[:3].permute(1, 2, 0).contiguous().numpy(), mode="RGB")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int):
+    """Pad (N, C, H, W) on the right and bottom up to multiples of ``multiple`` (reflect where
+    the image is large enough, else replicate); returns (padded, (H, W))."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+def sample_grid(rows):
+    """One image from an objective's sample rows ({"a2b": (real, translated, reconstructed),
+    ...}, batches in [0, 1]): a grid row per image of each entry, entries in order."""
+    import torchvision
+
+    lines = []
+    for row in rows.values():
+        for images in zip(*row):
+            lines.append([img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3] for img in images])
+    width = max(len(line) for line in lines)
+    h = max(t.shape[1] for line in lines for t in line)
+    w = max(t.shape[2] for line in lines for t in line)
+    blank = torch.ones(3, h, w)
+    tiles = [F.pad(t, (0, w - t.shape[2], 0, h - t.shape[1]), value=1.0)
+             for line in lines for t in line + [blank] * (width - len(line))]
+    return torchvision.utils.make_grid(torch.stack(tiles), nrow=width, padding=2, pad_value=1.0)
