@@ -115,7 +115,7 @@ CHOICES = {
 }
 
 
-def _fail(exc, source):
+def _recipe_error(exc, source):
     key = getattr(exc, "full_key", None) or ""
     msg = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
     where = f"{source}: " if source else ""
@@ -139,7 +139,7 @@ def load_recipe(path, overrides=(), quick=False):
     try:
         cfg = OmegaConf.merge(cfg, raw)
     except OmegaConfBaseException as exc:
-        raise _fail(exc, f"recipe {path}") from None
+        raise _recipe_error(exc, f"recipe {path}") from None
     swaps = swapped_plugins(cfg, overrides)  # a new plugin name starts its params empty
     dropped = []
     if quick:
@@ -163,7 +163,7 @@ def load_recipe(path, overrides=(), quick=False):
             cfg.out_dir = str(Path("runs") / (cfg.name + ("_quick" if quick else "")))
         validate(cfg, f"recipe {path}")
     except OmegaConfBaseException as exc:
-        raise _fail(exc, f"recipe {path}") from None
+        raise _recipe_error(exc, f"recipe {path}") from None
     return cfg
 
 
@@ -178,7 +178,7 @@ def apply_overrides(cfg, overrides, source="command line"):
             for part in key.split("."):
                 value = value[part]
         except OmegaConfBaseException as exc:
-            raise _fail(exc, f"{source} ({item})") from None
+            raise _recipe_error(exc, f"{source} ({item})") from None
         set_key(cfg, key, value, f"{source} ({item})")
     return cfg
 
@@ -193,7 +193,7 @@ def set_key(cfg, key, value, source):
     try:
         OmegaConf.update(cfg, key, value, merge=False)
     except OmegaConfBaseException as exc:
-        raise _fail(exc, source) from None
+        raise _recipe_error(exc, source) from None
 
 
 _ABSENT = object()
@@ -230,7 +230,7 @@ def validate(cfg, source):
     try:  # interpolation loops and missing references, named by key
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
-        raise _fail(exc, source) from None
+        raise _recipe_error(exc, source) from None
     for key, allowed in CHOICES.items():
         one_of(f"{source}: key {key}", OmegaConf.select(cfg, key), allowed)
     t = cfg.train
@@ -284,7 +284,7 @@ def for_checkpoint(cfg):
     try:
         resolved = OmegaConf.to_container(safe, resolve=True)
     except OmegaConfBaseException as exc:
-        raise _fail(exc, "recipe") from None
+        raise _recipe_error(exc, "recipe") from None
     return _map_strings(resolved, lambda v: v.replace("${", "\\${") if "oc.env" in v else v)
 
 
@@ -301,4 +301,4 @@ def from_container(container):
     try:
         return OmegaConf.merge(OmegaConf.structured(Recipe), container)
     except OmegaConfBaseException as exc:
-        raise _fail(exc, "checkpoint config") from None
+        raise _recipe_error(exc, "checkpoint config") from None

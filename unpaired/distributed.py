@@ -22,11 +22,13 @@ class World:
     local_rank: int = 0
 
     @property
-    def main(self):
+    def is_rank_zero(self):
+        """The process that writes logs, samples and checkpoints (the only one without torchrun)."""
         return self.rank == 0
 
     @property
-    def active(self):
+    def is_distributed(self):
+        """More than one process trains (under torchrun); collectives are needed."""
         return self.size > 1
 
 
@@ -48,7 +50,7 @@ def teardown(world, together=True):
     """Leave the process group; ``together``: after a barrier, since a rank that tears down
     while another still talks to it can abort (seen with gloo). Not after an error, when the
     other ranks may never reach the barrier."""
-    if world.active and dist.is_initialized():
+    if world.is_distributed and dist.is_initialized():
         if together:
             dist.barrier()
         dist.destroy_process_group()
@@ -64,7 +66,7 @@ def wrap(module, device):
 
 def mean(world, tensors):
     """The mean over ranks of a dict of scalar tensors (one collective)."""
-    if not world.active or not tensors:
+    if not world.is_distributed or not tensors:
         return tensors
     keys = sorted(tensors)
     flat = torch.stack([tensors[k].float() for k in keys])
@@ -75,7 +77,7 @@ def mean(world, tensors):
 
 def any_rank(world, flag, device):
     """True on every rank when ``flag`` is true on any rank."""
-    if not world.active:
+    if not world.is_distributed:
         return bool(flag)
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
@@ -84,7 +86,7 @@ def any_rank(world, flag, device):
 
 def same_weights(world, module, device):
     """True when every rank holds the same parameters as rank 0 (a checksum comparison)."""
-    if not world.active:
+    if not world.is_distributed:
         return True
     total = sum(p.detach().double().sum() for p in module.parameters()).to(device)
     gathered = [torch.zeros_like(total) for _ in range(world.size)]

@@ -52,6 +52,38 @@ class TrainResult:
     interrupted: str = ""  # the signal's name when stopped by one
 
 
+@dataclass
+class Every:
+    """How often things fall due, in steps (0: evaluation only at the end, if at all)."""
+    log: int
+    sample: int
+    checkpoint: int
+    eval: int
+    eval_at_end: bool
+
+
+class LossWindow:
+    """The loss terms summed since the last log step. They stay tensors on the device, so a
+    step between log steps never waits for the GPU."""
+
+    def __init__(self, step, start_time=None):
+        self.sums, self.count = {}, 0
+        self.start_step = step
+        self.start_time = time.perf_counter() if start_time is None else start_time
+
+    def add(self, terms):
+        for k, v in terms.items():
+            self.sums[k] = self.sums.get(k, 0) + v.detach().float()
+        self.count += 1
+
+    def means(self):
+        return {k: v / self.count for k, v in self.sums.items()}
+
+    def rate(self, step, now):
+        """Steps per second from the window's opening to ``now``."""
+        return (step - self.start_step) / max(now - self.start_time, 1e-9)
+
+
 class StopSignals:
     """SIGINT / SIGTERM ask the loop to stop at the end of the step (and save); a second
     Ctrl-C interrupts at once."""
@@ -77,23 +109,56 @@ class StopSignals:
 
 
 class Trainer:
+    """One training run: ``Trainer(cfg, resume).run()``. The constructor reads as the order
+    of set-up: the previous checkpoint, the recipe check, the device, the data and objective,
+    the optimizers, the schedule, the resumed state, then compile and DDP."""
+
     def __init__(self, cfg, resume=False):
         self.cfg = cfg
-        t = cfg.train
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_path = self.out_dir / "checkpoints" / "latest.pt"
-        self.world = distributed.setup(t.device)
+        self.world = distributed.setup(cfg.train.device)
         state = self._previous_state(resume)
-
         registry = load_recipe_plugins(cfg)
         check_recipe(cfg, registry)  # every name and param, before any data or network is touched
+        self._pick_device()
+        self._build(registry)
+        self.optimizers = {phase: torch.optim.Adam(params, lr=cfg.train.lr, betas=tuple(cfg.train.betas))
+                           for phase, params in self.model.param_groups().items()}
+        # a no-op unless training in fp16 (it then scales losses against underflow)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self._plan_steps()
+        self.evaluator = self._evaluator() if self.world.is_rank_zero else None
+        self.best = None  # {"metric", "value", "step"} of checkpoints/best.pt
+        self.last_eval = None  # (value of eval.metric, step) of the latest evaluation
+        self.step = 0
+        self._rng = None
+        self.health = health.Health(self.ckpt_path, state["step"] if state is not None else None)
+        if state is not None:
+            probe.load_resumed(self._load_state, state, self.ckpt_path)
+            if self.step >= self.total_steps:
+                raise UnpairedError(finished_run(self.ckpt_path, self.step, self.total_steps, cfg.train.max_steps))
+        if cfg.train.compile:
+            for net in self.model.networks().values():
+                net.compile(backend=cfg.train.compile_backend)  # in place: state_dict keys are unchanged
+        # what each phase's forward calls: the phase's module, or its DDP wrapper under torchrun
+        self.phases = {phase: distributed.wrap(module, self.device) if self.world.is_distributed else module
+                       for phase, module in self.model.phases.items()}
+
+    def _pick_device(self):
+        t = self.cfg.train
         self.device = pick_device(t.device)
-        if self.device.type == "cuda" and self.world.active:
+        if self.device.type == "cuda" and self.world.is_distributed:
             self.device = torch.device("cuda", self.world.local_rank)  # one GPU per rank
         self.amp_dtype = autocast_dtype(t.precision, self.device)
-        self.num_workers = loader_workers(cfg.data.num_workers, self.device)
+        self.num_workers = loader_workers(self.cfg.data.num_workers, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+        self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
+
+    def _build(self, registry):
+        """The datasets and the objective (its networks initialised, on the device, probed)."""
+        cfg, t = self.cfg, self.cfg.train
         torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.dataset = build_dataset(cfg, registry)
         self.test_dataset = build_dataset(cfg, registry, test=True)
@@ -102,17 +167,13 @@ class Trainer:
         self.model = build_model(cfg, registry, self.channels, rank=self.world.rank)
         for net in self.model.networks().values():
             init_weights(net, t.init, t.init_gain)
-        self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         probe.check_model(cfg, self.model, self.channels, probe.check_dataset(self.dataset, cfg.data.name), self.device)
         self.provenance = provenance(cfg, registry)
 
-        betas = tuple(t.betas)
-        self.optimizers = {phase: torch.optim.Adam(params, lr=t.lr, betas=betas)
-                           for phase, params in self.model.param_groups().items()}
-        # a no-op unless training in fp16 (it then scales losses against underflow)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-
+    def _plan_steps(self):
+        """Steps per epoch (one step: a batch on every rank) and the run's total."""
+        cfg, t = self.cfg, self.cfg.train
         try:
             n_items = len(self.dataset)
         except TypeError:
@@ -125,22 +186,6 @@ class Trainer:
         self.total_steps = (t.epochs + t.decay_epochs) * self.steps_per_epoch
         if t.max_steps is not None:
             self.total_steps = min(self.total_steps, t.max_steps)
-        self.evaluator = self._evaluator() if self.world.main else None
-        self.best = None  # {"metric", "value", "step"} of checkpoints/best.pt
-        self.last_eval = None  # (value of eval.metric, step) of the latest evaluation
-        self.step = 0
-        self._rng = None
-        self.health = health.Health(self.ckpt_path, state["step"] if state is not None else None)
-        if state is not None:
-            probe.load_resumed(self._load_state, state, self.ckpt_path)
-            if self.step >= self.total_steps:
-                raise UnpairedError(finished_run(self.ckpt_path, self.step, self.total_steps, t.max_steps))
-        if t.compile:
-            for net in self.model.networks().values():
-                net.compile(backend=t.compile_backend)  # in place: state_dict keys are unchanged
-        # what each phase's forward calls: the phase's module, or its DDP wrapper under torchrun
-        self.phases = {phase: distributed.wrap(module, self.device) if self.world.active else module
-                       for phase, module in self.model.phases.items()}
 
     def _evaluator(self):
         e = self.cfg.eval
@@ -184,7 +229,7 @@ class Trainer:
             return None
         return resumable_state(self.ckpt_path, self.cfg)
 
-    def _own_state(self):
+    def _per_rank_state(self):
         """What differs between ranks: the objective's extra state (pools) and the random generators."""
         return {"objective_state": self.model.extra_state(), "rng": checkpoint.rng_state()}
 
@@ -208,7 +253,7 @@ class Trainer:
             "schedule": {"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
             "scaler": self.scaler.state_dict(),
             "best": self.best or {},
-            **self._own_state(),
+            **self._per_rank_state(),
         }
 
     def _load_state(self, state):
@@ -232,10 +277,10 @@ class Trainer:
     def save_checkpoint(self):
         """Rank 0 writes the checkpoint; other ranks write their pools and RNG beside it."""
         self.health.check_weights(self.step, self.model.networks())  # never NaN over a good checkpoint
-        if self.world.main:
+        if self.world.is_rank_zero:
             checkpoint.save(self.state_dict(), self.ckpt_path, kept_step=self.health.saved_step)
         else:
-            checkpoint.save({"format": checkpoint.FORMAT, "step": self.step, **self._own_state()},
+            checkpoint.save({"format": checkpoint.FORMAT, "step": self.step, **self._per_rank_state()},
                             self._rank_state_path())
         self.health.saved(self.step)
         return self.ckpt_path
@@ -285,75 +330,104 @@ class Trainer:
         return {"grid": sample_grid(rows), **rows}
 
     def run(self):
+        """Train from ``self.step`` to ``self.total_steps``; a stop signal ends the run at the
+        end of a step, with a checkpoint of that step."""
+        loader, samples = self._start()
+        self.window = LossWindow(self.step)
+        stopping = ""
+        with StopSignals() as signals:
+            try:
+                for batch in loader:
+                    stopping = self._step(batch, signals, samples)
+                    if stopping:
+                        break
+                self._finish()
+            finally:
+                self.events.on_train_end(run=self.run_info, step=self.step, interrupted=stopping)
+                distributed.teardown(self.world, together=sys.exc_info()[0] is None)
+        return TrainResult(self.step, self.ckpt_path, self.out_dir, stopping)
+
+    def _start(self):
+        """The run directory, the loader from this step on, the fixed sample batch and the
+        on_train_start event; returns (loader, samples)."""
         cfg, t, world = self.cfg, self.cfg.train, self.world
-        if world.main:
+        if world.is_rank_zero:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(to_yaml(cfg))
         shown = self.dataset if self.test_dataset is None else self.test_dataset  # sample grids
-        samples = fixed_items(shown, t.samples, t.seed) if world.main else None
+        samples = fixed_items(shown, t.samples, t.seed) if world.is_rank_zero else None
         if self._rng is not None:
             checkpoint.set_rng_state(self._rng)
         loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
                              num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                              rank=world.rank, world=world.size)
-        events = Events(cfg.disable_plugins if world.main else None)
-        run = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
-                      description=self._describe(self.step), checkpoint_step=self.health.saved_step,
-                      held_out=shown)
-        events.on_train_start(run=run)
+        self.events = Events(cfg.disable_plugins if world.is_rank_zero else None)
+        self.run_info = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
+                                description=self._describe(self.step), checkpoint_step=self.health.saved_step,
+                                held_out=shown)
         # plain ints for the loop (recipe lookups are slow next to a GPU step)
-        log_every, sample_every, ckpt_every = t.log_every, t.sample_every, t.checkpoint_every
-        eval_every, eval_at_end = cfg.eval.every, cfg.eval.at_end or cfg.eval.every > 0
-        sums, count, t_log, last_logged = {}, 0, time.perf_counter(), self.step
-        lr_epoch = None
-        with StopSignals() as stop:
-            stopping = ""
-            try:
-                for batch in loader:
-                    epoch = self.step // self.steps_per_epoch
-                    if epoch != lr_epoch:  # the schedule changes once an epoch
-                        lr, lr_epoch = self.set_lr(epoch), epoch
-                    terms = self.train_step(self._to_device(batch["A"]), self._to_device(batch["B"]))
-                    for k, v in terms.items():
-                        sums[k] = sums.get(k, 0) + v.detach().float()
-                    count += 1
-                    self.step += 1
-                    last = self.step >= self.total_steps
-                    events.on_step(run=run, step=self.step)
-                    # the same on every rank (collectives follow); rank 0 alone evaluates
-                    eval_now = (eval_every > 0 and self.step % eval_every == 0) or (last and eval_at_end)
-                    log_now = self.step % log_every == 0 or last or eval_now
-                    if log_now or not world.active:  # ranks agree on stopping at log steps
-                        stopping = "SIGTERM" if distributed.any_rank(world, stop.received, self.device) else ""
-                        stopping = stop.received or stopping
-                    if log_now or stopping:
-                        now = time.perf_counter()
-                        means = distributed.mean(world, {k: v / count for k, v in sums.items()})
-                        metrics = {"epoch": epoch, "lr": lr, **{k: float(v) for k, v in means.items()}}
-                        metrics["it_per_s"] = (self.step - last_logged) / max(now - t_log, 1e-9)
-                        self.health.check_metrics(self.step, metrics, lr)  # raises on NaN/inf
-                        if eval_now and self.evaluator is not None:
-                            metrics.update(self.evaluate())
-                        events.on_log(run=run, step=self.step, metrics=metrics)
-                        sums, count, t_log, last_logged = {}, 0, now, self.step
-                    if world.main and (self.step % sample_every == 0 or last):
-                        events.on_sample(run=run, step=self.step, images=self.sample_images(samples))
-                    if self.step % ckpt_every == 0 or last or stopping:
-                        path = self.save_checkpoint()
-                        run.checkpoint_step = self.step
-                        events.on_checkpoint(run=run, step=self.step, path=path)
-                    if stopping:
-                        break
-                if self.last_eval and self.best:  # the protocol question: say which is which
-                    log.info("%s: final %.5g (step %d, checkpoints/latest.pt); best %.5g (step %d, "
-                             "checkpoints/best.pt)", self.best["metric"], *self.last_eval,
-                             self.best["value"], self.best["step"])
-                if world.active and not distributed.same_weights(world, self.model, self.device):
-                    raise RuntimeError("the ranks' weights differ at the end of training")
-            finally:
-                events.on_train_end(run=run, step=self.step, interrupted=stopping)
-                distributed.teardown(world, together=sys.exc_info()[0] is None)
-        return TrainResult(self.step, self.ckpt_path, self.out_dir, stopping)
+        self.every = Every(t.log_every, t.sample_every, t.checkpoint_every, cfg.eval.every,
+                           cfg.eval.at_end or cfg.eval.every > 0)
+        self.epoch = self.lr = None
+        self.events.on_train_start(run=self.run_info)
+        return loader, samples
+
+    def _step(self, batch, signals, samples):
+        """One step and what falls due after it (log, evaluation, sample grid, checkpoint);
+        returns the name of the signal that stops the run, or ""."""
+        epoch = self.step // self.steps_per_epoch
+        if epoch != self.epoch:  # the schedule changes once an epoch
+            self.epoch, self.lr = epoch, self.set_lr(epoch)
+        terms = self.train_step(self._to_device(batch["A"]), self._to_device(batch["B"]))
+        self.window.add(terms)
+        self.step += 1
+        run, every, last = self.run_info, self.every, self.step >= self.total_steps
+        self.events.on_step(run=run, step=self.step)
+        # the same on every rank (collectives follow); rank 0 alone evaluates
+        eval_now = (every.eval > 0 and self.step % every.eval == 0) or (last and every.eval_at_end)
+        log_now = self.step % every.log == 0 or last or eval_now
+        stopping = self._agree_on_stop(signals.received, log_now)
+        if log_now or stopping:
+            self._log(eval_now)
+        if self.world.is_rank_zero and (self.step % every.sample == 0 or last):
+            self.events.on_sample(run=run, step=self.step, images=self.sample_images(samples))
+        if self.step % every.checkpoint == 0 or last or stopping:
+            path = self.save_checkpoint()
+            run.checkpoint_step = self.step
+            self.events.on_checkpoint(run=run, step=self.step, path=path)
+        return stopping
+
+    def _agree_on_stop(self, received, log_now):
+        """The signal that stops the run at this step, or "". A signal may reach one rank only,
+        or the ranks at different steps; yet all must stop at the same step, or the others
+        would wait forever in the next step's gradient all-reduce. So the ranks agree, with one
+        all-reduce, and only at log steps: those synchronise anyway (the logged loss means),
+        so the steps between them cost no extra round trip. One process stops at once."""
+        if self.world.is_distributed and not log_now:
+            return ""
+        elsewhere = distributed.any_rank(self.world, received, self.device)
+        return received or ("SIGTERM" if elsewhere else "")
+
+    def _log(self, eval_now):
+        """The mean loss terms since the last log (over ranks), the speed, the health check
+        and, when due, the evaluation: the on_log event."""
+        now = time.perf_counter()
+        metrics = {"epoch": self.epoch, "lr": self.lr,
+                   **{k: float(v) for k, v in distributed.mean(self.world, self.window.means()).items()}}
+        metrics["it_per_s"] = self.window.rate(self.step, now)
+        self.health.check_metrics(self.step, metrics, self.lr)  # raises on NaN/inf
+        if eval_now and self.evaluator is not None:
+            metrics.update(self.evaluate())
+        self.events.on_log(run=self.run_info, step=self.step, metrics=metrics)
+        self.window = LossWindow(self.step, now)  # the next window's time includes this one's evaluation
+
+    def _finish(self):
+        if self.last_eval and self.best:  # the protocol question: say which is which
+            log.info("%s: final %.5g (step %d, checkpoints/latest.pt); best %.5g (step %d, "
+                     "checkpoints/best.pt)", self.best["metric"], *self.last_eval,
+                     self.best["value"], self.best["step"])
+        if self.world.is_distributed and not distributed.same_weights(self.world, self.model, self.device):
+            raise RuntimeError("the ranks' weights differ at the end of training")
 
     def _describe(self, start):
         cfg = self.cfg
@@ -367,7 +441,7 @@ class Trainer:
         prec += f", {self.num_workers} loader workers"
         what = f"resuming {cfg.name} at step {start}" if start else f"training {cfg.name}"
         batch = f"batch {cfg.data.batch_size}"
-        if self.world.active:
+        if self.world.is_distributed:
             batch += f" x {self.world.size} processes = {self.batch_size} per step"
         return (f"{what} -> {self.out_dir}: {len(self.dataset)} pairs/epoch, {batch}, "
                 f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, generator {cfg.generator.name} "

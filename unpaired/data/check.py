@@ -8,7 +8,6 @@ loadable image, or any unusable file when the run uses ``on_bad_file: error``), 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import UnpairedError
+from .download import sha256_of
 from .images import Scan, scan_folder, usable_problem
 
 CYCLEGAN_TRAIN = ("trainA", "trainB")
@@ -195,14 +195,10 @@ def _duplicates(paths: list[Path]) -> list[list[Path]]:
 
 
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
+        return sha256_of(path)
     except OSError:  # vanished or became unreadable since the scan: nothing to compare
         return None
-    return digest.hexdigest()
 
 
 def _span(values: list[int]) -> str:

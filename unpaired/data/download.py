@@ -22,6 +22,7 @@ import http.client
 import os
 import re
 import shutil
+import hashlib
 import stat
 import tempfile
 import time
@@ -131,9 +132,27 @@ def download_dataset(name: str, root: str | os.PathLike = "data", url: str | Non
 
 # --- download ------------------------------------------------------------------------------
 
+class DownloadError(UnpairedError):
+    """A download that failed; ``reason`` is its short cause (quoted when several mirrors fail)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file's content."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def fetch(url: str, dest: Path, progress: bool = True, console: Console | None = None,
           retries: int = RETRIES, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Download ``url`` to ``dest``, resuming a partial ``dest`` with an HTTP Range request.
+    """Download ``url`` to ``dest``, resuming a partial ``dest`` with an HTTP Range request:
+    data sets (here) and weights (``unpaired.evaluation.features.download_weights``).
 
     A server that ignores the range (answers 200) is downloaded again from the start. A
     dropped connection is retried (resuming) up to ``retries`` times; after that the
@@ -152,22 +171,23 @@ def fetch(url: str, dest: Path, progress: bool = True, console: Console | None =
                 failure = "the server refused to resume (HTTP 416)"
                 continue
             hint = "check the data set name or the URL" if exc.code == 404 else "try again later or use --url"
-            raise UnpairedError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; {hint}") from exc
+            raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; {hint}",
+                                f"HTTP {exc.code} {exc.reason}") from exc
         except (URLError, OSError, http.client.HTTPException) as exc:
             failure = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
         received = (dest.stat().st_size if dest.exists() else 0) - before
         if attempt < retries and received <= 0:
             time.sleep(RETRY_DELAY_S * (attempt + 1))
     kept = dest.stat().st_size if dest.exists() else 0
-    raise UnpairedError(f"download of {url} failed after {retries + 1} tries: {failure}. "
+    raise DownloadError(f"download of {url} failed after {retries + 1} tries: {failure}. "
                         f"{kept} bytes are kept in {dest}; run the same command again to resume "
-                        f"(or set {MIRROR_ENV} / --url to use another server)")
+                        f"(or set {MIRROR_ENV} / --url to use another server)", failure)
 
 
 def _fetch_once(url: str, dest: Path, progress: bool, console: Console | None, timeout: float) -> bool:
     """One request; True when the file is complete (or its size is unknown and the stream ended)."""
     have = dest.stat().st_size if dest.exists() else 0
-    request = Request(url, headers={"User-Agent": "unpaired-data-download"})
+    request = Request(url, headers={"User-Agent": "unpaired-download"})
     if have:
         request.add_header("Range", f"bytes={have}-")
     with urlopen(request, timeout=timeout) as response:
@@ -182,7 +202,7 @@ def _fetch_once(url: str, dest: Path, progress: bool, console: Console | None, t
         else:  # a fresh download, or a server that sent the whole file again
             mode, done = "wb", 0
         total = done + length if length is not None else None
-        with open(dest, mode) as out, _transfer_bar(progress, console, dest.name, total, done) as advance:
+        with open(dest, mode) as out, _TransferBar(progress, console, dest.name, total, done) as advance:
             while chunk := response.read(CHUNK_BYTES):
                 out.write(chunk)
                 done += len(chunk)
@@ -195,7 +215,7 @@ def _range_start(content_range: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-class _transfer_bar:
+class _TransferBar:
     """A rich progress bar with size, speed and time left; a no-op when progress is off."""
 
     def __init__(self, enabled: bool, console: Console | None, label: str, total: int | None, done: int):

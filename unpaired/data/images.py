@@ -121,7 +121,7 @@ def load_image(path: str | os.PathLike, channels: int = 3, max_side: int | None 
     if max_side is not None and max_side < 1:
         raise UnpairedError(f"max_side={max_side!r} must be a positive number of pixels (or None)")
     path = Path(path)
-    with _reasons(path):
+    with _ReasonsFor(path):
         im, _ = _decode(path, draft_side=max_side)
         return to_8bit(im, channels)
 
@@ -132,7 +132,7 @@ def inspect_image(path: str | os.PathLike) -> ImageInfo:
     Raises UnpairedError with the reason when the file cannot be used.
     """
     path = Path(path)
-    with _reasons(path):
+    with _ReasonsFor(path):
         im, info = _decode(path, draft_side=1)
         to_8bit(im, 3)
         return info
@@ -219,7 +219,7 @@ class _Unusable(Exception):
     """A reason, found by this module, that a file cannot be used."""
 
 
-class _reasons:
+class _ReasonsFor:
     """Turn any decoding failure inside the block into UnpairedError(path: reason)."""
 
     def __init__(self, path: Path):

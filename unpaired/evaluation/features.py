@@ -14,11 +14,7 @@ is D. Extractors are frozen and always in eval mode.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -29,6 +25,7 @@ import torchvision
 from torch import nn
 from torchvision.models.inception import InceptionA, InceptionC, InceptionE
 
+from ..data.download import fetch, sha256_of
 from ..errors import UnpairedError
 
 __all__ = [
@@ -51,22 +48,12 @@ INCEPTION_URLS = (
 INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 INCEPTION_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 
-_CHUNK = 1 << 20
-
 
 # --------------------------------------------------------------------------- downloads
 def cache_dir() -> Path:
     """Where downloaded weights live: ``$UNPAIRED_CACHE`` or ``~/.cache/unpaired``."""
     env = os.environ.get("UNPAIRED_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "unpaired"
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_expected_digest(sha256: str) -> str:
@@ -76,34 +63,6 @@ def _check_expected_digest(sha256: str) -> str:
     return sha256
 
 
-def _fetch(url: str, sha256: str, target: Path, timeout: float) -> None:
-    """Stream ``url`` into a temporary file beside ``target``, check it, then rename it."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        actual = digest.hexdigest()
-        if not actual.startswith(sha256):
-            raise _failure(f"it has SHA-256 {actual}, not the expected {sha256}", UnpairedError(
-                f"the file downloaded from {url} has SHA-256 {actual}, expected {sha256}"
-                f"{'...' if len(sha256) < 64 else ''}; it was deleted. The server may have sent "
-                "an error page or a changed file: retry later, or download it yourself, check "
-                f"its digest, and place it at {target}."
-            ))
-        os.replace(tmp, target)
-    except (urllib.error.URLError, OSError) as exc:
-        raise _failure(str(exc), UnpairedError(
-            f"could not download {url} to {target}: {exc}. Check the network, or download the "
-            f"file yourself and place it at {target} (set $UNPAIRED_CACHE to use another folder)."
-        )) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def download_weights(url: str | Sequence[str], sha256: str, filename: str,
                      directory: str | os.PathLike | None = None, timeout: float = 60.0) -> Path:
     """Return the path of a verified copy of a weights file, downloading it on first use.
@@ -111,16 +70,17 @@ def download_weights(url: str | Sequence[str], sha256: str, filename: str,
     ``url`` is one URL or a sequence of mirrors tried in order. ``sha256`` is the expected
     hex digest, or a prefix of at least 8 digits. The file lives in ``directory`` (default
     :func:`cache_dir`) as ``filename``; a cached copy that verifies is reused without any
-    network access, one that does not is replaced. Downloads go to a temporary file that is
-    renamed into place only after its digest matches, so the cache never holds a partial or
-    wrong file. Raises :class:`UnpairedError` when no URL yields a matching file.
+    network access, one that does not is replaced. Downloads (``unpaired.data.download.fetch``)
+    go to a partial file that is renamed into place only after its digest matches, so the
+    cache never holds a partial or wrong file. Raises :class:`UnpairedError` when no URL
+    yields a matching file.
     """
     sha256 = _check_expected_digest(sha256)
     urls = [url] if isinstance(url, str) else list(url)
     folder = Path(directory).expanduser() if directory is not None else cache_dir()
     target = folder / filename
     if target.is_file():
-        if _sha256_of(target).startswith(sha256):
+        if sha256_of(target).startswith(sha256):
             return target
         target.unlink()  # corrupt or stale copy: fetch it again
     try:
@@ -128,26 +88,34 @@ def download_weights(url: str | Sequence[str], sha256: str, filename: str,
     except OSError as exc:
         raise UnpairedError(f"cannot create the weights cache {folder}: {exc}. Set $UNPAIRED_CACHE "
                             "to a writable folder.") from exc
-    errors = []
+    part = folder / f".{filename}.part"
+    failures = []  # (url, short reason, whole message)
     for candidate in urls:
+        part.unlink(missing_ok=True)  # never resume from another mirror's bytes
         try:
-            _fetch(candidate, sha256, target, timeout)
-            return target
+            fetch(candidate, part, progress=False, retries=0, timeout=timeout)
         except UnpairedError as exc:
-            errors.append((candidate, exc))
-    if len(errors) == 1:
-        raise errors[0][1]
-    tried = "; ".join(f"{candidate}: {exc.reason}" for candidate, exc in errors)
+            failures.append((candidate, exc.reason, f"could not download {candidate} to {target}: {exc.reason}. "
+                             f"Check the network, or download the file yourself and place it at {target} "
+                             "(set $UNPAIRED_CACHE to use another folder)."))
+            continue
+        actual = sha256_of(part)
+        if actual.startswith(sha256):
+            os.replace(part, target)
+            return target
+        failures.append((candidate, f"it has SHA-256 {actual}, not the expected {sha256}",
+                         f"the file downloaded from {candidate} has SHA-256 {actual}, expected {sha256}"
+                         f"{'...' if len(sha256) < 64 else ''}; it was deleted. The server may have sent "
+                         "an error page or a changed file: retry later, or download it yourself, check "
+                         f"its digest, and place it at {target}."))
+    part.unlink(missing_ok=True)
+    if len(failures) == 1:
+        raise UnpairedError(failures[0][2])
+    tried = "; ".join(f"{candidate}: {reason}" for candidate, reason, _ in failures)
     raise UnpairedError(  # one message, one piece of advice, however many mirrors were tried
-        f"could not download {filename} from any of its {len(errors)} mirrors ({tried}). Check the network, "
+        f"could not download {filename} from any of its {len(failures)} mirrors ({tried}). Check the network, "
         f"or download the file yourself from one of them, check its SHA-256 ({sha256}), and place it at "
         f"{target} (set $UNPAIRED_CACHE to use another folder).")
-
-
-def _failure(reason, error):
-    """``error`` with the short ``reason`` that a message over several mirrors quotes."""
-    error.reason = reason
-    return error
 
 
 # --------------------------------------------------------------------------- FID Inception

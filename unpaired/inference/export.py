@@ -70,7 +70,7 @@ def _operator_of(exc):
     return None
 
 
-def _fail(fmt, name, exc):
+def _refuse_export(fmt, name, exc):
     op = _operator_of(exc)
     hint = "(docs/plugins.md, 'Exportable generators')"
     if op:
@@ -115,7 +115,7 @@ def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generat
                                         input_names=["input"], output_names=["output"], opset_version=OPSET,
                                         verbose=False)
     except Exception as exc:  # the exporter raises many kinds
-        _fail("onnx", name, exc)
+        _refuse_export("onnx", name, exc)
     program.save(str(out))
     proto = onnx.load(str(out))
     for key, value in {**metadata, "opset": str(OPSET)}.items():
@@ -131,7 +131,7 @@ def export_pt2(generator, in_channels, out, metadata, multiple=4, name="generato
     try:
         program = torch.export.export(model, (example,), dynamic_shapes=_dims(multiple))
     except Exception as exc:
-        _fail("pt2", name, exc)
+        _refuse_export("pt2", name, exc)
     torch.export.save(program, str(out), extra_files={"unpaired.json": json.dumps(metadata)})
     return out
 
