@@ -9,17 +9,17 @@ from rich.table import Table
 from ..console import make_console
 from ..data.check import check_data
 from ..data.download import DATASETS, MIRROR_ENV, dataset_url, download_dataset, list_datasets
+from .args import command
 
 
 def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``data`` with its sub-commands to the CLI's sub-parsers; returns the ``data`` parser."""
-    data = subparsers.add_parser("data", help="download, list and check image data sets",
-                                 description="Download the public CycleGAN data sets and check image folders.")
-    data.set_defaults(func=lambda args: _print_help(data))
+    data = command(subparsers, lambda args: _print_help(data), "data", help="download, list and check image data sets",
+                   description="Download the public CycleGAN data sets and check image folders.")
     commands = data.add_subparsers(dest="data_command", metavar="{download,list,check}")
 
-    download = commands.add_parser(
-        "download", help="download a public CycleGAN data set",
+    download = command(
+        commands, cmd_download, "download", help="download a public CycleGAN data set",
         description=f"Download, verify and extract a data set into ROOT/NAME. Known sets: "
                     f"{', '.join(DATASETS)}. Set {MIRROR_ENV} to a mirror's base URL to use it instead "
                     f"of the Berkeley server.")
@@ -28,14 +28,12 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
     download.add_argument("--url", default=None,
                           help="download this zip instead (same layout; NAME may then be any folder name)")
     download.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    download.set_defaults(func=cmd_download)
 
-    listing = commands.add_parser("list", help="list the known data sets and which are downloaded")
+    listing = command(commands, cmd_list, "list", help="list the known data sets and which are downloaded")
     listing.add_argument("--root", default="data", help="where downloaded sets live (default: data)")
-    listing.set_defaults(func=cmd_list)
 
-    check = commands.add_parser(
-        "check", help="report on an image folder and whether training can use it",
+    check = command(
+        commands, cmd_check, "check", help="report on an image folder and whether training can use it",
         description="Counts, sizes, modes, duplicate and unusable files of ROOT/trainA, trainB, testA, "
                     "testB (or of two domain folders given with --a and --b). Exit code 1 when a "
                     "training run would refuse the data.")
@@ -45,7 +43,6 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
     check.add_argument("--on-bad-file", choices=("skip", "error"), default="skip",
                        help="the run's data.params.on_bad_file: with 'error' any unusable file fails the "
                             "check (default: skip)")
-    check.set_defaults(func=cmd_check)
     return data
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..config import PRECISIONS
 from ..console import make_console
+from .args import add_device_args, checkpoint_command
 from ..errors import UnpairedError
 
 KID_SUBSET = 1000  # evaluate.kid_subsets' default subset size
@@ -17,34 +17,13 @@ COMPARABLE_NOTE = ("Only FID/KID computed with the 'inception' extractor are com
                    "numbers (and only at equal image counts).")
 
 
-def add_checkpoint_args(parser, direction=True):
-    """What every command that loads a checkpoint takes: the checkpoint (or run directory),
-    ``--plugins`` (the only way a plugin file is loaded for it) and, for one generator,
-    ``--direction``."""
-    parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
-    parser.add_argument("--plugins", action="append", metavar="FILE", default=[],
-                        help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
-    if direction:
-        parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
-                            help="which generator (default a2b; a one-sided objective has only a2b)")
-
-
-def add_device_args(parser, note=""):
-    """``--device`` and ``--precision`` of a command that runs generators (fp16 is for training)."""
-    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
-    parser.add_argument("--precision", choices=[p for p in PRECISIONS if p != "fp16"], default="auto",
-                        help="the generators' autocast: auto is bf16 on a GPU and on a CPU with native bf16 "
-                             "(AVX-512 BF16, AMX), fp32 otherwise" + note)
-
-
 def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``translate``, ``export`` and ``eval`` to the CLI's sub-parsers."""
-    tr = subparsers.add_parser(
-        "translate", help="translate images with a trained checkpoint",
+    tr = checkpoint_command(
+        subparsers, cmd_translate, "translate", help="translate images with a trained checkpoint",
         description="Translate image files, folders (recursively) and glob patterns with a checkpoint's "
                     "generator. Outputs are PNGs named after the inputs (folder inputs keep their "
                     "sub-folders); inputs are never overwritten. Full resolution by default.")
-    add_checkpoint_args(tr)
     tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     tr.add_argument("--out", default=None, metavar="DIR",
                     help="output folder (default: RUN_DIR/translated_<direction>/ for a run directory, "
@@ -58,26 +37,22 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--tile", type=int, default=None, metavar="N",
                     help="translate in overlapping N-px tiles (bounded memory; default: only when the image "
                          "would not fit the memory budget)")
-    tr.set_defaults(func=cmd_translate)
 
-    ex = subparsers.add_parser(
-        "export", help="export a generator to ONNX or torch.export (.pt2), verified",
+    ex = checkpoint_command(
+        subparsers, cmd_export, "export", help="export a generator to ONNX or torch.export (.pt2), verified",
         description="Export a checkpoint's generator with dynamic batch, height and width (multiples of 4). "
                     "The export is run on three input sizes and compared with the PyTorch generator "
                     "before it is reported done. ONNX needs pip install \"unpaired[export]\".")
-    add_checkpoint_args(ex)
     ex.add_argument("--format", dest="fmt", choices=("onnx", "pt2"), default="onnx", help="onnx (default) or pt2")
     ex.add_argument("--out", default=None, metavar="FILE",
                     help="output file (default: generator_<direction>.<format> in the run directory)")
-    ex.set_defaults(func=cmd_export)
 
-    ev = subparsers.add_parser(
-        "eval", help="score a checkpoint on held-out data (KID, FID, cycle error, paired metrics)",
+    ev = checkpoint_command(
+        subparsers, cmd_eval, "eval", help="score a checkpoint on held-out data (KID, FID, cycle error, paired metrics)",
         description="Translate the held-out split both ways and report KID (mean ± std) and FID against the "
                     "real target domain, the cycle-reconstruction L1, and PSNR/SSIM/L1 where ground truth "
                     "exists (a paired dataset such as synthetic's test split, or --truth DIR). "
-                    + COMPARABLE_NOTE)
-    add_checkpoint_args(ev, direction=False)
+                    + COMPARABLE_NOTE, direction=False)
     ev.add_argument("--split", choices=("test", "train"), default="test", help="which data (default test)")
     ev.add_argument("--data", default=None, metavar="ROOT", help="override the recipe's data.params.root")
     ev.add_argument("--extractor", default=None, metavar="NAME",
@@ -88,7 +63,6 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--max-images", type=int, default=None, help="test images per domain (default: eval.max_images)")
     ev.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
     add_device_args(ev, "; features and metrics stay fp32")
-    ev.set_defaults(func=cmd_eval)
 
 
 # --------------------------------------------------------------------------- translate

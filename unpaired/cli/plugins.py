@@ -7,13 +7,13 @@ import inspect
 from rich.table import Table
 
 from ..console import make_console
+from .args import command
 
 
 def add_plugins_command(sub: argparse._SubParsersAction) -> None:
-    plugins = sub.add_parser("plugins", help="list installed plugins and what they register")
+    plugins = command(sub, cmd_plugins, "plugins", help="list installed plugins and what they register")
     plugins.add_argument("-v", "--verbose", action="store_true", help="also each factory's parameters and defaults")
     plugins.add_argument("--plugins", action="append", metavar="FILE", help="load a local plugin file too")
-    plugins.set_defaults(func=cmd_plugins)
 
 
 def cmd_plugins(args):

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 
+from .args import command
+
 
 def add_run_command(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="train from a recipe", description=(
+    run = command(sub, cmd_run, "run", help="train from a recipe", description=(
         "Train from a recipe. Overrides are KEY=VALUE, e.g. train.max_steps=100 data.params.root=/my/data; "
         "a mapping value replaces the mapping; quote values with spaces: \"generator.params={ngf: 32}\"."))
     run.add_argument("recipe", help="a recipe YAML file, e.g. recipes/forest_abstract.yaml")
@@ -14,7 +16,6 @@ def add_run_command(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--resume", action="store_true", help="continue the run from its out_dir's latest checkpoint")
     run.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
     run.add_argument("--plugins", action="append", metavar="FILE", help="load a local plugin file (repeatable)")
-    run.set_defaults(func=cmd_run)
 
 
 def cmd_run(args):

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from ..errors import UnpairedError
 from .download import sha256_of
-from .images import Scan, scan_folder, usable_problem
+from .images import Scan, require_folder, scan_folder, usable_problem
 
 CYCLEGAN_TRAIN = ("trainA", "trainB")
 CYCLEGAN_TEST = ("testA", "testB")
@@ -122,13 +122,9 @@ def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: s
     ``on_bad_file`` is the policy the training run will use ("skip" or "error", as the
     image_folder dataset's ``on_bad_file``); it decides whether unusable files fail the check.
     """
-    root = Path(root)
-    if not root.exists():
-        raise UnpairedError(f"data folder {root} does not exist; check the path, or fetch a standard set "
-                            f"with 'unpaired data download NAME --root {root.parent}'")
-    if not root.is_dir():
-        raise UnpairedError(f"{root} is a file; give the folder that holds trainA and trainB "
-                            f"(or two domain folders with --a and --b)")
+    root = require_folder(root, "data folder", "check the path, or fetch a standard set with "
+                          f"'unpaired data download NAME --root {Path(root).parent}'",
+                          "give the folder that holds trainA and trainB (or two domain folders with --a and --b)")
     if (a is None) != (b is None):
         raise UnpairedError("give both domain folders (--a and --b) or neither (then ROOT must hold "
                             "trainA and trainB)")

@@ -64,6 +64,17 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def require_folder(path: str | os.PathLike, what: str, if_missing: str, if_file: str) -> Path:
+    """``path`` when it is a folder; else an UnpairedError naming it, with the advice for a
+    missing path or for a file."""
+    path = Path(path)
+    if not path.exists():
+        raise UnpairedError(f"{what} {path} does not exist; {if_missing}")
+    if not path.is_dir():
+        raise UnpairedError(f"{path} is a file, not a folder; {if_file}")
+    return path
+
+
 def find_images(folder: str | os.PathLike) -> list[Path]:
     """All image files below ``folder``, recursively, in a stable sorted order.
 
@@ -71,13 +82,8 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
     hidden folders (names starting with '.') are skipped, as are other file types and anything
     that is not a regular file (FIFOs, sockets, devices, broken links).
     """
-    folder = Path(folder)
-    if not folder.exists():
-        raise UnpairedError(f"image folder {folder} does not exist; check the path (or run "
-                            f"'unpaired data download NAME' to fetch a standard data set)")
-    if not folder.is_dir():
-        raise UnpairedError(f"{folder} is a file, not a folder of images; give the folder that "
-                            f"holds the images")
+    folder = require_folder(folder, "image folder", "check the path (or run 'unpaired data download NAME' "
+                            "to fetch a standard data set)", "give the folder that holds the images")
     found = []
     visited = {os.path.realpath(folder)}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):

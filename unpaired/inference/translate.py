@@ -31,6 +31,7 @@ from ..errors import UnpairedError
 from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
 from ..data.tensors import pad_to_multiple, size_multiple, to_image, to_tensor
 from ..restore import DIRECTIONS, load_generators
+from ..restore import GeneratorPair, checkpoint_recipe, require_plugin  # noqa: F401  (their home before 0.2)
 
 
 
