@@ -42,3 +42,16 @@ def test_plugins_import_the_seeded_order_from_unpaired_data():
 def test_a_new_name_is_not_taken_by_the_moved_finder():
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("unpaired.no_such_module")
+
+
+def test_every_sub_package_is_packaged():
+    """pyproject.toml lists packages by name: a new sub-package left out of it would be missing
+    from every non-editable install (a wheel) while the tests, run from the checkout, pass."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "unpaired").rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    assert found | {"unpaired.plugins"} == listed
