@@ -1,5 +1,9 @@
 """Defaults that depend on the machine: bf16 autocast on CPUs with native bf16 arithmetic, and
 the data loader's worker count (data.num_workers: auto)."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -124,3 +128,48 @@ def test_num_workers_defaults_to_auto_and_resolves_in_the_trainer(tiny_recipe, m
     for bad in ("-1", "many"):
         with pytest.raises(UnpairedError, match="data.num_workers"):
             tiny_recipe(f"data.num_workers={bad}")
+
+
+FAULTS_CHILD = r"""
+import resource, sys
+import torch
+from unpaired.devices import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 3, 3, padding=1))
+x = torch.rand(1, 3, 768, 1024)  # 48 MiB activations, over glibc's 32 MiB mmap threshold
+per_pass = []
+with torch.no_grad():
+    for _ in range(5):  # an inference pass over a big image, again and again: what tiles and frames do
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        net(x)
+        per_pass.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(*per_pass)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_keep_freed_memory_stops_the_page_faults_of_repeated_big_activations():
+    def steady_faults(mode):  # the page faults of passes 3 to 5, once the first passes have set up
+        done = subprocess.run([sys.executable, "-c", FAULTS_CHILD, mode], capture_output=True, text=True, check=True)
+        return sum(int(n) for n in done.stdout.split()[2:])
+
+    plain, kept = steady_faults("plain"), steady_faults("keep")
+    activation_pages = 16 * 768 * 1024 * 4 // 4096
+    assert plain >= 3 * activation_pages  # every pass faults its activations in afresh
+    assert kept <= plain / 10  # the pages of earlier passes are reused
+
+
+def test_translate_on_the_cpu_keeps_freed_memory(monkeypatch, tmp_path):
+    from PIL import Image
+
+    from unpaired import cli
+
+    calls = []
+    monkeypatch.setattr(devices, "keep_freed_memory", lambda: calls.append(1) or True)
+    Image.new("RGB", (20, 16), (10, 200, 30)).save(tmp_path / "x.png")
+    checkpoint = Path(__file__).parent / "fixtures" / "format1_cyclegan.pt"
+    assert cli.main(["translate", str(checkpoint), str(tmp_path / "x.png"), "--out", str(tmp_path / "o"),
+                     "--device", "cpu", "--no-progress"]) == 0
+    assert calls == [1] and (tmp_path / "o" / "x.png").is_file()

@@ -1,7 +1,9 @@
 """Devices, precision and loader workers, shared by training, translation and evaluation.
 ``key`` names the recipe key or flag that set the value, for error messages."""
 import contextlib
+import ctypes
 import os
+import sys
 
 import torch
 
@@ -112,3 +114,23 @@ def loader_workers(value, device, cores=None, threads=None, processes=None):
         return min(8, max(2, per_process - 1))
     threads = torch.get_num_threads() if threads is None else threads
     return min(2, max(0, per_process - threads))
+
+
+def keep_freed_memory(limit=1 << 30):
+    """Let this process reuse the memory it frees rather than hand it back to the kernel, for
+    blocks up to ``limit`` bytes. glibc serves a block over 32 MiB with fresh mmap() pages and
+    unmaps it on free, so a loop whose activations are that large (CPU inference on big images,
+    tiles, video frames) pays a page fault for every 4 KiB of them on every pass: on 2 cores a
+    4096 x 3072 image in 1024-px tiles took 118 s, 83 s of it in the kernel, and 71 s with this
+    (bench/tiling.py, BENCHMARKS.md). The cost: the process keeps its peak memory until it exits.
+    glibc (Linux) only; True when set, False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # another C library (musl): leave it alone
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt's parameters (malloc.h)
+    return bool(libc.mallopt(m_mmap_threshold, int(limit))) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))

@@ -69,11 +69,14 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
 def cmd_translate(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from ..devices import keep_freed_memory
     from ..inference.translate import Translator, default_out_dir, plan_jobs, translate_files
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
                                             plugins=args.plugins, tile=args.tile)
+    if translator.device.type == "cpu":  # activations of big images: reuse their memory (devices.py)
+        keep_freed_memory()
     from ..inference.video import is_video
 
     if len(args.inputs) == 1 and is_video(args.inputs[0]):
