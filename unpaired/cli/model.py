@@ -1,4 +1,4 @@
-"""The ``unpaired translate`` and ``unpaired eval`` commands (a trained checkpoint at work)."""
+"""The ``unpaired translate``, ``export`` and ``eval`` commands (a trained checkpoint at work)."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..console import make_console
-from .args import add_device_args, checkpoint_command
 from ..errors import UnpairedError
+from .args import add_device_args, checkpoint_command
 
 KID_SUBSET = 1000  # evaluate.kid_subsets' default subset size
 COMPARABLE_NOTE = ("Only FID/KID computed with the 'inception' extractor are comparable with published "

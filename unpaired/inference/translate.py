@@ -51,7 +51,7 @@ class Translator:
     ``size``: resize the shorter side to this many pixels first (None: full resolution).
     ``batch_size``: how many same-size images run at once (None: 8 on a GPU, 1 on the CPU,
     where larger batches measured slower: bench/translate.py).
-    ``tile``: translate in overlapping tiles of this many pixels (unpaired/tiling.py); None: only
+    ``tile``: translate in overlapping tiles of this many pixels (unpaired/inference/tiling.py); None: only
     images over 2048 x 2048 pixels, in 1024-px tiles; 0: never.
     """
 
@@ -72,7 +72,7 @@ class Translator:
         self.in_channels, self.out_channels = in_channels, out_channels
         self.multiple = size_multiple(generator)
         self.size, self.batch_size, self.direction = size, batch_size, direction
-        self.tile = tile  # None: tile only images over the budget (unpaired/tiling.py); 0: never
+        self.tile = tile  # None: tile only images over the budget (unpaired/inference/tiling.py); 0: never
 
     @classmethod
     def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None,
@@ -113,7 +113,7 @@ class Translator:
         return to_tensor(resize_shorter(img, self.size), self.in_channels)
 
     def tiled(self, img: Image.Image):
-        """The translation of ``img`` in tiles when it should be tiled (see unpaired/tiling.py), else None."""
+        """The translation of ``img`` in tiles when it should be tiled (see unpaired/inference/tiling.py), else None."""
         from .tiling import should_tile, translate_tiled
 
         img = resize_shorter(img, self.size)
