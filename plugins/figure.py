@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from unpaired import hookimpl
 from unpaired.data import SeededItems
 from unpaired.data.images import load_image
-from unpaired.data.tensors import pad_to_multiple, size_multiple, to_image, to_tensor
+from unpaired.data.tensors import SIZE_MULTIPLE, pad_to_multiple, size_multiple, to_image, to_tensor
 
 log = logging.getLogger("unpaired")
 KEY = "figure"  # run.state[KEY]: the figure's path, for the progress display's last line
@@ -72,7 +72,7 @@ def translate_pairs(run):
     for n in nets:
         n.eval()
     rows = {}
-    multiple = size_multiple(*nets)
+    multiple = max(size_multiple(*nets), SIZE_MULTIPLE)
     try:
         items = SeededItems(run.held_out)  # reproducible crops and partners, the global RNG untouched
         for i in range(min(PAIRS, len(run.held_out))):

@@ -2,7 +2,7 @@
 
 Translation quality is measurable without any download: every A image has a known true
 B counterpart, ``a_to_b(a)``, so generated translations can be scored with the paired
-metrics of :mod:`unpaired.metrics` (see :func:`ground_truth_pairs`).
+metrics of :mod:`unpaired.evaluation.metrics` (see :func:`ground_truth_pairs`).
 
 **Domain A**: a muted warm-coloured background gradient with a soft blotchy texture and
 fine grain, and 2-4 soft-edged, shaded ellipses and rectangles in vivid warm colours
@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from unpaired import hookimpl
-from unpaired.errors import UnpairedError
+from unpaired.errors import UnpairedError, one_of
 
 __all__ = ["SyntheticDataset", "make_synthetic", "a_to_b", "render_scene", "ground_truth_pairs",
            "structure_masks", "STRUCTURES", "LINE_WIDTHS"]
@@ -228,8 +228,7 @@ def _masks(labels: torch.Tensor) -> dict[str, torch.Tensor]:
 
 # --------------------------------------------------------------------------- dataset
 def _check_params(n: int, size: int, split: str, seed: int, structures: bool = False) -> None:
-    if split not in ("train", "test"):
-        raise UnpairedError(f"data.params.split: {split!r} is not 'train' or 'test'")
+    one_of("data.params.split", split, ("train", "test"))
     if not isinstance(n, int) or n < 1:
         raise UnpairedError(f"data.params.n: the number of scenes must be a positive integer; got {n!r}")
     if not isinstance(size, int) or size < 16 or size % 4:
@@ -283,7 +282,7 @@ def ground_truth_pairs(n: int, size: int = 64, seed: int = 0, split: str = "test
                        structures: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` A scenes of ``split`` and their true B counterparts, each (n, 3, H, W)
     in [-1, 1]; the test pairs are those of the test split's items. Score a generator with
-    e.g. ``unpaired.metrics.l1(G_AB(A), B)``."""
+    e.g. ``unpaired.evaluation.metrics.l1(G_AB(A), B)``."""
     _check_params(n, size, split, seed, structures)
     a = torch.stack([_scene(seed, split, i, size, structures) for i in range(n)])
     return a, a_to_b(a)

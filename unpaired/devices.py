@@ -11,7 +11,6 @@ from .config import PRECISIONS
 from .errors import UnpairedError, one_of
 
 
-
 def pick_device(name="auto", key="train.device"):
     """``auto``: the GPU when torch sees one, else the CPU."""
     if name == "auto":

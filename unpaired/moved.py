@@ -26,7 +26,10 @@ MOVED = {
 
 
 class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds the old names only; everything else is left to the other finders."""
+    """Finds the old names only; everything else is left to the other finders. For imports
+    (``import``, ``from ... import``, ``importlib.import_module``); running an old path as a
+    script (``python -m unpaired.translate``) is not supported: the new paths are not scripts
+    either."""
 
     def find_spec(self, name, path=None, target=None):
         if name in MOVED:

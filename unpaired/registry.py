@@ -1,5 +1,5 @@
 """The registry of named factories that plugins register: generators, discriminators,
-losses, datasets, feature extractors, objectives. Small on purpose: ``names(kind)``, ``create(kind, name, **params)``,
+losses, datasets, feature extractors, objectives. Small on purpose: ``names(kind)``, ``create(kind, name, **params)`` (or ``create(kind, name, params, key=...)``),
 ``entry(kind, name)`` (and ``check_params``, which ``create`` runs first).
 """
 import difflib
@@ -157,7 +157,8 @@ class Registry:
         out_channels=3, n_blocks=6)``. ``params``: a recipe's params as a dict (merged with the
         keyword arguments); ``key``: the recipe section (``generator``, ``losses.cycle``) that
         errors name. The engine's arguments (``ENGINE_ARGS``: channels, an objective's parts)
-        are passed through; every other parameter is checked against the factory's signature."""
+        are passed through; every other parameter is checked against the factory's signature.
+        (A factory parameter called ``key`` goes in ``params``.)"""
         engine = {k: kwargs.pop(k) for k in ENGINE_ARGS[kind] if k in kwargs} if kind in HOOKS else {}
         params = {**(params or {}), **kwargs}
         entry = self.check_params(kind, name, params, key)

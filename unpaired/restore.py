@@ -14,15 +14,18 @@ from torch import nn
 from . import checkpoint
 from .config import from_container
 from .errors import UnpairedError
-from .loading import get_registry
+from .loading import get_registry, load_plugin_file
 from .objective import Parts
 
 DIRECTIONS = ("a2b", "b2a")
 
 
-def open_checkpoint(path_or_state, path=None):
+def open_checkpoint(path_or_state, path=None, plugins=()):
     """(state in today's format, its path for messages, its recipe) of a checkpoint file, a
-    run directory (its checkpoints/latest.pt) or a state already loaded."""
+    run directory (its checkpoints/latest.pt) or a state already loaded. ``plugins``: plugin
+    files the user named (``--plugins``), loaded first: the only way a file's code runs here."""
+    for file in plugins:
+        load_plugin_file(file)
     if isinstance(path_or_state, dict):
         state, path = checkpoint.upgrade(path_or_state), path or "(in memory)"
     else:
@@ -89,12 +92,13 @@ def _channels(record, path):
     return ch
 
 
-def load_generators(path_or_state, directions=None, registry=None, path=None):
+def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=()):
     """(GeneratorPair with the checkpoint's weights, eval mode, on the CPU; the state). Only the
     generators named in ``directions`` are built (the other is None); None: every direction
     the checkpoint's objective translates (a one-sided objective such as CUT has only a2b).
-    The generators are built as training built them (``objective.Parts``)."""
-    state, path, cfg = open_checkpoint(path_or_state, path)
+    The generators are built as training built them (``objective.Parts``); ``plugins`` as
+    for :func:`open_checkpoint`."""
+    state, path, cfg = open_checkpoint(path_or_state, path, plugins)
     checkpoint.require(state, path, "nets", "translators")
     translators = state["translators"]
     directions = tuple(translators) if directions is None else tuple(directions)

@@ -85,7 +85,3 @@ def main(argv=None):
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -157,12 +157,10 @@ def run_dir_of(checkpoint_arg):
 def cmd_eval(args) -> int:
     from ..evaluation.evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
     from ..devices import autocast_dtype, pick_device, precision_name
-    from ..loading import get_registry, load_plugin_file
+    from ..loading import get_registry
     from ..restore import load_generators, open_checkpoint, require_plugin
 
-    for file in args.plugins:  # explicit only: a checkpoint never loads plugin files
-        load_plugin_file(file)
-    state, path, cfg = open_checkpoint(args.checkpoint)
+    state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins)  # plugin files: explicit only
     model, _ = load_generators(state, path=path)
     require_plugin(get_registry(), state, "dataset", "dataset", cfg.data.name, path)
     dataset = eval_dataset(cfg, args.split, args.data)

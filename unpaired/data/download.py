@@ -18,11 +18,11 @@ The steps, each safe to interrupt:
 from __future__ import annotations
 
 import difflib
+import hashlib
 import http.client
 import os
 import re
 import shutil
-import hashlib
 import stat
 import tempfile
 import time

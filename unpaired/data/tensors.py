@@ -18,9 +18,9 @@ SIZE_MULTIPLE = 4  # the plugin contract: generators accept any H, W that are mu
 
 
 def size_multiple(*generators) -> int:
-    """The multiple that image sides are padded to for these generators: the contract's 4,
-    or the largest one a generator declares with a ``size_multiple`` attribute."""
-    return max([SIZE_MULTIPLE] + [int(getattr(g, "size_multiple", SIZE_MULTIPLE)) for g in generators])
+    """The multiple that image sides are padded to for these generators: what each declares
+    with a ``size_multiple`` attribute, else the contract's 4; the largest of them."""
+    return max(int(getattr(g, "size_multiple", SIZE_MULTIPLE)) for g in generators)
 
 
 def from_uint8(t: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ Metric names (flat, floats):
   ground truth as files named like the A inputs (only for datasets whose items carry
   ``A_path``); those are compared at the truth file's resolution.
 
-L1 values are mean absolute errors on the [0, 1] scale, as in :mod:`unpaired.metrics`.
+L1 values are mean absolute errors on the [0, 1] scale, as in :mod:`unpaired.evaluation.metrics`.
 The real images' features are computed once and cached across calls: a trainer can call
 the same Evaluator every ``eval.every`` steps.
 """

@@ -15,6 +15,7 @@ is D. Extractors are frozen and always in eval mode.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import torchvision
 from torch import nn
 from torchvision.models.inception import InceptionA, InceptionC, InceptionE
 
-from ..data.download import fetch, sha256_of
+from ..data.download import DownloadError, fetch, sha256_of
 from ..errors import UnpairedError
 
 __all__ = [
@@ -63,6 +64,24 @@ def _check_expected_digest(sha256: str) -> str:
     return sha256
 
 
+def _fetch_verified(url, sha256, target, timeout):
+    """Download ``url`` into a partial file of its own beside ``target`` (two processes sharing
+    the cache never touch each other's) and rename it into place when its digest starts with
+    ``sha256``: then None; else the digest it had. The partial file never outlives the call."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    part = Path(name)
+    try:
+        fetch(url, part, progress=False, retries=0, timeout=timeout)
+        actual = sha256_of(part)
+        if actual.startswith(sha256):
+            os.replace(part, target)
+            return None
+        return actual
+    finally:
+        part.unlink(missing_ok=True)
+
+
 def download_weights(url: str | Sequence[str], sha256: str, filename: str,
                      directory: str | os.PathLike | None = None, timeout: float = 60.0) -> Path:
     """Return the path of a verified copy of a weights file, downloading it on first use.
@@ -88,27 +107,23 @@ def download_weights(url: str | Sequence[str], sha256: str, filename: str,
     except OSError as exc:
         raise UnpairedError(f"cannot create the weights cache {folder}: {exc}. Set $UNPAIRED_CACHE "
                             "to a writable folder.") from exc
-    part = folder / f".{filename}.part"
     failures = []  # (url, short reason, whole message)
     for candidate in urls:
-        part.unlink(missing_ok=True)  # never resume from another mirror's bytes
         try:
-            fetch(candidate, part, progress=False, retries=0, timeout=timeout)
-        except UnpairedError as exc:
+            found = _fetch_verified(candidate, sha256, target, timeout)
+        except DownloadError as exc:
             failures.append((candidate, exc.reason, f"could not download {candidate} to {target}: {exc.reason}. "
                              f"Check the network, or download the file yourself and place it at {target} "
                              "(set $UNPAIRED_CACHE to use another folder)."))
             continue
-        actual = sha256_of(part)
-        if actual.startswith(sha256):
-            os.replace(part, target)
+        if found is None:
             return target
+        actual = found
         failures.append((candidate, f"it has SHA-256 {actual}, not the expected {sha256}",
                          f"the file downloaded from {candidate} has SHA-256 {actual}, expected {sha256}"
                          f"{'...' if len(sha256) < 64 else ''}; it was deleted. The server may have sent "
                          "an error page or a changed file: retry later, or download it yourself, check "
                          f"its digest, and place it at {target}."))
-    part.unlink(missing_ok=True)
     if len(failures) == 1:
         raise UnpairedError(failures[0][2])
     tried = "; ".join(f"{candidate}: {reason}" for candidate, reason, _ in failures)

@@ -1,7 +1,7 @@
 """Metric arithmetic: distribution distances on features (FID, KID) and paired image metrics.
 
 Distribution metrics take two feature sets ``(N, D)`` and ``(M, D)`` (from an extractor in
-:mod:`unpaired.features`) and compute in float64.
+:mod:`unpaired.evaluation.features`) and compute in float64.
 
 Paired metrics take two image batches ``(N, C, H, W)`` with values in **[-1, 1]** (what the
 generators output) and return one value per image, a float64 tensor of shape ``(N,)``, so a

@@ -5,7 +5,7 @@ generator's size multiple, 4 by the plugin contract). Each export is verified be
 reported: the exported model runs on three input sizes (one non-square, none the training crop)
 and is compared with the PyTorch generator; the tolerance and the largest difference are returned.
 
-The generator comes from :class:`unpaired.translate.Translator` (the checkpoint's own recipe and
+The generator comes from :class:`unpaired.inference.translate.Translator` (the checkpoint's own recipe and
 plugins); this module never rebuilds networks itself.
 """
 from __future__ import annotations
@@ -170,16 +170,13 @@ def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=()):
     UnpairedError when the export fails or does not match."""
     from omegaconf import OmegaConf
 
-    from ..loading import load_plugin_file
     from ..restore import open_checkpoint
     from .translate import Translator
 
     one_of("--format", fmt, FORMATS)
     if fmt == "onnx":
         require("onnx"), require("onnxscript"), require("onnxruntime")
-    for file in plugins:  # explicit only: a checkpoint never loads plugin files
-        load_plugin_file(file)
-    state, path, cfg = open_checkpoint(checkpoint_arg)
+    state, path, cfg = open_checkpoint(checkpoint_arg, plugins=plugins)  # files: explicit only
     t = Translator.from_checkpoint(state, direction=direction, device="cpu", precision="fp32", source=path)
     out = Path(out) if out else default_out(checkpoint_arg, direction, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)

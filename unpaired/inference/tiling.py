@@ -9,7 +9,7 @@ with a raised-cosine window. The output is streamed, one row of tiles at a time,
 preallocated uint8 canvas: the activations held at any time are those of one tile, whatever
 the image size.
 
-Default (``tile=None`` in :class:`unpaired.translate.Translator`): an image is translated whole
+Default (``tile=None`` in :class:`unpaired.inference.translate.Translator`): an image is translated whole
 when it has at most ``WHOLE_MAX_PIXELS`` pixels (2048 x 2048; a 9-block ResNet at ngf 64 then
 peaks at about 5 GiB on the CPU), else in ``DEFAULT_TILE``-pixel tiles.
 """

@@ -27,7 +27,7 @@ from PIL import Image
 from torch import nn
 
 from ..devices import autocast, autocast_dtype, pick_device
-from ..errors import UnpairedError
+from ..errors import UnpairedError, one_of
 from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
 from ..data.tensors import pad_to_multiple, size_multiple, to_image, to_tensor
 from ..restore import DIRECTIONS, load_generators
@@ -81,13 +81,8 @@ class Translator:
         (its checkpoints/latest.pt). ``plugins``: local plugin files to load first (they run
         Python: only files you trust); the checkpoint itself never loads any. ``path`` may also
         be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path."""
-        if direction not in DIRECTIONS:
-            raise UnpairedError(f"--direction: {direction!r} is not a2b or b2a")
-        from ..loading import load_plugin_file
-
-        for file in plugins:
-            load_plugin_file(file)
-        nets, state = load_generators(path, directions=(direction,), path=source)
+        one_of("--direction", direction, DIRECTIONS)
+        nets, state = load_generators(path, directions=(direction,), path=source, plugins=plugins)
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
         g = nets.g_ab if direction == "a2b" else nets.g_ba
