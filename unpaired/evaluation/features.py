@@ -110,15 +110,14 @@ def download_weights(url: str | Sequence[str], sha256: str, filename: str,
     failures = []  # (url, short reason, whole message)
     for candidate in urls:
         try:
-            found = _fetch_verified(candidate, sha256, target, timeout)
+            actual = _fetch_verified(candidate, sha256, target, timeout)
         except DownloadError as exc:
             failures.append((candidate, exc.reason, f"could not download {candidate} to {target}: {exc.reason}. "
                              f"Check the network, or download the file yourself and place it at {target} "
                              "(set $UNPAIRED_CACHE to use another folder)."))
             continue
-        if found is None:
+        if actual is None:
             return target
-        actual = found
         failures.append((candidate, f"it has SHA-256 {actual}, not the expected {sha256}",
                          f"the file downloaded from {candidate} has SHA-256 {actual}, expected {sha256}"
                          f"{'...' if len(sha256) < 64 else ''}; it was deleted. The server may have sent "
