@@ -31,3 +31,19 @@ def tiny_recipe(image_root, tmp_path):
         return tiny_recipe(image_root, tmp_path / out, *overrides)
 
     return make
+
+
+@pytest.fixture
+def with_plugin():
+    """A function: (plugin object, name) -> registers it for this test only (unregistered after)."""
+    import unpaired
+
+    names = []
+
+    def register(plugin, name):
+        names.append(unpaired.register_plugin(plugin, name=name))
+        return names[-1]
+
+    yield register
+    for name in names:
+        unpaired.unregister_plugin(name)

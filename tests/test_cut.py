@@ -197,12 +197,13 @@ def test_a_cyclegan_recipe_swaps_to_fastcut_with_one_warning(tiny_recipe, caplog
     assert list(trainer.cfg.losses) == ["adversarial"] and trainer.cfg.losses.adversarial.name == "bce"
 
 
-def test_a_loss_role_the_objective_needs_and_the_recipe_lacks(tiny_recipe):
+def test_a_loss_role_the_objective_needs_and_the_recipe_lacks(tiny_recipe, with_plugin):
     from unpaired.objective import RECONSTRUCTION
+    from unpaired.plugins.cyclegan import CycleGAN
 
-    class Needy(unpaired.plugins.cyclegan.CycleGAN):
-        losses = {**unpaired.plugins.cyclegan.CycleGAN.losses, "perceptual": None}
-        loss_kinds = {**unpaired.plugins.cyclegan.CycleGAN.loss_kinds, "perceptual": RECONSTRUCTION}
+    class Needy(CycleGAN):
+        losses = {**CycleGAN.losses, "perceptual": None}
+        loss_kinds = {**CycleGAN.loss_kinds, "perceptual": RECONSTRUCTION}
 
         def __init__(self, parts):
             super().__init__(parts)
@@ -213,18 +214,15 @@ def test_a_loss_role_the_objective_needs_and_the_recipe_lacks(tiny_recipe):
         def register_objectives(self, register):
             register("needy", Needy)
 
-    name = unpaired.register_plugin(Plugin(), name="needy-plugin")
-    try:
-        with pytest.raises(UnpairedError, match=r"losses.perceptual.name: objective 'needy' asks for a 'perceptual'"):
-            Trainer(tiny_recipe("objective.name=needy"))
-        with pytest.raises(UnpairedError, match=r"losses.perceptual.name: loss 'bce' is an adversarial loss"):
-            Trainer(tiny_recipe("objective.name=needy", "losses.perceptual.name=bce"))
-        assert Trainer(tiny_recipe("objective.name=needy", "losses.perceptual.name=l1")).model.perceptual
-    finally:
-        unpaired.unregister_plugin(name)
+    with_plugin(Plugin(), "needy-plugin")
+    with pytest.raises(UnpairedError, match=r"losses.perceptual.name: objective 'needy' asks for a 'perceptual'"):
+        Trainer(tiny_recipe("objective.name=needy"))
+    with pytest.raises(UnpairedError, match=r"losses.perceptual.name: loss 'bce' is an adversarial loss"):
+        Trainer(tiny_recipe("objective.name=needy", "losses.perceptual.name=bce"))
+    assert Trainer(tiny_recipe("objective.name=needy", "losses.perceptual.name=l1")).model.perceptual
 
 
-def test_a_generator_without_features_uses_module_paths(tiny_recipe):
+def test_a_generator_without_features_uses_module_paths(tiny_recipe, with_plugin):
     from torch import nn
 
     class Plain(nn.Module):
@@ -241,14 +239,11 @@ def test_a_generator_without_features_uses_module_paths(tiny_recipe):
         def register_generators(self, register):
             register("plain", Plain)
 
-    name = unpaired.register_plugin(Plugin(), name="plain-plugin")
-    try:
-        base = ("objective.name=cut", "generator.name=plain", "generator.params={}")
-        with pytest.raises(UnpairedError, match=r"no features\(x, layers\) method.*no module 'input'"):
-            Trainer(tiny_recipe(*base))
-        trainer = Trainer(tiny_recipe(*base, "objective.params.nce_layers=[body.0, body.2]"))
-        assert [m[0].in_features for m in trainer.model.f.mlps] == [8, 3]
-        terms = trainer.train_step(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
-        assert torch.isfinite(terms["nce"])
-    finally:
-        unpaired.unregister_plugin(name)
+    with_plugin(Plugin(), "plain-plugin")
+    base = ("objective.name=cut", "generator.name=plain", "generator.params={}")
+    with pytest.raises(UnpairedError, match=r"no features\(x, layers\) method.*no module 'input'"):
+        Trainer(tiny_recipe(*base))
+    trainer = Trainer(tiny_recipe(*base, "objective.params.nce_layers=[body.0, body.2]"))
+    assert [m[0].in_features for m in trainer.model.f.mlps] == [8, 3]
+    terms = trainer.train_step(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
+    assert torch.isfinite(terms["nce"])
