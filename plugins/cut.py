@@ -96,6 +96,7 @@ class CUT(Objective):
     losses = {"adversarial": {"name": "lsgan", "weight": 1.0}}
     loss_kinds = {"adversarial": ADVERSARIAL}
     translators = {"a2b": "g"}
+    sample_captions = {"idt_b": "B through G (should stay as it is): real | G(B)"}
     name = "cut"
 
     def __init__(self, parts, lambda_nce=1.0, nce_idt=True, nce_layers=CUT_LAYERS, num_patches=256,

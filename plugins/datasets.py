@@ -36,10 +36,12 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self.flip = flip and split == "train"
         self.preprocess, self.channels = preprocess, channels
         self.files = {}
+        self.held_out_note = None  # the contract's optional attribute: why a test split is not held out
         if split == "test" and a is None and _no_test_folders(root):
             split = "train"  # the held-out transforms (centre crop, no flip, aligned) on training images
-            log.info("no folders %s/testA and testB: sample grids, the end-of-run figure and evaluation use "
-                     "training images (not held out); add testA/ and testB/ for held-out ones", root)
+            self.held_out_note = (f"no folders {root}/testA and testB: sample grids, the end-of-run figure and "
+                                  "evaluation use training images (not held out); add testA/ and testB/ for "
+                                  "held-out ones")
         for domain, explicit in (("A", a), ("B", b)):
             folder = _domain_folder(root, split, domain, explicit)
             self.files[domain] = _usable_files(folder, domain, on_bad_file, crop_size)

@@ -61,6 +61,24 @@ def _tile(x):
 
 
 LABELS = {2: "real | translated", 3: "real | translated | reconstructed"}
+DIRECTIONS = {"a2b": "A -> B", "b2a": "B -> A"}
+
+
+def caption(model, key, n_tiles):
+    """A row's caption: the objective's own words for it (its optional ``sample_captions``),
+    else the direction in words and what the tiles are."""
+    own = (getattr(model, "sample_captions", None) or {}).get(key)
+    if own:
+        return own
+    return f"{DIRECTIONS.get(key, key)}: {LABELS.get(n_tiles, 'real | ...')}"
+
+
+def spread(n, k=PAIRS):
+    """``k`` indices spread evenly over ``n`` items (first and last included): a held-out set
+    sorted by name often starts with several images of one kind."""
+    if n <= k:
+        return list(range(n))
+    return [round(i * (n - 1) / (k - 1)) for i in range(k)]
 
 
 def translate_pairs(run):
@@ -75,7 +93,7 @@ def translate_pairs(run):
     multiple = max(size_multiple(*nets), SIZE_MULTIPLE)
     try:
         items = SeededItems(run.held_out)  # reproducible crops and partners, the global RNG untouched
-        for i in range(min(PAIRS, len(run.held_out))):
+        for i in spread(len(run.held_out)):
             item = items[(i, i)]
             a, (ha, wa) = pad_to_multiple(_image(item, "A").to(device), multiple)
             b, (hb, wb) = pad_to_multiple(_image(item, "B").to(device), multiple)
@@ -87,7 +105,7 @@ def translate_pairs(run):
     finally:
         for n, mode in zip(nets, modes):
             n.train(mode)
-    return [(f"{key}: {LABELS.get(len(tiles), 'real | ...')}", tiles) for key, group in rows.items() for tiles in group]
+    return [(caption(model, key, len(tiles)), tiles) for key, group in rows.items() for tiles in group]
 
 
 def _eager():

@@ -4,6 +4,7 @@ G(B)). Disable with ``disable_plugins: [samples]``."""
 from pathlib import Path
 
 from unpaired import hookimpl
+from unpaired.data.tensors import to_image
 
 
 @hookimpl
@@ -12,11 +13,10 @@ def on_sample(run, step, images):
 
 
 def save_png(img, path):
-    import torchvision
-
+    """A (3, H, W) tensor in [0, 1] as a PNG, written to a temporary name and renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("." + path.name + ".tmp")
-    torchvision.utils.save_image(img, tmp, format="png")
+    to_image(img * 2 - 1).save(tmp, format="PNG")
     tmp.replace(path)
     return path

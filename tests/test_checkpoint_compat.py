@@ -1,11 +1,19 @@
 """Checkpoints written by unpaired 0.1.0 (format 1, before objectives were plugins) still
 translate, evaluate and resume: tests/fixtures/format1_*.pt were made by that version
-(tests/fixtures/make_format1.py)."""
+(tests/fixtures/make_format1.py), in fp32, on another CPU.
+
+Stored outputs are compared with a tolerance, never bit for bit: oneDNN picks other kernels on
+other instruction sets, so fp32 results differ in the last bits from CPU to CPU (bit equality
+holds within one machine: tests/test_reliability.py, tests/test_distributed.py). Measured here
+against the fixtures: translations within 8e-7 (``ONEDNN_MAX_CPU_ISA=AVX2`` and ``=SSE41``), the
+weights after two more training steps within 4e-8.
+"""
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from unpaired import UnpairedError, checkpoint
 from unpaired.inference.translate import Translator
@@ -26,7 +34,7 @@ def test_format1_checkpoint_loads_as_a_cyclegan_one():
 def test_format1_checkpoint_translates_as_0_1_0_did(direction):
     expected = torch.load(FIXTURES / "format1_cyclegan_outputs.pt", weights_only=True)
     t = Translator.from_checkpoint(OLD, direction=direction, device="cpu", precision="fp32")
-    assert torch.equal(t.translate_tensor(expected["input"]), expected[direction])
+    torch.testing.assert_close(t.translate_tensor(expected["input"]), expected[direction], rtol=0, atol=1e-5)
 
 
 def test_format1_checkpoint_resumes_to_the_weights_0_1_0_reached(tmp_path):
@@ -38,14 +46,48 @@ def test_format1_checkpoint_resumes_to_the_weights_0_1_0_reached(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(OLD, run / "checkpoints" / "latest.pt")
-    result = train(tiny_recipe(root, run, "train.max_steps=4", "train.pool_size=2"), resume=True)
+    result = train(tiny_recipe(root, run, "train.max_steps=4", "train.pool_size=2", "train.precision=fp32"),
+                   resume=True)
     assert result.step == 4
     new = torch.load(result.checkpoint, weights_only=True)
     assert new["format"] == checkpoint.FORMAT
     want = torch.load(FIXTURES / "format1_cyclegan_step4.pt", weights_only=True)["nets"]
+    before = torch.load(OLD, weights_only=True)["nets"]
+    noise = normalised_biases(OLD)
+    lr = 2e-4
     for net in want:
         for k in want[net]:
-            assert torch.equal(new["nets"][net][k], want[net][k]), (net, k)
+            if (net, k) in noise:  # no true gradient: Adam's steps follow rounding noise. With betas
+                # (0.5, 0.999) a bias-corrected step t is at most lr * sqrt(sum a_i^2 / b_i) (Cauchy-Schwarz
+                # over the moment weights): 1.13 lr at step 3, 1.23 lr at step 4
+                assert (new["nets"][net][k] - before[net][k]).abs().max() <= 2.4 * lr, (net, k)
+            else:
+                torch.testing.assert_close(new["nets"][net][k], want[net][k], rtol=0, atol=1e-6, msg=(net, k))
+    assert sum(1 for net in want for k in want[net] if (net, k) not in noise) >= 30  # every weight, the real biases
+
+
+def normalised_biases(path):
+    """{(network, key)} of biases that a norm layer right after them cancels: their gradient is
+    0 in exact arithmetic, so what a step does to them is rounding noise, different on every CPU."""
+    from unpaired.loading import get_registry
+    from unpaired.restore import checkpoint_recipe
+
+    state = checkpoint.load(path)
+    cfg = checkpoint_recipe(state)
+    registry = get_registry()
+    nets = {"g_ab": registry.create("generator", cfg.generator.name, dict(cfg.generator.params), in_channels=3,
+                                    out_channels=3),
+            "d_a": registry.create("discriminator", cfg.discriminator.name, dict(cfg.discriminator.params),
+                                   in_channels=3)}
+    nets["g_ba"], nets["d_b"] = nets["g_ab"], nets["d_a"]
+    found = set()
+    for net_name, net in nets.items():
+        for prefix, module in net.named_modules():
+            children = list(module.named_children())
+            for (name, layer), (_, after) in zip(children, children[1:]):
+                if getattr(layer, "bias", None) is not None and isinstance(after, (nn.InstanceNorm2d, nn.BatchNorm2d)):
+                    found.add((net_name, f"{prefix}.{name}.bias".lstrip(".")))
+    return found
 
 
 def test_format1_checkpoint_evaluates(tmp_path, capsys):

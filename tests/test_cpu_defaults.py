@@ -14,6 +14,7 @@ CPU = torch.device("cpu")
 
 
 def fake_capabilities(monkeypatch, **flags):
+    monkeypatch.delenv(devices.NATIVE_BF16_ENV, raising=False)  # detection, not the override
     caps = {"architecture": "x86_64", "avx2": True, "avx512_f": True, "avx512_vnni": True,
             "avx512_bf16": False, "amx_bf16": False, "amx_tile": False, **flags}
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
@@ -33,6 +34,7 @@ def test_auto_precision_follows_the_cpus_bf16_arithmetic(monkeypatch, flags, exp
 
 
 def test_cpuinfo_flags_are_the_fallback_detection(monkeypatch, tmp_path):
+    monkeypatch.delenv(devices.NATIVE_BF16_ENV, raising=False)
     monkeypatch.delattr(torch.cpu, "get_capabilities")
     cpuinfo = tmp_path / "cpuinfo"
     monkeypatch.setattr(devices, "CPUINFO", str(cpuinfo))
@@ -42,6 +44,17 @@ def test_cpuinfo_flags_are_the_fallback_detection(monkeypatch, tmp_path):
     assert devices.autocast_dtype("auto", CPU) == torch.bfloat16
     cpuinfo.unlink()  # nothing to read: fp32
     assert devices.autocast_dtype("auto", CPU) is None
+
+
+@pytest.mark.parametrize("forced, expected", [("1", torch.bfloat16), ("0", None)])
+def test_the_override_makes_auto_choose_as_on_another_cpu(monkeypatch, forced, expected):
+    # what the CI runs the suite with (UNPAIRED_CPU_BF16=1): auto as on a CPU with native bf16
+    fake_capabilities(monkeypatch, avx512_bf16=expected is None)  # the detection says the opposite
+    monkeypatch.setenv(devices.NATIVE_BF16_ENV, forced)
+    assert devices.autocast_dtype("auto", CPU) == expected
+    monkeypatch.setenv(devices.NATIVE_BF16_ENV, "yes")
+    with pytest.raises(UnpairedError, match="UNPAIRED_CPU_BF16='yes'"):
+        devices.autocast_dtype("auto", CPU)
 
 
 def test_translate_follows_auto_on_the_cpu(monkeypatch):

@@ -76,7 +76,7 @@ def full_nce(objective, src, tgt, flip=False):
 
 # --- the step --------------------------------------------------------------------------------
 def test_cut_step_discriminator_first_then_generator_and_f(tiny_recipe):
-    trainer = Trainer(cut_recipe(tiny_recipe, "objective.params.num_patches=100000"))
+    trainer = Trainer(cut_recipe(tiny_recipe, "objective.params.num_patches=100000", "train.precision=fp32"))
     m = trainer.model
     g, d, f = (copy.deepcopy(n) for n in (m.g, m.d, m.f))
     order = []
@@ -106,7 +106,8 @@ def test_cut_step_discriminator_first_then_generator_and_f(tiny_recipe):
 
 
 def test_fastcut_is_lambda_10_no_identity_and_flip_equivariance(tiny_recipe, monkeypatch):
-    trainer = Trainer(cut_recipe(tiny_recipe, "objective.params.num_patches=100000", name="fastcut"))
+    trainer = Trainer(cut_recipe(tiny_recipe, "objective.params.num_patches=100000", "train.precision=fp32",
+                                 name="fastcut"))
     m = trainer.model
     assert (m.lambda_nce, m.nce_idt, m.flip_equivariance) == (10.0, False, True)
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
@@ -160,8 +161,8 @@ def test_one_sided_checkpoint_translates_a2b_only_and_evaluates(tiny_recipe, tmp
     capsys.readouterr()
     code = cli.main(["translate", str(result.checkpoint), str(src), "--direction", "b2a", "--out", str(tmp_path / "p")])
     err = capsys.readouterr().err
-    assert code == 2 and "one-sided" in err and "'cut'" in err
-    with pytest.raises(UnpairedError, match="one-sided"):
+    assert code == 2 and "one-sided" in err and "'cut'" in err and "--direction b2a" in err
+    with pytest.raises(UnpairedError, match="direction='b2a': .* one-sided"):  # the Python argument, not the flag
         Translator.from_checkpoint(result.checkpoint, direction="b2a")
     capsys.readouterr()
     code = cli.main(["export", str(result.checkpoint), "--direction", "b2a", "--format", "pt2",

@@ -9,16 +9,8 @@ import torchvision
 from torchvision.models.inception import InceptionA, InceptionE
 
 from unpaired.errors import UnpairedError
-from unpaired.evaluation.features import (
-    InceptionFID,
-    TinyFeatures,
-    _FIDInceptionA,
-    _FIDInceptionE,
-    builtin_extractors,
-    compute_features,
-    download_weights,
-    fid_inception_v3,
-)
+from unpaired.evaluation.features import InceptionFID, TinyFeatures, builtin_extractors, compute_features, download_weights
+from unpaired.evaluation.inception import _FIDInceptionA, _FIDInceptionE, fid_inception_v3
 from unpaired.evaluation.metrics import kid
 
 PAYLOAD = bytes(range(256)) * 40 + b"weights"

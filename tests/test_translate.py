@@ -93,7 +93,7 @@ def test_both_directions_use_their_own_generator(run, tmp_path, capsys):
     src = save(tmp_path / "in" / "p.png", size=(36, 28))
     for direction in ("a2b", "b2a"):
         code, _, err = cli(capsys, "translate", run, src, "--direction", direction, "--out", tmp_path / direction,
-                           "--no-progress")
+                           "--no-progress", "--precision", "fp32")  # fp32: compared with fp32 by hand below
         assert code == 0, err
     ab, ba = pixels(tmp_path / "a2b" / "p.png"), pixels(tmp_path / "b2a" / "p.png")
     assert (ab - ba).abs().mean() > 0.5  # two different networks

@@ -54,8 +54,20 @@ def cpuinfo_flags(text):
     return set()
 
 
+# "1" or "0" overrides the detection: what ``precision: auto`` picks on another CPU, reproduced on
+# this one (the test suite runs both ways in CI, so no test can assume fp32 where auto is bf16).
+NATIVE_BF16_ENV = "UNPAIRED_CPU_BF16"
+
+
 def cpu_has_native_bf16():
-    """True when the CPU does bf16 arithmetic natively (AVX-512 BF16 or AMX-BF16)."""
+    """True when the CPU does bf16 arithmetic natively (AVX-512 BF16 or AMX-BF16), or when
+    ``UNPAIRED_CPU_BF16=1`` says to behave as if it did (``0``: as if it did not)."""
+    forced = os.environ.get(NATIVE_BF16_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if forced:
+        raise UnpairedError(f"{NATIVE_BF16_ENV}={forced!r}: set it to 1 (as on a CPU with native bf16), "
+                            "0 (as on one without) or leave it unset (detect)")
     return any(f in cpu_features() for f in NATIVE_BF16_FEATURES)
 
 

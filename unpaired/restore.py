@@ -92,12 +92,13 @@ def _channels(record, path):
     return ch
 
 
-def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=()):
+def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction"):
     """(GeneratorPair with the checkpoint's weights, eval mode, on the CPU; the state). Only the
     generators named in ``directions`` are built (the other is None); None: every direction
     the checkpoint's objective translates (a one-sided objective such as CUT has only a2b).
     The generators are built as training built them (``objective.Parts``); ``plugins`` as
-    for :func:`open_checkpoint`."""
+    for :func:`open_checkpoint`; ``key``: what errors call the direction (the flag, or the
+    Python argument ``direction``)."""
     state, path, cfg = open_checkpoint(path_or_state, path, plugins)
     checkpoint.require(state, path, "nets", "translators")
     translators = state["translators"]
@@ -105,7 +106,7 @@ def load_generators(path_or_state, directions=None, registry=None, path=None, pl
     for direction in directions:
         if direction not in translators:
             raise UnpairedError(
-                f"--direction {direction}: checkpoint {path} was trained with objective "
+                f"{_as_given(key, direction)}: checkpoint {path} was trained with objective "
                 f"{state.get('objective', '?')!r}, which is one-sided: it translates "
                 f"{' and '.join(translators) or 'nothing'} only")
     registry = registry or get_registry()
@@ -124,6 +125,11 @@ def load_generators(path_or_state, directions=None, registry=None, path=None, pl
                                 f"with params {params} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         nets["g_" + direction.replace("2", "")] = net.eval()
     return GeneratorPair(nets["g_ab"], nets["g_ba"]), state
+
+
+def _as_given(key, value):
+    """``--direction b2a`` for a flag, ``direction='b2a'`` for a Python argument."""
+    return f"{key} {value}" if key.startswith("-") else f"{key}={value!r}"
 
 
 def resumable_state(path, cfg):

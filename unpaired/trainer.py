@@ -369,7 +369,10 @@ class Trainer:
         self.every = Every(t.log_every, t.sample_every, t.checkpoint_every, cfg.eval.every,
                            cfg.eval.at_end or cfg.eval.every > 0)
         self.epoch = self.lr = None
-        self.events.on_train_start(run=self.run_info)
+        self.events.on_train_start(run=self.run_info)  # the progress display's first line: the device line
+        note = getattr(shown, "held_out_note", None)
+        if note and world.is_rank_zero:
+            log.info("%s", note)
         return loader, samples
 
     def _step(self, batch, signals, samples):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from ..console import make_console
 from ..errors import UnpairedError
 from .args import add_device_args, checkpoint_command
 
+log = logging.getLogger("unpaired")
 KID_SUBSET = 1000  # evaluate.kid_subsets' default subset size
 COMPARABLE_NOTE = ("Only FID/KID computed with the 'inception' extractor are comparable with published "
                    "numbers (and only at equal image counts).")
@@ -74,7 +76,7 @@ def cmd_translate(args) -> int:
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
-                                            plugins=args.plugins, tile=args.tile)
+                                            plugins=args.plugins, tile=args.tile, key="--direction")
     if translator.device.type == "cpu":  # activations of big images: reuse their memory (devices.py)
         keep_freed_memory()
     from ..inference.video import is_video
@@ -164,6 +166,9 @@ def cmd_eval(args) -> int:
     model, _ = load_generators(state, path=path)
     require_plugin(get_registry(), state, "dataset", "dataset", cfg.data.name, path)
     dataset = eval_dataset(cfg, args.split, args.data)
+    note = getattr(dataset, "held_out_note", None)  # a test split that holds training images says so
+    if note:
+        log.info("%s", note)
     extractor = args.extractor or cfg.eval.extractor
     params = dict(cfg.eval.extractor_params) if extractor == cfg.eval.extractor else {}
     device = pick_device(args.device, "--device")
@@ -185,7 +190,8 @@ def cmd_eval(args) -> int:
         write_rows(evaluator.rows, out / "per_image.csv")
 
     console = make_console()
-    console.print(render_scores(scores, extractor, evaluator.n, args.split, state.get("step")))
+    split = "training images (no held-out split)" if note or args.split == "train" else f"{args.split} split"
+    console.print(render_scores(scores, extractor, evaluator.n, split, state.get("step")))
     spreads = [scores[k] for k in ("kid_a2b_std", "kid_b2a_std") if k in scores]
     if spreads and not any(spreads):
         console.print(f"* no KID spread: KID averages over random subsets of up to {KID_SUBSET:,} images per set; "
@@ -221,7 +227,7 @@ def _fmt(v):
 
 
 def render_scores(scores, extractor, n, split, step):
-    table = Table(title=f"{split} split, {n} image pairs, step {step}", show_edge=False, header_style="bold")
+    table = Table(title=f"{split}, {n} images per domain, step {step}", show_edge=False, header_style="bold")
     for col in ("direction", "KID (mean ± std)", f"FID [{extractor}]", "cycle L1", "PSNR", "SSIM", "L1"):
         table.add_column(col, justify="right" if col != "direction" else "left")
     for d, cyc in (("a2b", "cycle_a"), ("b2a", "cycle_b")):

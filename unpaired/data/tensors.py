@@ -60,11 +60,10 @@ def pad_to_multiple(x: torch.Tensor, multiple: int):
     return x, (h, w)
 
 
-def sample_grid(rows):
+def sample_grid(rows, pad=2):
     """One image from an objective's sample rows ({"a2b": (real, translated, reconstructed),
-    ...}, batches in [0, 1]): a grid row per image of each entry, entries in order."""
-    import torchvision
-
+    ...}, batches in [0, 1]): a grid row per image of each entry, entries in order, tiles
+    ``pad`` pixels apart on white."""
     lines = []
     for row in rows.values():
         for images in zip(*row):
@@ -72,7 +71,9 @@ def sample_grid(rows):
     width = max(len(line) for line in lines)
     h = max(t.shape[1] for line in lines for t in line)
     w = max(t.shape[2] for line in lines for t in line)
-    blank = torch.ones(3, h, w)
-    tiles = [F.pad(t, (0, w - t.shape[2], 0, h - t.shape[1]), value=1.0)
-             for line in lines for t in line + [blank] * (width - len(line))]
-    return torchvision.utils.make_grid(torch.stack(tiles), nrow=width, padding=2, pad_value=1.0)
+    grid = torch.ones(3, len(lines) * (h + pad) + pad, width * (w + pad) + pad)
+    for y, line in enumerate(lines):
+        for x, t in enumerate(line):
+            top, left = pad + y * (h + pad), pad + x * (w + pad)
+            grid[:, top:top + t.shape[1], left:left + t.shape[2]] = t
+    return grid

@@ -76,13 +76,14 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None,
-                        plugins=(), tile=None, source=None):
+                        plugins=(), tile=None, source=None, key="direction"):
         """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
         (its checkpoints/latest.pt). ``plugins``: local plugin files to load first (they run
         Python: only files you trust); the checkpoint itself never loads any. ``path`` may also
-        be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path."""
-        one_of("--direction", direction, DIRECTIONS)
-        nets, state = load_generators(path, directions=(direction,), path=source, plugins=plugins)
+        be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path. ``key``:
+        what errors call the direction (``--direction`` from the command line)."""
+        one_of(key, direction, DIRECTIONS)
+        nets, state = load_generators(path, directions=(direction,), path=source, plugins=plugins, key=key)
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
         g = nets.g_ab if direction == "a2b" else nets.g_ba
