@@ -71,7 +71,9 @@ def main(argv=None):
         if bad:
             parser.error(f"unrecognized arguments: {' '.join(bad)}")
         args.overrides = list(args.overrides) + extra
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[log_handler()])
+    # our lines at INFO; other libraries' (the ONNX exporter's "Replaced initializer ...") at WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[log_handler()])
+    logging.getLogger("unpaired").setLevel(logging.INFO)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
