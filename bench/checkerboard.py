@@ -18,8 +18,6 @@ defaults of a user's first command), then:
 """
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -84,6 +82,12 @@ def train(out_dir, upsample, seed, steps):
     return time.perf_counter() - start
 
 
+def precision_auto():
+    from unpaired.devices import autocast_dtype, precision_name
+
+    return precision_name(autocast_dtype("auto", torch.device("cpu")))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1")
@@ -106,8 +110,9 @@ def main():
                    "kid_b2a": scores["kid_b2a"], "cycle_a": scores["cycle_a"], "cycle_b": scores["cycle_b"]}
             rows[upsample].append(row)
             print(f"{upsample} seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
-    cpu = platform.processor() or platform.machine()
-    print(f"\n{args.steps} steps, seeds {args.seeds}, torch {torch.__version__}, {os.cpu_count()} cores ({cpu}); "
+    from quality import machine  # bench/ is on sys.path when run as a script
+
+    print(f"\n{args.steps} steps, seeds {args.seeds}; {machine()}; precision auto ({precision_auto()}); "
           f"checkerboard share of the input images: {inputs:.5f}\n")
     print("| upsample | training (s) | checkerboard share | KID a2b | KID b2a | cycle L1 A | cycle L1 B |")
     print("|---|---|---|---|---|---|---|")

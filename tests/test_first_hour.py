@@ -146,9 +146,15 @@ def test_the_end_of_run_figure_is_readable_and_named_last(tmp_path, capsys):
 README = (REPO / "README.md").read_text()
 
 
-def test_readme_gives_the_cpu_only_torch_install():
+def test_readme_gives_the_cpu_only_torch_install_first_as_a_matching_pair():
+    from unpaired.vision import matching_torchvision
+
     setup = README.split("## Set-up", 1)[1].split("\n## ", 1)[0]
-    assert "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu" in setup
+    found = re.search(r"pip install torch==(\S+) torchvision==(\S+) --index-url https://download.pytorch.org/whl/cpu",
+                      setup)
+    assert found, "no CPU-only torch line in Set-up"
+    assert matching_torchvision(found.group(1)) == found.group(2)  # a pair, or pip mixes builds
+    assert setup.index(found.group(0)) < setup.index("unpaired run recipes/forest_abstract.yaml --quick")
 
 
 def test_readme_quotes_every_mapping_override_and_the_cli_says_quote_it(capsys):
