@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from unpaired import hookimpl
+from unpaired.restore import Translators
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "forest_abstract.yaml"
@@ -80,7 +81,7 @@ class ScoreAt:
     def _score(self, run, step):
         t = time.perf_counter()
         self.train_time += t - self.t0
-        self.rows.append((str(step), self.evaluator(run.model), self.train_time))
+        self.rows.append((str(step), self.evaluator(run.objective), self.train_time))
         self.t0 = time.perf_counter()
 
     @hookimpl
@@ -179,7 +180,7 @@ class ScoreRun:
 
     def _take(self, run):
         self.train_time += self.now() - self.t0
-        return self.score(run.model)
+        return self.score(run.objective)
 
     def _record(self, run, step):
         self.step = step
@@ -394,10 +395,8 @@ def compare_objectives(args, argv):
             return out
 
         baselines = []
-        identity = nn.Module()
-        identity.g_ab, identity.g_ba = nn.Identity(), nn.Identity()
-        colour = nn.Module()
-        colour.g_ab, colour.g_ba = MeanColour(test, "B"), MeanColour(test, "A")
+        identity = Translators({"a2b": nn.Identity(), "b2a": nn.Identity()}, {"a2b": "identity", "b2a": "identity"})
+        colour = Translators({"a2b": MeanColour(test, "B"), "b2a": MeanColour(test, "A")}, {"a2b": "mean", "b2a": "mean"})
         for label, model in (("identity (do nothing)", identity), ("mean colour of the target", colour)):
             baselines.append((label, score(model)))
 
@@ -499,11 +498,10 @@ def main(argv=None):
         test = build_dataset(cfg, test=True)  # aligned pairs: synthetic's test split says paired = True
         device = torch.device(args.device)
         evaluator = Evaluator(test, extractor="tiny", max_images=args.test_n, batch_size=16, device=device)
-        identity = nn.Module()
-        identity.g_ab, identity.g_ba = nn.Identity(), nn.Identity()
+        identity = Translators({"a2b": nn.Identity(), "b2a": nn.Identity()}, {"a2b": "identity", "b2a": "identity"})
         rows = [("identity (do nothing)", evaluator(identity), "")]
-        colour = nn.Module()  # knows the target palette: every pixel the test B images' mean colour
-        colour.g_ab, colour.g_ba = MeanColour(test, "B"), MeanColour(test, "A")
+        # knows the target palette: every pixel the test B images' mean colour
+        colour = Translators({"a2b": MeanColour(test, "B"), "b2a": MeanColour(test, "A")}, {"a2b": "mean", "b2a": "mean"})
         rows.append(("mean colour of the target", evaluator(colour), ""))
         scorer = ScoreAt(evaluator, args.steps)
         register_plugin(scorer, name="bench-quality")

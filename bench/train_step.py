@@ -11,7 +11,7 @@ torch.cuda.max_memory_allocated during the variant's warm-up, above what was all
 before it was built.
 
 Variants (``--variants``, comma-separated): ``reference`` or ``ours`` followed by any of
-  +unfused   train.fuse_passes=false (the engine's 6 generator calls; the engine fuses by
+  +unfused   objective.params.fuse_passes=false (the engine's 6 generator calls; the engine fuses by
              default since 2026-11-26 15:14 when the generator has per-sample norms)
   +fused     4 generator calls instead of 6, done by the bench itself: G_AB(cat[a, b]) gives fake_b and the identity
              G_AB(b), G_BA(cat[b, a]) gives fake_a and G_BA(a); each discriminator sees real
@@ -181,10 +181,7 @@ class Variant:
                 if args.blocks < 5:  # CUT's layers name the 5th block
                     overrides.append(f"objective.params.nce_layers=[input, down1, down2, block1, block{args.blocks}]")
         if self.o["unfused"]:
-            if has_key(cfg, "train.fuse_passes"):
-                overrides.append("train.fuse_passes=false")
-            else:
-                self.notes.append("no train.fuse_passes in the schema: this engine makes 6 generator calls anyway")
+            overrides.append("objective.params.fuse_passes=false")
         cfg = load_recipe(RECIPE, overrides)
         self.overrides = overrides
         trainer = Trainer(cfg)

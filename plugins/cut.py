@@ -18,7 +18,7 @@ from torch import nn
 
 from unpaired import hookimpl
 from unpaired.errors import UnpairedError
-from unpaired.objective import ADVERSARIAL, Objective, set_requires_grad
+from unpaired.objective import ADVERSARIAL, Objective
 
 from .cyclegan import batch_independent
 from .patchnce import FeatureTap, PatchSampler, patch_nce_loss
@@ -77,14 +77,15 @@ class GeneratorPass(nn.Module):
 
 
 class Discriminate(nn.Module):
-    """The discriminator phase: D on real and (detached) fake images."""
+    """The discriminator phase: D's loss on real and (detached) fake images, with the
+    adversarial loss's penalty when it has one (``judge``)."""
 
-    def __init__(self, d):
+    def __init__(self, d, adversarial):
         super().__init__()
-        self.d = d
+        self.d, self.adversarial = d, adversarial
 
     def forward(self, real, fake):
-        return self.d(real), self.d(fake)
+        return self.adversarial.judge(self.d, real, fake)
 
 
 class CUT(Objective):
@@ -118,10 +119,10 @@ class CUT(Objective):
         tap = FeatureTap(self.g, list(nce_layers), owner)
         with torch.no_grad():  # F's input sizes from one small pass: F exists before optimizers and checkpoints
             channels = [f.shape[1] for f in tap(torch.zeros(1, ca, 64, 64))]
-        self.f = PatchSampler(channels, mlp_units)
+        self.f = parts.init(PatchSampler(channels, mlp_units))  # F is CUT's own: initialised as the recipe says
         self.generator_pass = GeneratorPass(self.g, self.f, tap, self.nce_idt, num_patches, nce_temperature,
                                             fuse=batch_independent(self.g))
-        self.phases = {"g": self.generator_pass, "d": Discriminate(self.d)}
+        self.phases = {"g": self.generator_pass, "d": Discriminate(self.d, self.adversarial)}
 
     def networks(self):
         return {"g": self.g, "d": self.d, "f": self.f}
@@ -129,22 +130,15 @@ class CUT(Objective):
     def param_groups(self):
         return {"g": [*self.g.parameters(), *self.f.parameters()], "d": list(self.d.parameters())}
 
-    def train_step(self, run, a, b, update):
+    def train_step(self, step, a, b, update):
         flip = self.flip_equivariance and bool(torch.rand(()) < 0.5)
-        x = run["g"](a, b, flip)
+        x = step["g"](a, b, flip)
         fake_b, adv = x["fake_b"], self.adversarial
-        # D first, on the detached translation
-        real_logits, fake_logits = run["d"](b, fake_b.detach())
-        terms = {"d": adv.discriminator_loss(real_logits, fake_logits)}
-        penalty = getattr(adv, "penalty", None)
-        if penalty is not None:
-            terms["penalty"] = penalty(self.d, b, fake_b.detach())
-        loss_d = sum(terms.values())
-        update("d", loss_d)
-        # then G and F, with D (just updated) frozen
-        set_requires_grad([self.d], False)
+        # D first, on the detached translation (its penalty, if any, included)
+        terms = {"d": step["d"](b, fake_b.detach())}
+        update("d", terms["d"])
+        # then G and F, through D just updated (update("g") leaves D's gradients alone)
         terms["g_adv"] = self.w_adv * adv.generator_loss(self.d(fake_b))
-        set_requires_grad([self.d], True)
         terms["nce"] = self.lambda_nce * x["nce"]
         nce = terms["nce"]
         if self.nce_idt:

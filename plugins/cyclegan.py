@@ -10,14 +10,18 @@ discriminator step on history pools.
 The identity term is skipped when its weight is 0 or the two domains have different
 channel counts. Each phase runs its networks through one module call (``generators`` and
 ``discriminators``), which is what DistributedDataParallel wraps when several processes
-train together.
+train together. Each discriminator's loss comes from the adversarial loss's ``judge``, which
+adds the loss's penalty (WGAN-GP) exactly once; the engine's ``update`` keeps the generator loss
+out of the discriminators' gradients.
 """
 import torch
 from torch import nn
 
 from unpaired import hookimpl
-from unpaired.objective import ADVERSARIAL, RECONSTRUCTION, Objective, set_requires_grad
-from unpaired.pool import ImagePool
+from unpaired.errors import UnpairedError
+from unpaired.objective import ADVERSARIAL, RECONSTRUCTION, Objective
+
+from .pool import ImagePool
 
 
 def batch_independent(net):
@@ -50,20 +54,23 @@ class Generators(nn.Module):
 
 
 class Discriminators(nn.Module):
-    """Both discriminators on real and (pooled, detached) fake images."""
+    """Both discriminators' losses on real and (pooled, detached) fake images."""
 
-    def __init__(self, d_a, d_b):
+    def __init__(self, d_a, d_b, adversarial):
         super().__init__()
         self.d_a, self.d_b = d_a, d_b
+        self.adversarial = adversarial
 
     def forward(self, a, fake_a, b, fake_b):
-        return self.d_a(a), self.d_a(fake_a), self.d_b(b), self.d_b(fake_b)
+        judge = self.adversarial.judge
+        return {"d_a": judge(self.d_a, a, fake_a), "d_b": judge(self.d_b, b, fake_b)}
 
 
 class CycleGAN(Objective):
-    """CycleGAN. It reads ``train.pool_size`` (fakes per history pool) and ``train.fuse_passes``
-    (one batched call for a generator's translation and identity passes; null: on unless the
-    generator has batch norm, which mixes the two batches)."""
+    """CycleGAN: ``pool_size`` fakes per history pool (50; 0: none), ``fuse_passes`` one batched
+    call for a generator's translation and identity passes (null: on unless the generator has
+    batch norm, which mixes the two batches). Before 0.2 these were ``train.pool_size`` and
+    ``train.fuse_passes``; recipes and checkpoints that set those are moved here."""
 
     losses = {
         "adversarial": {"name": "bce", "weight": 1.0},
@@ -73,23 +80,26 @@ class CycleGAN(Objective):
     loss_kinds = {"adversarial": ADVERSARIAL, "cycle": RECONSTRUCTION, "identity": RECONSTRUCTION}
     translators = {"a2b": "g_ab", "b2a": "g_ba"}
 
-    def __init__(self, parts):
+    def __init__(self, parts, pool_size=50, fuse_passes=None):
         super().__init__()
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
+            raise UnpairedError(f"objective.params.pool_size: {pool_size!r} must be an integer >= 0")
+        if fuse_passes is not None and not isinstance(fuse_passes, bool):
+            raise UnpairedError(f"objective.params.fuse_passes: {fuse_passes!r} must be true, false or null")
         ca, cb = parts.channels
-        t = parts.config.train
         g_ab, g_ba = parts.generator(ca, cb), parts.generator(cb, ca)
         d_a, d_b = parts.discriminator(ca), parts.discriminator(cb)
         self.adversarial, self.cycle, self.identity = (parts.loss(r) for r in ("adversarial", "cycle", "identity"))
         self.w_adv, self.w_cycle, self.w_identity = (parts.weight(r) for r in ("adversarial", "cycle", "identity"))
         self.use_identity = ca == cb and self.w_identity != 0
-        fuse = t.fuse_passes
+        fuse = fuse_passes
         if fuse is None:
             fuse = batch_independent(g_ab) and batch_independent(g_ba)
         self.g = Generators(g_ab, g_ba, identity=self.use_identity, fuse=fuse)
-        self.d = Discriminators(d_a, d_b)
+        self.d = Discriminators(d_a, d_b, self.adversarial)
         self.phases = {"g": self.g, "d": self.d}
         seed = (parts.seed * 1000 + parts.rank) * 2
-        self.pool_a, self.pool_b = ImagePool(t.pool_size, seed=seed + 1), ImagePool(t.pool_size, seed=seed + 2)
+        self.pool_a, self.pool_b = ImagePool(pool_size, seed=seed + 1), ImagePool(pool_size, seed=seed + 2)
 
     g_ab = property(lambda self: self.g.g_ab)
     g_ba = property(lambda self: self.g.g_ba)
@@ -103,18 +113,16 @@ class CycleGAN(Objective):
         return {"g": [*self.g_ab.parameters(), *self.g_ba.parameters()],
                 "d": [*self.d_a.parameters(), *self.d_b.parameters()]}
 
-    def train_step(self, run, a, b, update):
-        loss_g, terms, fake_a, fake_b = self.generator_loss(a, b, run["g"])
+    def train_step(self, step, a, b, update):
+        loss_g, terms, fake_a, fake_b = self.generator_loss(a, b, step["g"])
         update("g", loss_g)
-        loss_d, d_terms = self.discriminator_loss(a, b, self.pool_a.query(fake_a), self.pool_b.query(fake_b), run["d"])
+        loss_d, d_terms = self.discriminator_loss(a, b, self.pool_a.query(fake_a), self.pool_b.query(fake_b), step["d"])
         update("d", loss_d)
         return {**terms, "g_total": loss_g, **d_terms}
 
     def generator_loss(self, a, b, generators=None):
-        """(L_G, {name: term}, fake_a, fake_b); discriminators get no gradients. ``generators``:
-        what runs the generator phase (its DDP wrapper in training; default ``self.g``)."""
-        discriminators = [self.d_a, self.d_b]
-        set_requires_grad(discriminators, False)
+        """(L_G, {name: term}, fake_a, fake_b). ``generators``: what runs the generator phase
+        (its DDP wrapper in training; default ``self.g``)."""
         x = (generators or self.g)(a, b)
         adv = self.adversarial
         terms = {
@@ -126,22 +134,12 @@ class CycleGAN(Objective):
         if self.use_identity:
             terms["idt_a"] = self.w_identity * self.identity(x["idt_a"], a)
             terms["idt_b"] = self.w_identity * self.identity(x["idt_b"], b)
-        set_requires_grad(discriminators, True)
         return sum(terms.values()), terms, x["fake_a"], x["fake_b"]
 
     def discriminator_loss(self, a, b, fake_a, fake_b, discriminators=None):
-        """(L_D, {name: term}) on real images and (pooled) fakes, which carry no graph."""
-        adv = self.adversarial
-        fake_a, fake_b = fake_a.detach(), fake_b.detach()
-        real_a_logits, fake_a_logits, real_b_logits, fake_b_logits = (discriminators or self.d)(a, fake_a, b, fake_b)
-        terms = {
-            "d_a": adv.discriminator_loss(real_a_logits, fake_a_logits),
-            "d_b": adv.discriminator_loss(real_b_logits, fake_b_logits),
-        }
-        penalty = getattr(adv, "penalty", None)
-        if penalty is not None:  # e.g. WGAN-GP's gradient penalty
-            terms["penalty_a"] = penalty(self.d_a, a, fake_a)
-            terms["penalty_b"] = penalty(self.d_b, b, fake_b)
+        """(L_D, {name: term}) on real images and (pooled) fakes, which carry no graph; each
+        term includes the adversarial loss's penalty when it has one."""
+        terms = (discriminators or self.d)(a, fake_a.detach(), b, fake_b.detach())
         return sum(terms.values()), terms
 
     def samples(self, a, b):

@@ -84,7 +84,7 @@ def spread(n, k=PAIRS):
 def translate_pairs(run):
     """[(caption, [PIL tiles]), ...]: each row the objective's ``samples(a, b)`` gives (for
     CycleGAN a2b: real | translated | reconstructed, then b2a), one held-out pair at a time."""
-    model, device = run.model, run.device
+    model, device = run.objective, run.device
     nets = list(model.networks().values())
     modes = [n.training for n in nets]
     for n in nets:

@@ -78,7 +78,7 @@ class ProgressDisplay:
         self.last_log = now
         rate = self.rate.add(metrics.get("it_per_s", 0.0), now - since) or 0.0
         eta = self.rate.eta(total - step)
-        losses = " ".join(f"{k} {metrics[k]:.3f}" for k in ("g_total", "d_a", "d_b") if k in metrics)
+        losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in metrics.items() if k.startswith("loss_"))  # each phase's
         if self.progress is not None:
             self.progress.update(self.task, completed=step, losses=losses, speed=f"{rate:.2f} it/s", eta=eta)
         else:

@@ -190,27 +190,28 @@ def test_gradient_penalty_is_computed_in_float32_under_autocast():
     assert value.item() == pytest.approx(reference.item(), rel=0.02)
 
 
-def test_engine_adds_the_penalty_to_the_discriminator_step(tiny_recipe):
-    from unpaired.build import build_model
+def test_each_discriminator_loss_gets_the_penalty_through_judge(tiny_recipe):
+    from unpaired.trainer import Trainer
+
+    def trainer(*loss):
+        return Trainer(tiny_recipe("discriminator.name=multiscale_patchgan",
+                                   "discriminator.params={ndf: 4, n_layers: 2, norm: none, spectral_norm: true}",
+                                   "train.precision=fp32", *loss, out=f"run{len(loss)}"))
 
     torch.manual_seed(0)
-
-    def parts(*loss):
-        cfg = tiny_recipe("discriminator.name=multiscale_patchgan",
-                          "discriminator.params={ndf: 4, n_layers: 2, norm: none, spectral_norm: true}", *loss)
-        return build_model(cfg, channels=(3, 3))
-
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
-    model = parts("losses.adversarial.name=wgan")
+    t = trainer("losses.adversarial.name=wgan")
+    model = t.objective
     _, _, fake_a, fake_b = model.generator_loss(a, b)
     total, terms = model.discriminator_loss(a, b, fake_a, fake_b)
-    assert {"d_a", "d_b", "penalty_a", "penalty_b"} == set(terms)
-    assert terms["penalty_a"].item() > 0
+    assert set(terms) == {"d_a", "d_b"} and len(model.adversarial.penalties) == 2  # one per discriminator
+    assert all(float(p) > 0 for p in model.adversarial.penalties)
     total.backward()
     assert all(p.grad is not None for p in model.d_a.parameters())
-    _, terms = parts("losses.adversarial.name=wgan", "losses.adversarial.params={gp_weight: 0}").discriminator_loss(
-        a, b, fake_a, fake_b)
-    assert set(terms) == {"d_a", "d_b"}
+    model.adversarial.penalties.clear()
+    logged = t.train_step(a, b)
+    assert float(logged["penalty"]) > 0 and "penalty" not in trainer(
+        "losses.adversarial.name=wgan", "losses.adversarial.params={gp_weight: 0}").train_step(a, b)
 
 
 def test_short_run_with_the_new_options(tiny_recipe, tmp_path):

@@ -16,7 +16,8 @@ def test_forest_abstract_is_the_articles_setup():
     assert (cfg.losses.identity.name, cfg.losses.identity.weight) == ("l1", 5.0)
     assert cfg.data.params.load_size == 286 and cfg.data.params.crop_size == 256
     assert cfg.data.batch_size == 1
-    assert (cfg.train.epochs, cfg.train.decay_epochs, cfg.train.lr, cfg.train.pool_size) == (100, 100, 2e-4, 50)
+    assert (cfg.train.epochs, cfg.train.decay_epochs, cfg.train.lr) == (100, 100, 2e-4)
+    assert cfg.objective.name == "cyclegan" and cfg.objective.params.pool_size == 50
     assert list(cfg.train.betas) == [0.5, 0.999]
     assert cfg.out_dir == "runs/forest_abstract"
 
@@ -73,3 +74,41 @@ def test_recipe_file_errors(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(UnpairedError, match="not valid YAML"):
         load_recipe(bad)
+
+
+# --- keys that left the engine's schema (0.2): CycleGAN's own params ----------------------------
+def test_the_schema_knows_no_objectives_settings(capsys):
+    from unpaired.cli import main
+
+    assert main(["run", str(REPO / "recipes" / "forest_abstract_cut.yaml"), "--print-config"]) == 0
+    shown = capsys.readouterr().out
+    for key in ("pool_size", "fuse_passes", "cycle:", "identity:"):
+        assert key not in shown, key
+
+
+def test_old_keys_move_into_the_objectives_params_with_a_line(tmp_path, caplog):
+    import logging
+
+    old = tmp_path / "old.yaml"
+    old.write_text(RECIPE.read_text().replace("objective:", "# objective:") + "\ntrain: {pool_size: 7}\n"
+                   "quick: {train.fuse_passes: false}\n")
+    with caplog.at_level(logging.INFO, logger="unpaired"):
+        cfg = load_recipe(old, ["train.fuse_passes=true"])
+        quick = load_recipe(old, quick=True)
+        cut = load_recipe(old, ["objective.name=cut", "train.pool_size=3"])  # CUT has no pool: ignored, as before
+    assert cfg.objective.params == {"pool_size": 7, "fuse_passes": True}
+    assert quick.objective.params == {"pool_size": 7, "fuse_passes": False}
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "train.pool_size is objective.params.pool_size since 0.2" in said
+    assert "train.fuse_passes is objective.params.fuse_passes since 0.2" in said
+    assert "pool_size" not in cut.objective.params and "objective 'cut' has no pool_size" in caplog.text
+
+
+def test_a_checkpoints_old_keys_move_too():
+    from unpaired.config import from_container
+
+    cfg = from_container({"name": "x", "train": {"pool_size": 3, "fuse_passes": False, "lr": 1e-3}})
+    assert cfg.objective.name == "cyclegan" and dict(cfg.objective.params) == {"pool_size": 3, "fuse_passes": False}
+    assert cfg.train.lr == 1e-3
+    cut = from_container({"name": "x", "objective": {"name": "cut"}, "train": {"pool_size": 50}})
+    assert dict(cut.objective.params) == {}

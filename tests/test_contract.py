@@ -93,8 +93,9 @@ def test_feature_extractor_contract(name):
 @pytest.mark.parametrize("name", REG.names("objective"))
 def test_objective_contract(name):
     # small resnet / patchgan networks on a 32-px batch of 2: groups, phases, one step, state
+    # (g_total is a built-in convention, not the contract: the engine logs every phase's loss itself)
     terms = testing.check_objective(name)
-    assert "g_total" in terms
+    assert terms and all(t.dim() == 0 for t in terms.values())
 
 
 @pytest.mark.parametrize("name", REG.names("objective"))

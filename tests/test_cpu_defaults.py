@@ -83,7 +83,7 @@ def test_bf16_auto_run_resumes_bit_exactly_with_fp32_checkpoints(monkeypatch, ti
     # this CPU may lack native bf16: report it as capable, so that auto picks bf16 here too
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
     torch.set_num_threads(1)  # tiny nets: 2 threads gain nothing and lose much on shared cores
-    common = ("train.precision=auto", "train.pool_size=2", "data.batch_size=2")
+    common = ("train.precision=auto", "objective.params.pool_size=2", "data.batch_size=2")
     full = Trainer(tiny_recipe(*common, out="full"))
     assert full.amp_dtype == torch.bfloat16
     assert "cpu bf16 (auto)" in full._describe(0)

@@ -12,7 +12,7 @@ from helpers import RECIPE, TINY
 # comparable across runs to float precision; fp32, since a batch split over two processes rounds
 # differently in bf16 (precision auto is bf16 on a CPU with native bf16)
 NO_NORM = ["generator.params={ngf: 4, n_blocks: 1, norm: none}", "discriminator.params={ndf: 4, n_layers: 2, norm: none}",
-           "train.pool_size=0", "train.max_steps=3", "train.precision=fp32"]
+           "objective.params.pool_size=0", "train.max_steps=3", "train.precision=fp32"]
 
 
 def torchrun(args, nproc=2):

@@ -5,7 +5,7 @@ import pytest
 
 import unpaired
 from unpaired.config import load_recipe
-from unpaired.objective import resolve_losses
+from unpaired.assemble import declared_losses, resolve_losses
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
 
@@ -15,12 +15,12 @@ RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"
 def test_recipe_names_existing_plugins_and_params(path, quick):
     cfg = load_recipe(path, quick=quick)
     reg = unpaired.get_registry()
-    resolve_losses(cfg, reg)
+    losses = resolve_losses(cfg, declared_losses(reg.entry("objective", cfg.objective.name).factory), cfg.objective.name)
     for kind, key in (("objective", "objective"), ("generator", "generator"), ("discriminator", "discriminator")):
         reg.check_params(kind, cfg[key].name, dict(cfg[key].params), key=key)
     reg.check_params("dataset", cfg.data.name, dict(cfg.data.params), key="data")
-    for role, choice in cfg.losses.items():
-        reg.check_params("loss", choice.name, dict(choice.params), key=f"losses.{role}")
+    for role, choice in losses.items():
+        reg.check_params("loss", choice["name"], choice["params"], key=f"losses.{role}")
 
 
 def test_the_cut_recipes_are_the_papers_settings():

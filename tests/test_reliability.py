@@ -153,12 +153,12 @@ def test_a_huge_finite_loss_warns_once(caplog):
 
     h = Health("x/latest.pt")
     with caplog.at_level("WARNING", logger="unpaired"):
-        h.check_metrics(1, {"g_total": 15.0})
-        h.check_metrics(2, {"g_total": 3000.0})
-        h.check_metrics(3, {"g_total": 4000.0})
+        h.check_metrics(1, {"loss_g": 15.0})
+        h.check_metrics(2, {"loss_g": 3000.0})
+        h.check_metrics(3, {"loss_g": 4000.0})
     assert sum("diverging" in r.message for r in caplog.records) == 1
     with pytest.raises(UnpairedError, match="no checkpoint had been written"):
-        h.check_metrics(4, {"g_total": float("nan")})
+        h.check_metrics(4, {"loss_g": float("nan")})
 
 
 # ----------------------------------------------------------------------------- 3. one run per folder

@@ -19,7 +19,7 @@ def cpu_supports_bf16_autocast():
 def test_precision_modes_give_finite_losses_and_resume(tiny_recipe, precision):
     if precision == "bf16" and not cpu_supports_bf16_autocast():
         pytest.skip("no bf16 autocast on this CPU")
-    common = (f"train.precision={precision}", "data.batch_size=4", "train.pool_size=3")
+    common = (f"train.precision={precision}", "data.batch_size=4", "objective.params.pool_size=3")
     trainer = Trainer(tiny_recipe(*common, "train.max_steps=1"))
     assert trainer.amp_dtype == (torch.bfloat16 if precision == "bf16" else None)
     result = trainer.run()
@@ -41,7 +41,7 @@ def test_fused_generator_passes_give_the_same_losses(tiny_recipe):
     a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     losses = {}
     for fuse in ("true", "false"):
-        trainer = Trainer(tiny_recipe(f"train.fuse_passes={fuse}", out=f"run_{fuse}"))
+        trainer = Trainer(tiny_recipe(f"objective.params.fuse_passes={fuse}", out=f"run_{fuse}"))
         assert trainer.model.g.fuse is (fuse == "true")
         with torch.no_grad():
             losses[fuse] = trainer.model.generator_loss(a, b)[1]

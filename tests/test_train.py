@@ -43,12 +43,12 @@ def test_short_run_leaves_samples_metrics_and_checkpoint(tiny_recipe, tmp_path):
 
 
 def test_checkpoint_alone_rebuilds_the_generators(tiny_recipe):
-    from unpaired.build import build_model
+    from unpaired.assemble import assemble
     from unpaired.config import from_container
 
     result = train(tiny_recipe())
     state = checkpoint.load(result.checkpoint)
-    model = build_model(from_container(state["config"]), channels=state["channels"])
+    model = assemble(from_container(state["config"]), channels=state["channels"]).objective
     model.g_ab.load_state_dict(state["nets"]["g_ab"])
     assert model.g_ab(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
@@ -59,7 +59,7 @@ def weights(path):
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_recipe, tmp_path):
     # a pool smaller than the steps, so the pool's random swaps are exercised too
-    common = ("train.pool_size=2", "train.log_every=1", "data.batch_size=2")
+    common = ("objective.params.pool_size=2", "train.log_every=1", "data.batch_size=2")
     full = train(tiny_recipe(*common, out="full"))
     train(tiny_recipe(*common, "train.max_steps=2", out="split"))
     resumed = train(tiny_recipe(*common, out="split"), resume=True)
@@ -73,7 +73,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_recipe, tmp_
 
 
 def test_resume_with_loader_workers_matches(tiny_recipe):
-    common = ("data.num_workers=2", "train.pool_size=1")
+    common = ("data.num_workers=2", "objective.params.pool_size=1")
     full = train(tiny_recipe(*common, out="full"))
     train(tiny_recipe(*common, "train.max_steps=3", out="split"))
     resumed = train(tiny_recipe(*common, out="split"), resume=True)

@@ -1,5 +1,5 @@
 """unpaired: unpaired image-to-image translation (CycleGAN and relatives), plugin-style."""
-__version__ = "0.2.0.dev0"
+from .version import __version__  # noqa: F401
 
 import os as _os  # noqa: E402
 

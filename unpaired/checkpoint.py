@@ -3,13 +3,13 @@ executing code (``torch.load(..., weights_only=True)``)."""
 import errno
 import os
 import pickle
-import random
 import re
 from pathlib import Path
 
 import torch
 
 from .errors import UnpairedError
+from .rng import rng_state, seed_all, set_rng_state  # noqa: F401  (their home before 0.2)
 
 FORMAT = 2  # 2: the objective's networks, optimizers per phase, objective_state, translators
 READABLE = (1, 2)  # format 1: unpaired 0.1.0 (CycleGAN only), upgraded on load
@@ -174,45 +174,3 @@ def resolve(run_or_checkpoint):
                 return candidate
         raise UnpairedError(f"{p} holds no checkpoint (looked for checkpoints/latest.pt)")
     return p
-
-
-def rng_state():
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    try:
-        import numpy as np
-
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        state["numpy"] = [torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(gauss)]
-    except ImportError:
-        pass
-    return state
-
-
-def seed_all(seed):
-    """Seed torch's (every device's), Python's and NumPy's random generators."""
-    torch.manual_seed(seed)
-    random.seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed % 2**32)
-    except ImportError:
-        pass
-
-
-def set_rng_state(state):
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    if "numpy" in state:
-        try:
-            import numpy as np
-
-            keys, pos, has_gauss, gauss = state["numpy"]
-            np.random.set_state(("MT19937", keys.numpy().astype("uint32"), pos, has_gauss, gauss))
-        except ImportError:
-            pass

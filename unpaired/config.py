@@ -14,7 +14,10 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import UnpairedError, one_of
-from .recipe_rules import clear_swapped_params, find_data_paths, swapped_plugins, under
+from .recipe_rules import clear_swapped_params, find_data_paths, move_keys, moved_override, swapped_plugins, under
+
+
+DEFAULT_OBJECTIVE = "cyclegan"  # the recipe key `objective` when a recipe names none (firm: DESIGN.md section 7)
 
 
 @dataclass
@@ -29,12 +32,6 @@ class LossChoice:
     name: Optional[str] = None
     weight: Optional[float] = None
     params: Dict[str, Any] = field(default_factory=dict)
-
-
-def _loss_roles():
-    """The roles every recipe may set without writing them first (``losses.cycle.weight=3`` on
-    the command line); each objective declares the roles it uses and their defaults."""
-    return {role: LossChoice() for role in ("adversarial", "cycle", "identity")}
 
 
 @dataclass
@@ -57,15 +54,11 @@ class Train:
     max_steps: Optional[int] = None  # stop early after this many steps in all
     lr: float = 2.0e-4
     betas: List[float] = field(default_factory=lambda: [0.5, 0.999])
-    pool_size: int = 50
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    compile: bool = False  # torch.compile the four networks
+    compile: bool = False  # torch.compile the objective's networks
     compile_backend: str = "inductor"  # torch.compile's backend (aot_eager: no code generation)
     channels_last: Optional[bool] = None  # null: on for CUDA, off on the CPU (slower there)
-    # one batched call for a generator's translation and identity passes; null: on unless the
-    # generator has batch norm (which mixes the two batches)
-    fuse_passes: Optional[bool] = None
     seed: int = 0
     init: str = "normal"  # normal | xavier | kaiming | orthogonal | none (keep the plugin's)
     init_gain: float = 0.02
@@ -92,10 +85,11 @@ class Recipe:
     out_dir: Optional[str] = None  # default runs/<name>
     plugins: List[str] = field(default_factory=list)  # local plugin files (relative to the recipe)
     # the training algorithm: a registered objective (cyclegan, cut, fastcut, ...) and its params
-    objective: PluginChoice = field(default_factory=lambda: PluginChoice("cyclegan"))
+    objective: PluginChoice = field(default_factory=lambda: PluginChoice(DEFAULT_OBJECTIVE))
     generator: PluginChoice = field(default_factory=lambda: PluginChoice("resnet"))
     discriminator: PluginChoice = field(default_factory=lambda: PluginChoice("patchgan"))
-    losses: Dict[str, LossChoice] = field(default_factory=_loss_roles)  # role -> choice
+    # role -> choice, laid over the objective's defaults (`unpaired plugins -v` lists each objective's roles)
+    losses: Dict[str, LossChoice] = field(default_factory=dict)
     data: Data = field(default_factory=Data)
     train: Train = field(default_factory=Train)
     eval: Eval = field(default_factory=Eval)
@@ -137,6 +131,7 @@ def load_recipe(path, overrides=(), quick=False):
         raise UnpairedError(f"recipe {path} must be a mapping of keys, not a {type(raw).__name__}")
     cfg = OmegaConf.structured(Recipe)
     try:
+        raw = move_keys(OmegaConf.to_container(raw, resolve=False), f"recipe {path}", DEFAULT_OBJECTIVE)
         cfg = OmegaConf.merge(cfg, raw)
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, f"recipe {path}") from None
@@ -185,8 +180,11 @@ def apply_overrides(cfg, overrides, source="command line"):
 
 def set_key(cfg, key, value, source):
     """cfg[key] = value, replacing a mapping rather than merging into it."""
+    key = moved_override(key, cfg.objective.name)  # e.g. train.pool_size -> objective.params.pool_size
+    if key is None:
+        return
     parts = key.split(".")
-    if len(parts) > 2 and parts[0] == "losses" and parts[1] not in cfg.losses:
+    if len(parts) >= 2 and parts[0] == "losses" and parts[1] not in cfg.losses:
         cfg.losses[parts[1]] = LossChoice()  # a loss role an objective may use (losses.nce.weight=2)
     if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT and not _in_open_mapping(cfg, key):
         raise UnpairedError(f"{source}: unknown key {key!r}{_close_keys(cfg, key)}")
@@ -241,7 +239,6 @@ def validate(cfg, source):
         (_finite(t.lr) and t.lr > 0, f"train.lr: {t.lr} must be a finite number > 0"),
         (len(t.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in t.betas),
          f"train.betas: {list(t.betas)} must be two numbers in [0, 1)"),
-        (t.pool_size >= 0, "train.pool_size must be >= 0"),
         (min(t.log_every, t.sample_every, t.checkpoint_every) > 0, "train.log_every, sample_every and checkpoint_every must be positive"),
         (t.samples > 0, f"train.samples: {t.samples} must be >= 1 (images per direction in a sample grid)"),
         (0 <= t.seed < 2**32, f"train.seed: {t.seed} must be an integer in [0, 2**32)"),
@@ -296,9 +293,13 @@ def _map_strings(node, fn):
     return fn(node) if isinstance(node, str) else node
 
 
-def from_container(container):
-    """A recipe from a plain dict (a checkpoint's config), validated against the schema."""
+def from_container(container, source="checkpoint config"):
+    """A recipe from a plain dict (a checkpoint's config), validated against the schema; keys
+    that moved since it was written are moved (unpaired.recipe_rules)."""
+    import copy
+
     try:
+        container = move_keys(copy.deepcopy(container), source, DEFAULT_OBJECTIVE)
         return OmegaConf.merge(OmegaConf.structured(Recipe), container)
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, "checkpoint config") from None

@@ -21,7 +21,7 @@ class RunInfo:
     start_step: int  # 0, or the step a resumed run starts from
     total_steps: int
     device: Any  # torch.device
-    model: Any  # the objective (unpaired.objective): networks(), translators, ...
+    objective: Any  # the objective (unpaired.objective): networks(), translators, translator(d), samples(a, b)
     description: str = ""  # one line saying what trains, for displays
     state: dict = field(default_factory=dict)  # plugins' per-run objects, keyed by plugin name
     checkpoint_step: Any = None  # the step of the checkpoint now on disk (None: none written)
@@ -30,6 +30,11 @@ class RunInfo:
     @property
     def resumed(self):
         return self.start_step > 0
+
+    @property
+    def model(self):
+        """The objective (its name before 0.2)."""
+        return self.objective
 
 
 class Events:

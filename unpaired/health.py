@@ -30,7 +30,7 @@ class Health:
     def __init__(self, ckpt_path, saved_step=None):
         self.ckpt_path = ckpt_path
         self.saved_step = saved_step  # step of the checkpoint on disk (None: none written yet)
-        self.first = None  # first logged g_total of this process
+        self.first = {}  # loss_<phase> -> its first logged value in this process
         self.warned = False
 
     def saved(self, step):
@@ -50,15 +50,14 @@ class Health:
             raise Diverged(f"training diverged: non-finite loss at step {step} ({terms}); nothing was written "
                            f"after it: {self.last_good()}. Lower train.lr (now {lr}) or check the data "
                            "and the loss weights")
-        total = metrics.get("g_total")
-        if total is None:
-            return
-        if self.first is None:
-            self.first = abs(total)
-        elif not self.warned and abs(total) > max(DIVERGING * self.first, DIVERGING_FLOOR):
-            self.warned = True
-            log.warning("training may be diverging: g_total %.4g at step %d against %.4g when this run started; "
-                        "a lower train.lr (now %s) usually helps", total, step, self.first, lr)
+        for key, value in metrics.items():  # each phase's loss against its first logged value
+            if not key.startswith("loss_"):
+                continue
+            first = self.first.setdefault(key, abs(value))
+            if not self.warned and abs(value) > max(DIVERGING * first, DIVERGING_FLOOR):
+                self.warned = True
+                log.warning("training may be diverging: %s %.4g at step %d against %.4g when this run started; "
+                            "a lower train.lr (now %s) usually helps", key, value, step, first, lr)
 
     def check_weights(self, step, nets):
         """Raise Diverged when any weight or buffer is NaN or infinite (before a checkpoint)."""

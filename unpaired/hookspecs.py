@@ -11,10 +11,12 @@ that names both plugins.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 import pluggy
-from torch import Tensor
+
+if TYPE_CHECKING:  # annotations only: importing the contract does not import torch
+    from torch import Tensor
 
 PROJECT = "unpaired"
 
@@ -32,8 +34,9 @@ class Register(Protocol):
 @runtime_checkable
 class AdversarialLoss(Protocol):
     """An adversarial loss (scalar tensors; logits are whatever a discriminator returns). It may
-    also define ``penalty(discriminator, real, fake) -> Tensor``, added to each discriminator's
-    loss (e.g. a gradient penalty)."""
+    also define ``penalty(discriminator, real, fake) -> Tensor`` (e.g. a gradient penalty):
+    objectives compute each discriminator's loss through ``judge`` (unpaired.objective.Adversarial),
+    which adds it once."""
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor: ...
 
@@ -93,8 +96,10 @@ def register_losses(register: Register) -> None:
       used for the cycle and identity terms.
 
     An adversarial loss may also define ``penalty(discriminator, real, fake) -> Tensor``
-    (e.g. a gradient penalty): the engine adds it to each discriminator's loss, with
-    ``real`` and ``fake`` the images that discriminator judged (fake detached).
+    (e.g. a gradient penalty): objectives compute each discriminator's loss through the
+    engine's ``judge(discriminator, real, fake)`` (unpaired.objective.Adversarial), which adds
+    it exactly once, with ``real`` and ``fake`` the images that discriminator judged (fake
+    detached).
 
     No base class is needed. A recipe that puts one kind in the other's slot is an error.
     """
@@ -132,35 +137,60 @@ def register_objectives(register: Register) -> None:
     """Register training objectives (CycleGAN, CUT, ...): what one step computes and updates.
 
     ``register(name, factory, help="")`` where ``factory(parts, **params)`` returns an
-    :class:`unpaired.objective.Objective` (an ``nn.Module``; subclassing is optional) with:
+    :class:`unpaired.objective.Objective` (an ``nn.Module``; subclassing is optional). Recipe
+    ``objective.params`` are passed as keyword arguments, checked against the factory's
+    signature first; check bad values yourself and raise ``UnpairedError`` naming the key.
 
-    * ``networks() -> {name: nn.Module}``: every network with weights, built through ``parts``
-      (the engine initialises them per ``train.init``, moves them to the device, compiles them,
-      saves them under these names in checkpoints).
-    * ``translators``: ``{"a2b": name, "b2a": name}`` — which of those networks translate which
-      direction (made by ``parts.generator``); a one-sided objective gives only ``"a2b"``.
-    * ``param_groups() -> {phase: [parameters]}``: the engine makes one Adam optimizer per phase
-      (``train.lr``, ``train.betas``, the learning-rate schedule); together they hold every
-      trainable parameter, each once.
+    What the factory gets, ``parts`` (:class:`unpaired.objective.Parts`): ``channels`` (A's, B's),
+    ``generator(cin, cout)`` and ``discriminator(cin)`` (new networks of the recipe's choice,
+    **already initialised** per ``train.init``: the engine never re-initialises anything, so
+    weights the objective copies in its constructor — an EMA copy of G — stay),
+    ``init(module)`` (the same initialisation for a network the objective builds itself, e.g.
+    CUT's F), ``loss(role)`` and ``weight(role)`` (the recipe's ``losses.<role>`` over the
+    factory's defaults; an adversarial loss comes as :class:`unpaired.objective.Adversarial`),
+    ``seed``, ``rank`` and ``config`` (read only).
+
+    The objective has:
+
+    * ``networks() -> {name: nn.Module}``: every network with weights; the names are the keys of
+      the checkpoint's ``nets`` (keep them stable). The engine moves them to the device, compiles
+      them, saves and restores them.
+    * ``translators``: ``{"a2b": name}`` or ``{"a2b": name, "b2a": name}``: networks made by
+      ``parts.generator`` that translate each direction (a one-sided objective gives only a2b).
+    * ``translator(direction) -> nn.Module`` (optional; the base class returns the network
+      ``translators`` names): what translate, eval, export, tiling, video and the figures run.
+      An objective whose translation is a procedure over its networks returns a module doing it.
+    * ``param_groups() -> {phase: [parameters]}``: one Adam optimizer per phase (``train.lr``,
+      ``train.betas``, the schedule); together they hold every trainable parameter, each once.
     * ``phases``: ``{phase: nn.Module}``: the module whose ``forward`` each phase calls once per
       step; under torchrun the engine wraps it in DistributedDataParallel.
-    * ``train_step(run, a, b, update) -> {term: Tensor}``: one step on real batches ``a``, ``b``.
-      Call ``run[phase](...)`` (the phase module or its DDP wrapper) for each phase's forward, and
-      ``update(phase, loss)`` to zero that phase's gradients, backpropagate (scaled under fp16, outside
-      autocast) and step its optimizer, in the objective's own order. Return the loss terms as
-      tensors (the engine averages and logs them; it reads them back only at log steps).
-    * ``samples(a, b) -> {row: (Tensor, ...)}``: rows of a sample grid (e.g. ``{"a2b": (a, fake_b,
-      rec_a)}``), images in [-1, 1]; called in eval mode without gradients.
-    * ``extra_state() -> dict`` and ``load_extra_state(state)``: state of this process that is
-      not in the networks (e.g. history pools), saved per rank in checkpoints.
+    * ``train_step(step, a, b, update) -> {term: Tensor}``: one step on real batches ``a``, ``b``.
+      ``step[phase](...)`` calls the phase's module (or its DDP wrapper); ``step`` also carries
+      ``index`` (steps done before this one), ``epoch``, ``total``, ``device``, ``dtype``,
+      ``rank``, ``world_size`` and ``config`` (:class:`unpaired.phases.Step`).
+      ``update(phase, loss)`` zeroes that phase's gradients, backpropagates ``loss`` into **that
+      phase's parameters only** (a generator loss through a discriminator leaves D's gradients
+      alone: no freezing needed), scaled under fp16 and outside autocast, steps its optimizer,
+      and returns False when the fp16 scaler skipped the step. Call it once per phase, in the
+      objective's own order. Each discriminator's loss must come from the adversarial loss's
+      ``judge(discriminator, real, fake)``: it adds the loss's ``penalty`` (WGAN-GP) exactly once
+      (the engine refuses a discriminator update without it when the loss has a penalty). Return
+      the loss terms as scalar tensors; the engine averages and logs them (reading them back
+      only at log steps), adds ``loss_<phase>`` (what each update was given) and ``penalty``,
+      and watches every term for NaN. ``g_total`` (a generator's whole loss) is a convention of
+      the built-ins, not required.
+    * ``samples(a, b) -> {row: (Tensor, ...)}``: rows of a sample grid (e.g. ``{"a2b": (a,
+      fake_b, rec_a)}``), images in [-1, 1]; called in eval mode without gradients. Optional
+      ``sample_captions = {row: text}`` words the rows in figures.
+    * ``extra_state() -> dict`` and ``load_extra_state(state)``: state of this process outside
+      the networks (CycleGAN's history pools), saved per rank (``rankN.pt`` beside the
+      checkpoint for ranks > 0): tensors, numbers, strings, lists and dicts only. When a run
+      resumes with another number of processes, ranks > 0 start without it.
 
     Class attributes of the factory declare what it reads from the recipe: ``losses = {role:
-    default}`` (default a dict ``{name, weight, params}`` or None when the recipe must choose),
-    and ``loss_kinds = {role: "adversarial" | "reconstruction"}``. ``parts`` (an
-    :class:`unpaired.objective.Parts`) gives ``channels``, ``generator(cin, cout)``,
-    ``discriminator(cin)``, ``loss(role)``, ``weight(role)``, ``seed``, ``rank`` and ``config``.
-    Recipe ``objective.params`` are passed as keyword arguments, checked against the factory's
-    signature first.
+    default}`` (a dict ``{name, weight, params}``, or None when the recipe must choose) and
+    ``loss_kinds = {role: "adversarial" | "reconstruction"}``.
+    ``unpaired.testing.check_objective`` checks all of this the way the engine runs it.
     """
 
 
@@ -168,8 +198,8 @@ def register_objectives(register: Register) -> None:
 # Called on every plugin that implements them, in the training process (rank 0 only when
 # several processes train together). ``run`` is a RunInfo (unpaired.events): ``config`` (the
 # resolved recipe), ``out_dir`` (Path), ``start_step``, ``total_steps``, ``device`` and
-# ``model`` (the objective: see register_objectives). Events must not change the model or
-# the step. The engine's own outputs (progress display, metrics.csv, sample PNGs)
+# ``objective`` (see register_objectives; ``model`` before 0.2). Events must not change the
+# objective or the step. The engine's own outputs (progress display, metrics.csv, sample PNGs)
 # are plugins of these events; a recipe turns plugins off with ``disable_plugins``.
 
 
@@ -187,10 +217,12 @@ def on_step(run, step):
 @hookspec
 def on_log(run, step, metrics):
     """Every ``train.log_every`` steps (and at the last): ``metrics`` is a dict of floats —
-    ``epoch``, ``lr``, ``it_per_s`` and each of the objective's loss terms averaged since the
-    previous call (cyclegan: ``g_adv_ab``, ``g_adv_ba``, ``cycle_a``, ``cycle_b``, ``idt_a``,
-    ``idt_b``, ``g_total``, ``d_a``, ``d_b``; cut: ``d``, ``g_adv``, ``nce``, ``nce_idt``,
-    ``g_total``), plus evaluation metrics on the steps where they are computed."""
+    ``epoch``, ``lr``, ``it_per_s``, ``loss_<phase>`` (what each phase's update was given, for
+    every objective: ``loss_g``, ``loss_d`` for the built-ins), ``penalty`` when the adversarial
+    loss has one, and each of the objective's own loss terms averaged since the previous call
+    (cyclegan: ``g_adv_ab``, ``g_adv_ba``, ``cycle_a``, ``cycle_b``, ``idt_a``, ``idt_b``,
+    ``g_total``, ``d_a``, ``d_b``; cut: ``d``, ``g_adv``, ``nce``, ``nce_idt``, ``g_total``),
+    plus evaluation metrics on the steps where they are computed."""
 
 
 @hookspec

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pluggy
 
-from . import __version__, hookspecs
+from . import hookspecs
+from .version import __version__
 from .errors import UnpairedError
 from .registry import HOOKS, PluginInfo, Registry
 

@@ -22,6 +22,7 @@ MOVED = {
     "unpaired.export": "unpaired.inference.export",
     "unpaired.cli_data": "unpaired.cli.data",
     "unpaired.cli_model": "unpaired.cli.model",
+    "unpaired.pool": "unpaired.plugins.pool",  # CycleGAN's history pool: a plugin's helper, not the engine's
 }
 
 

@@ -2,16 +2,20 @@
 
 An objective is a plugin (``register_objectives``; the contract is in unpaired.hookspecs).
 Its factory gets a :class:`Parts`: the recipe's generator, discriminator and loss choices,
-ready to build, so that any registered architecture works with any objective. The engine
-(unpaired.trainer) keeps what every objective needs: optimizers, the schedule, autocast and
-the fp16 scaler, DDP, compile, checkpoints, RNG, signals, events, evaluation.
+ready to build, so that any registered architecture works with any objective. Networks come
+out of ``parts`` initialised (``train.init``); an adversarial loss comes out as an
+:class:`Adversarial`, whose ``judge`` is the one place a discriminator's loss gets the loss's
+penalty. The engine (unpaired.trainer, unpaired.phases) keeps what every objective needs:
+optimizers, the schedule, autocast and the fp16 scaler, freezing the other phases' networks,
+DDP, compile, checkpoints, RNG, signals, events, evaluation.
 """
 from __future__ import annotations
 
 import logging
+from typing import Any, Callable
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
 from .config import plain
@@ -20,17 +24,66 @@ from .hookspecs import AdversarialLoss
 
 log = logging.getLogger("unpaired")
 ADVERSARIAL, RECONSTRUCTION = "adversarial", "reconstruction"
+DIRECTIONS = ("a2b", "b2a")
 
 
-def set_requires_grad(nets, flag):
+def set_requires_grad(nets, flag: bool) -> None:
+    """Switch gradients of ``nets``' parameters on or off. Objectives no longer need it: the
+    engine's ``update(phase, loss)`` backpropagates into that phase's parameters alone."""
     for net in nets:
         for p in net.parameters():
             p.requires_grad_(flag)
 
 
-def is_adversarial(loss):
+def is_adversarial(loss) -> bool:
     """True for an :class:`unpaired.hookspecs.AdversarialLoss` (it has both methods)."""
     return isinstance(loss, AdversarialLoss) and callable(loss.generator_loss) and callable(loss.discriminator_loss)
+
+
+class Adversarial:
+    """The recipe's adversarial loss as an objective gets it from ``parts.loss(role)``.
+
+    ``generator_loss(fake_logits)`` and ``discriminator_loss(real_logits, fake_logits)`` are the
+    plugin's. ``judge(discriminator, real, fake)`` is a discriminator's whole loss:
+    ``discriminator_loss(D(real), D(fake))`` plus the plugin's ``penalty(D, real, fake)`` when it
+    has one (WGAN-GP's gradient penalty), ``fake`` detached. It is the one place a penalty is
+    added: exactly once per call, so once per discriminator per update when every discriminator
+    loss goes through it. The plugin's ``penalty`` is not exposed here, so an objective cannot add
+    it a second time by hand; the engine refuses a step whose discriminator update had no
+    ``judge`` call when the loss has a penalty.
+
+    ``observers``: callables the engine adds (e.g. ADA's overfitting signal), given the real
+    logits of every ``discriminator_loss`` and ``judge`` call.
+    """
+
+    def __init__(self, loss: AdversarialLoss, name: str, key: str):
+        self.loss, self.name, self.key = loss, name, key
+        self.has_penalty = callable(getattr(loss, "penalty", None))
+        self.observers: list[Callable[[torch.Tensor], None]] = []
+        self.judged = 0  # judge() calls since the engine last reset the count
+        self.penalties: list[torch.Tensor] = []  # this step's penalty values (logged as "penalty")
+
+    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return self.loss.generator_loss(fake_logits)
+
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        for observe in self.observers:
+            observe(real_logits)
+        return self.loss.discriminator_loss(real_logits, fake_logits)
+
+    def judge(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """``discriminator``'s loss on ``real`` and ``fake`` images, with the loss's penalty."""
+        fake = fake.detach()
+        loss = self.discriminator_loss(discriminator(real), discriminator(fake))
+        self.judged += 1
+        if self.has_penalty:
+            penalty = self.loss.penalty(discriminator, real, fake)
+            self.penalties.append(penalty.detach())
+            loss = loss + penalty
+        return loss
+
+    def __repr__(self):
+        return f"Adversarial({self.name!r} at {self.key})"
 
 
 class Objective(nn.Module):
@@ -41,6 +94,7 @@ class Objective(nn.Module):
     loss_kinds: dict = {}  # role -> "adversarial" | "reconstruction"
     translators: dict = {}
     phases: dict = {}
+    sample_captions: dict = {}  # sample row -> its caption in figures (default: the direction in words)
 
     def networks(self) -> dict[str, nn.Module]:
         raise NotImplementedError
@@ -48,16 +102,21 @@ class Objective(nn.Module):
     def param_groups(self) -> dict[str, list]:
         raise NotImplementedError
 
-    def train_step(self, run, a, b, update) -> dict[str, torch.Tensor]:
+    def train_step(self, step, a, b, update) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def translator(self, direction: str) -> nn.Module:
+        """The module that translates ``direction`` (a2b | b2a): by default the network
+        ``translators[direction]`` names. An objective whose translation is a procedure (several
+        passes, noise) returns a module running it over its networks."""
+        return self.networks()[self.translators[direction]]
 
     def samples(self, a, b):
         """Each direction's (real, translated) row."""
-        nets = self.networks()
         out = {}
-        for direction, name in self.translators.items():
+        for direction in self.translators:
             x = a if direction == "a2b" else b
-            out[direction] = (x, nets[name](x))
+            out[direction] = (x, translator_of(self, direction)(x))
         return out
 
     def extra_state(self) -> dict:
@@ -67,36 +126,124 @@ class Objective(nn.Module):
         pass
 
 
+def translator_of(objective, direction: str) -> nn.Module:
+    """``objective.translator(direction)``, or the network ``translators[direction]`` names for
+    an objective without that method."""
+    own = getattr(objective, "translator", None)
+    if callable(own):
+        return own(direction)
+    return objective.networks()[objective.translators[direction]]
+
+
+INIT_KINDS = ("normal", "xavier", "kaiming", "orthogonal", "none")
+
+
+def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
+    """The reference's initialisation: conv/linear weights N(0, gain) (or xavier/kaiming/
+    orthogonal), biases 0; affine norm weights N(1, gain). ``none`` keeps the plugin's."""
+    if kind == "none":
+        return net
+    for m in net.modules():
+        name = type(m).__name__
+        weight = _raw_weight(m)
+        if weight is not None and ("Conv" in name or "Linear" in name):
+            if kind == "normal":
+                nn.init.normal_(weight, 0.0, gain)
+            elif kind == "xavier":
+                nn.init.xavier_normal_(weight, gain=gain)
+            elif kind == "kaiming":
+                nn.init.kaiming_normal_(weight, a=0, mode="fan_in")
+            elif kind == "orthogonal":
+                nn.init.orthogonal_(weight, gain=gain)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif "BatchNorm2d" in name and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+def _raw_weight(m: nn.Module):
+    """A layer's weight tensor, or the one under a parametrization (spectral norm)."""
+    parametrizations = getattr(m, "parametrizations", None)
+    if parametrizations is not None and "weight" in parametrizations:
+        return parametrizations.weight.original
+    return getattr(m, "weight", None) if isinstance(getattr(m, "weight", None), torch.Tensor) else None
+
+
+class Unavailable(nn.Module):
+    """Stands in, when a checkpoint is opened for inference, for a discriminator or a loss whose
+    plugin is not installed: translation never calls it."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def forward(self, *args, **kwargs):
+        raise UnpairedError(f"{self.what} is not installed; inference does not need it")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def generator_loss(self, *args):
+        return self.forward()
+
+    discriminator_loss = generator_loss
+
+
 class Parts:
     """What an objective is built from (given to its factory as ``parts``).
 
     ``channels``: (channels of A, channels of B), from the data. ``generator(cin, cout)`` and
-    ``discriminator(cin)``: new networks of the recipe's choice. ``loss(role)``: the recipe's
-    ``losses.<role>`` (resolved against the objective's defaults, kind-checked);
-    ``weight(role)``: its weight. ``seed`` (``train.seed``) and ``rank`` (this process's index
-    under torchrun) seed per-process randomness; ``config`` is the whole recipe (read only).
+    ``discriminator(cin)``: new networks of the recipe's choice, initialised per ``train.init``
+    (before the objective sees them, so weights it copies or sets stay as it leaves them);
+    ``init(module)``: the same initialisation for a network the objective builds itself.
+    ``loss(role)``: the recipe's ``losses.<role>`` (resolved against the objective's defaults,
+    kind-checked; an adversarial one as an :class:`Adversarial`); ``weight(role)``: its weight.
+    ``seed`` (``train.seed``) and ``rank`` (this process's index under torchrun) seed
+    per-process randomness; ``config`` is the whole recipe (read only).
+
+    ``purpose="inference"``: a checkpoint opened to translate. Weights are loaded afterwards, so
+    nothing is initialised; discriminators are built on the ``meta`` device (no memory), and a
+    discriminator or loss whose plugin is not installed is :class:`Unavailable`.
     """
 
-    def __init__(self, cfg, registry, channels, objective_name, loss_kinds=None, rank=0):
+    def __init__(self, cfg: DictConfig, registry, channels, objective_name: str, loss_kinds=None,
+                 losses: dict | None = None, rank: int = 0, purpose: str = "train"):
         self.config, self.registry = cfg, registry
-        self.channels = tuple(channels)
+        self.channels = tuple(int(c) for c in channels)
         self.seed, self.rank = int(cfg.train.seed), rank
         self.objective_name = objective_name
         self.loss_kinds = dict(loss_kinds or {})
-        self.built = {}  # id(network) -> ("generator", cin, cout) | ("discriminator", cin)
-        self._sized = set()
+        self.losses = dict(losses or {})  # role -> {name, weight, params}, resolved (assemble.resolve_losses)
+        self.purpose = purpose
+        self.built: dict[int, tuple] = {}  # id(network) -> ("generator", cin, cout) | ("discriminator", cin)
+        self.adversarial: list[Adversarial] = []  # every adversarial loss handed out
+        self._sized: set = set()
 
-    def generator(self, in_channels, out_channels):
+    @property
+    def inference(self) -> bool:
+        return self.purpose == "inference"
+
+    def generator(self, in_channels: int, out_channels: int) -> nn.Module:
         return self._network("generator", in_channels=in_channels, out_channels=out_channels)
 
-    def discriminator(self, in_channels):
+    def discriminator(self, in_channels: int) -> nn.Module:
         return self._network("discriminator", in_channels=in_channels)
 
-    def _network(self, kind, **channels):
+    def init(self, module: nn.Module) -> nn.Module:
+        """``module`` initialised as the recipe says (``train.init``, ``train.init_gain``)."""
+        if not self.inference:
+            init_weights(module, self.config.train.init, self.config.train.init_gain)
+        return module
+
+    def _network(self, kind: str, **channels) -> nn.Module:
         from .probe import check_size
 
         choice = self.config[kind]
         record = (kind, *channels.values())
+        if self.inference and kind == "discriminator" and choice.name not in self.registry.names(kind):
+            return self._record(Unavailable(f"discriminator {choice.name!r}"), record)
 
         def build():
             return self.registry.create(kind, choice.name, plain(choice.params), key=kind, **channels)
@@ -104,86 +251,60 @@ class Parts:
         if record not in self._sized:  # counted on the meta device, before any memory is allocated
             check_size(build, kind, choice.name)
             self._sized.add(record)
-        net = build()
+        if self.inference and kind == "discriminator":
+            try:
+                with torch.device("meta"):  # never run at inference: no memory for it
+                    return self._record(self._checked(build(), kind, choice.name), record)
+            except UnpairedError:
+                raise
+            except Exception:
+                pass
+        net = self._checked(build(), kind, choice.name)
+        return self._record(self.init(net), record)
+
+    @staticmethod
+    def _checked(net, kind, name):
         if not isinstance(net, nn.Module):
-            raise UnpairedError(f"{kind}.name: {choice.name!r} built a {type(net).__name__}, not a torch nn.Module")
+            raise UnpairedError(f"{kind}.name: {name!r} built a {type(net).__name__}, not a torch nn.Module")
+        return net
+
+    def _record(self, net: nn.Module, record: tuple) -> nn.Module:
         self.built[id(net)] = record
         return net
 
-    def loss(self, role):
-        if role not in self.config.losses or self.config.losses[role].name is None:
+    def kind_of(self, net: nn.Module) -> str | None:
+        """"generator" or "discriminator" for a network these parts built, else None."""
+        return self.built.get(id(net), (None,))[0]
+
+    def loss(self, role: str):
+        choice = self.losses.get(role)
+        if choice is None or choice.get("name") is None:
             raise UnpairedError(f"losses.{role}.name: objective {self.objective_name!r} asks for a {role!r} "
                                 "loss and the recipe chooses none; set it, e.g. losses." + role + ".name=l1")
-        choice, key = self.config.losses[role], f"losses.{role}"
-        loss = self.registry.create("loss", choice.name, plain(choice.params), key=key)
+        name, key = choice["name"], f"losses.{role}"
+        if self.inference and name not in self.registry.names("loss"):
+            return Unavailable(f"loss {name!r}")
+        loss = self.registry.create("loss", name, dict(choice.get("params") or {}), key=key)
         kind = self.loss_kinds.get(role)
         if kind == ADVERSARIAL and not is_adversarial(loss):
-            raise UnpairedError(f"{key}.name: loss {choice.name!r} is a reconstruction loss; the {role} slot "
+            raise UnpairedError(f"{key}.name: loss {name!r} is a reconstruction loss; the {role} slot "
                                 "needs one with generator_loss() and discriminator_loss() (e.g. bce, lsgan)")
         if kind == RECONSTRUCTION and is_adversarial(loss):
-            raise UnpairedError(f"{key}.name: loss {choice.name!r} is an adversarial loss; the {role} slot needs "
+            raise UnpairedError(f"{key}.name: loss {name!r} is an adversarial loss; the {role} slot needs "
                                 "a reconstruction loss called as loss(output, target) (e.g. l1)")
         if kind == RECONSTRUCTION and not callable(loss):
-            raise UnpairedError(f"{key}.name: loss {choice.name!r} is not callable as loss(output, target)")
+            raise UnpairedError(f"{key}.name: loss {name!r} is not callable as loss(output, target)")
+        if is_adversarial(loss):
+            loss = Adversarial(loss, name, key)
+            self.adversarial.append(loss)
         return loss
 
-    def weight(self, role):
-        choice = self.config.losses.get(role)
-        return 1.0 if choice is None or choice.weight is None else float(choice.weight)
+    def weight(self, role: str) -> float:
+        choice = self.losses.get(role)
+        return 1.0 if choice is None or choice.get("weight") is None else float(choice["weight"])
 
 
-
-def resolve_losses(cfg, registry):
-    """Fill ``cfg.losses`` from the objective's declared roles and defaults (in place): each
-    role it uses gets the recipe's choice over the objective's default; a role the recipe sets
-    but the objective does not use gets one warning (so one flag swaps the objective)."""
-    name = cfg.objective.name
-    entry = registry.entry("objective", name, key="objective.name")
-    return fill_losses(cfg, getattr(entry.factory, "losses", {}) or {}, name)
-
-
-def fill_losses(cfg, declared, name):
-    """``cfg.losses`` for an objective that declares ``declared`` ({role: default})."""
-    declared = dict(declared)
-    for role, default in declared.items():
-        choice = cfg.losses.get(role)
-        chosen = {} if choice is None else {k: v for k, v in OmegaConf.to_container(choice).items()
-                                             if v is not None and not (k == "params" and not v and default)}
-        merged = dict(default or {})
-        if choice is not None and choice.name is not None and default and choice.name != default.get("name"):
-            merged.pop("params", None)  # another loss: the default's params are not its params
-        merged.update(chosen)
-        merged.setdefault("weight", 1.0)
-        from .config import LossChoice
-
-        cfg.losses[role] = LossChoice(**merged)
-    unused = [role for role, choice in cfg.losses.items() if role not in declared and _is_set(choice)]
-    if unused:
-        keys = ", ".join(f"losses.{r}" for r in unused)
-        log.warning("%s: not used by objective %r (it uses %s); ignored", keys, name,
-                    ", ".join(declared) or "no recipe losses")
-    for role in [r for r in cfg.losses if r not in declared]:
-        del cfg.losses[role]
-    return cfg
-
-
-def _is_set(choice):
-    return choice is not None and (choice.name is not None or choice.weight is not None or bool(choice.params))
-
-
-def build_objective(cfg, registry, channels=(3, 3), rank=0):
-    """The recipe's objective, its networks built (weights not yet initialised); ``channels``:
-    the image channels of domains A and B (the data's; a checkpoint stores them)."""
-    o = cfg.objective
-    entry = registry.entry("objective", o.name, key="objective.name")
-    parts = Parts(cfg, registry, channels, o.name, getattr(entry.factory, "loss_kinds", {}), rank=rank)
-    objective = registry.create("objective", o.name, plain(o.params), key="objective", parts=parts)
-    check_objective_shape(objective, o.name, parts)
-    objective.built_by_parts = parts.built
-    return objective
-
-
-def check_objective_shape(objective, name, parts):
+def check_objective_shape(objective: Any, name: str, parts: Parts) -> None:
     """The contract's structure, checked once at build time: errors name the objective."""
     where = f"objective.name: objective {name!r}"
     if not isinstance(objective, nn.Module):
@@ -193,12 +314,12 @@ def check_objective_shape(objective, name, parts):
             raise UnpairedError(f"{where} has no method {attr}() (see register_objectives in unpaired/hookspecs.py)")
     nets = objective.networks()
     translators = getattr(objective, "translators", None)
-    if not isinstance(translators, dict) or "a2b" not in translators or set(translators) - {"a2b", "b2a"}:
+    if not isinstance(translators, dict) or "a2b" not in translators or set(translators) - set(DIRECTIONS):
         raise UnpairedError(f"{where}: translators must map 'a2b' (and optionally 'b2a') to network names, "
                             f"got {translators!r}")
     for direction, net_name in translators.items():
         net = nets.get(net_name)
-        if net is None or parts.built.get(id(net), ("",))[0] != "generator":
+        if net is None or parts.kind_of(net) != "generator":
             raise UnpairedError(f"{where}: translators[{direction!r}] = {net_name!r} must name one of its "
                                 f"networks() made by parts.generator(); networks: {', '.join(nets)}")
     groups = objective.param_groups()
@@ -206,7 +327,7 @@ def check_objective_shape(objective, name, parts):
     if not isinstance(phases, dict) or set(phases) != set(groups):
         raise UnpairedError(f"{where}: phases ({', '.join(phases or {})}) and param_groups() "
                             f"({', '.join(groups)}) must name the same phases")
-    seen = {}
+    seen: dict[int, str] = {}
     for phase, params in groups.items():
         for p in params:
             if id(p) in seen:
@@ -216,13 +337,3 @@ def check_objective_shape(objective, name, parts):
     if missing:
         raise UnpairedError(f"{where}: trainable parameters of {', '.join(sorted(set(missing)))} are in no "
                             "param group (no optimizer would train them)")
-
-
-def translator_record(objective):
-    """For checkpoints: {direction: {net, in_channels, out_channels}} of each translator."""
-    nets, built = objective.networks(), objective.built_by_parts
-    out = {}
-    for direction, name in objective.translators.items():
-        _, cin, cout = built[id(nets[name])]
-        out[direction] = {"net": name, "in_channels": cin, "out_channels": cout}
-    return out

@@ -93,14 +93,14 @@ def check_discriminator(net, key, name, in_channels, size, device="cpu"):
     return y
 
 
-def check_model(cfg, model, channels, sizes, device="cpu"):
-    """Probe each network an objective built through ``parts`` (one per kind and channels) on
+def check_model(cfg, assembly, sizes, device="cpu"):
+    """Probe each network the objective built through ``parts`` (one per kind and channels) on
     images of ``sizes`` ((H, W) of A, of B); networks of the objective's own (CUT's F) are its
     business."""
     sa, sb = sizes
     seen = set()
-    for net in model.networks().values():
-        record = model.built_by_parts.get(id(net))
+    for net in assembly.objective.networks().values():
+        record = assembly.parts.built.get(id(net))
         if record is None or record in seen:
             continue
         seen.add(record)
@@ -112,12 +112,18 @@ def check_model(cfg, model, channels, sizes, device="cpu"):
 
 
 def check_dataset(dataset, name, key="data"):
-    """Items 0, the middle and the last load and share one (C, H, W) per domain; returns the
-    (H, W) of A and of B."""
+    """Items 0, the middle and the last load, are dicts of "A" and "B" tensors (C, H, W) with
+    sides that are multiples of 4, and share one shape per domain; returns ((channels of A, of
+    B), ((H, W) of A, (H, W) of B)). Item 0 is loaded once, here."""
     from .data import SeededItems
 
     items = SeededItems(dataset)
-    n = len(dataset)
+    try:
+        n = len(dataset)
+    except TypeError:
+        raise UnpairedError(f"{key}.name: dataset {name!r} has no length") from None
+    if n == 0:
+        raise UnpairedError(f"{key}.name: dataset {name!r} is empty")
     shapes = {}
     for index in sorted({0, n // 2, n - 1}):
         try:
@@ -125,21 +131,29 @@ def check_dataset(dataset, name, key="data"):
         except UnpairedError:
             raise
         except Exception as exc:
-            raise UnpairedError(f"{key}.name: dataset {name!r} raised on item {index} of {n}: "
-                                f"{type(exc).__name__}: {exc}; the plugin contract: every index below "
-                                "len() returns an item") from None
+            what = "the first item failed to load" if index == 0 else f"raised on item {index} of {n}"
+            raise UnpairedError(f"{key}.name: dataset {name!r} {what}: {type(exc).__name__}: {exc}; the plugin "
+                                "contract: every index below len() returns an item") from None
+        if not isinstance(item, dict) or "A" not in item or "B" not in item:
+            raise UnpairedError(f"{key}.name: dataset {name!r} item {index} is not a dict with tensors 'A' and 'B'; "
+                                "the plugin contract: items are dicts of 'A' and 'B' tensors (C, H, W)")
         for d in ("A", "B"):
-            t = item.get(d) if isinstance(item, dict) else None
+            t = item[d]
             if not isinstance(t, torch.Tensor) or t.dim() != 3:
-                raise UnpairedError(f"{key}.name: dataset {name!r} item {index}[{d!r}] is not a (C, H, W) tensor; "
-                                    "the plugin contract: items are dicts of 'A' and 'B' tensors (C, H, W)")
+                raise UnpairedError(f"{key}.name: dataset {name!r} item {index}[{d!r}] is not a (C, H, W) tensor "
+                                    f"(got {getattr(t, 'shape', type(t).__name__)}); the plugin contract: items "
+                                    "are dicts of 'A' and 'B' tensors (C, H, W)")
+            if t.shape[1] % 4 or t.shape[2] % 4:
+                raise UnpairedError(f"{key}: images are {t.shape[1]}x{t.shape[2]}; generators need sizes that are "
+                                    "multiples of 4 (set the crop size accordingly)")
             shapes.setdefault(d, {})[index] = tuple(t.shape)
     for d, by_index in shapes.items():
         if len(set(by_index.values())) > 1:
             seen = ", ".join(f"item {i}: {s}" for i, s in by_index.items())
             raise UnpairedError(f"{key}.name: dataset {name!r} gives {d} images of different sizes ({seen}); "
                                 "the plugin contract: all items of a dataset have one size (crop or resize them)")
-    return tuple(shapes["A"][0][1:]), tuple(shapes["B"][0][1:])
+    first = {d: shapes[d][0] for d in ("A", "B")}
+    return (first["A"][0], first["B"][0]), (first["A"][1:], first["B"][1:])
 
 
 def load_resumed(load, state, path):

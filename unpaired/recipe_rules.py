@@ -1,4 +1,10 @@
-"""Two rules that make a recipe predictable from anywhere (used by ``load_recipe``).
+"""Rules that make a recipe predictable from anywhere (used by ``load_recipe``).
+
+* **Moved keys.** Keys that belonged to one objective left the engine's schema in 0.2:
+  ``train.pool_size`` and ``train.fuse_passes`` are CycleGAN's ``objective.params.pool_size``
+  and ``objective.params.fuse_passes``. A recipe, an override or a checkpoint that still sets
+  them is moved, with one line saying so, when the recipe's objective takes that param; for one
+  that does not (CUT) the old engine ignored them, and so does this (one line).
 
 * **Plugin swaps.** ``params`` belong to the plugin named beside them: a command-line override
   that changes ``X.name`` (``generator.name=unet``) starts ``X.params`` empty, dropping the
@@ -16,6 +22,70 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 log = logging.getLogger("unpaired")
+
+
+# old key -> the objective param it became (0.2)
+MOVED_TO_OBJECTIVE = {"train.pool_size": "pool_size", "train.fuse_passes": "fuse_passes"}
+
+
+def objective_takes(objective, param):
+    """True when the installed objective ``objective`` has ``param``; None when it is not
+    installed (yet: a recipe's plugin files load after the recipe)."""
+    from .loading import get_registry
+
+    registry = get_registry()
+    if objective not in registry.names("objective"):
+        return None
+    entry = registry.entry("objective", objective)
+    return param in entry.parameters() or entry.accepts_any()
+
+
+def move_keys(raw, source, default_objective):
+    """Move MOVED_TO_OBJECTIVE keys of a plain recipe dict (a YAML file's, a checkpoint's)
+    into its ``objective.params``, in place; returns ``raw``. ``default_objective``: the
+    schema's, for a recipe that names none."""
+    train = raw.get("train")
+    if not isinstance(train, dict):
+        return raw
+    objective = raw.get("objective") if isinstance(raw.get("objective"), dict) else {}
+    name = objective.get("name") or default_objective
+    for old, param in MOVED_TO_OBJECTIVE.items():
+        key = old.split(".", 1)[1]
+        if key not in train:
+            continue
+        value = train.pop(key)
+        _moved(raw, name, old, param, value, source)
+    return raw
+
+
+def moved_override(key, name):
+    """The key an override of ``key`` sets now (``objective.params.pool_size`` for
+    ``train.pool_size`` when objective ``name`` takes it), or None when it is dropped."""
+    param = MOVED_TO_OBJECTIVE.get(key)
+    if param is None:
+        return key
+    takes = objective_takes(name, param)
+    if takes is False:
+        log.info("%s: objective %r has no %s; ignored (before 0.2 it was an engine key CycleGAN read)", key, name, param)
+        return None
+    log.info("%s is objective.params.%s since 0.2 (a param of the objective); set there", key, param)
+    return f"objective.params.{param}"
+
+
+def _moved(raw, name, old, param, value, source):
+    takes = objective_takes(name, param)
+    if takes is False:
+        log.info("%s: %s: objective %r has no %s; ignored (before 0.2 it was an engine key CycleGAN read)",
+                 source, old, name, param)
+        return
+    objective = raw.setdefault("objective", {"name": name})
+    if not isinstance(objective, dict):
+        return
+    params = objective.setdefault("params", {}) or {}
+    objective["params"] = params
+    if param not in params:
+        params[param] = value
+        log.info("%s: %s is objective.params.%s since 0.2 (a param of the objective); moved", source, old, param)
 
 
 def swapped_plugins(cfg, overrides):

@@ -15,9 +15,7 @@ from . import checkpoint
 from .config import from_container
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
-from .objective import Parts
-
-DIRECTIONS = ("a2b", "b2a")
+from .objective import DIRECTIONS  # noqa: F401  (re-exported: unpaired.inference imports it here)
 
 
 def open_checkpoint(path_or_state, path=None, plugins=()):
@@ -67,21 +65,32 @@ def require_plugin(registry, state, role, kind, name, path):
     raise UnpairedError(f"checkpoint {path}: {kind} {name!r} is not installed{origin}. Installed {kind}s: {installed}.")
 
 
-class GeneratorPair(nn.Module):
-    """The translating generators of a checkpoint: what inference and evaluation need
-    (``g_ab``, and ``g_ba`` or None for a one-sided objective), without the rest."""
+class Translators(nn.Module):
+    """The translating modules of a checkpoint, one per direction it was trained for: what
+    inference and evaluation need (``translators`` lists the directions; ``translator(d)`` gives
+    a module; ``translated["a2b"]`` too). Built by the checkpoint's own objective, so a
+    translation that is a procedure over several networks comes back as one module."""
 
-    def __init__(self, g_ab, g_ba):
+    def __init__(self, modules: dict, names: dict):
         super().__init__()
-        self.g_ab, self.g_ba = g_ab, g_ba
+        self.modules_by_direction = nn.ModuleDict(modules)
+        self.translators = dict(names)  # {direction: network name}, as an objective has it
 
-    @property
-    def translators(self):
-        """{direction: network name}, as an objective has it."""
-        return {d: "g_" + d.replace("2", "") for d, g in (("a2b", self.g_ab), ("b2a", self.g_ba)) if g is not None}
+    def translator(self, direction: str) -> nn.Module:
+        return self.modules_by_direction[direction]
+
+    def __getitem__(self, direction: str) -> nn.Module:
+        return self.modules_by_direction[direction]
 
     def networks(self):
-        return {name: getattr(self, name) for name in self.translators.values()}
+        return {self.translators[d]: m for d, m in self.modules_by_direction.items()}
+
+    # the names a CycleGAN checkpoint's generators had before 0.2
+    g_ab = property(lambda self: self.modules_by_direction["a2b"] if "a2b" in self.modules_by_direction else None)
+    g_ba = property(lambda self: self.modules_by_direction["b2a"] if "b2a" in self.modules_by_direction else None)
+
+
+GeneratorPair = Translators  # its name before 0.2
 
 
 def _channels(record, path):
@@ -92,13 +101,16 @@ def _channels(record, path):
     return ch
 
 
-def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction"):
-    """(GeneratorPair with the checkpoint's weights, eval mode, on the CPU; the state). Only the
-    generators named in ``directions`` are built (the other is None); None: every direction
-    the checkpoint's objective translates (a one-sided objective such as CUT has only a2b).
-    The generators are built as training built them (``objective.Parts``); ``plugins`` as
-    for :func:`open_checkpoint`; ``key``: what errors call the direction (the flag, or the
-    Python argument ``direction``)."""
+def load_translators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction"):
+    """(Translators with the checkpoint's weights, eval mode, on the CPU; the state). Only the
+    directions in ``directions`` are kept; None: every direction the checkpoint's objective
+    translates (a one-sided objective such as CUT has only a2b). The objective is assembled as
+    training assembled it (unpaired.assemble, for inference: nothing initialised, discriminators
+    on the meta device), its networks get the checkpoint's weights, and each direction's module
+    is the objective's ``translator(direction)``. ``plugins`` as for :func:`open_checkpoint`;
+    ``key``: what errors call the direction (the flag, or the Python argument ``direction``)."""
+    from .assemble import assemble
+
     state, path, cfg = open_checkpoint(path_or_state, path, plugins)
     checkpoint.require(state, path, "nets", "translators")
     translators = state["translators"]
@@ -110,21 +122,36 @@ def load_generators(path_or_state, directions=None, registry=None, path=None, pl
                 f"{state.get('objective', '?')!r}, which is one-sided: it translates "
                 f"{' and '.join(translators) or 'nothing'} only")
     registry = registry or get_registry()
-    name = cfg.generator.name
-    require_plugin(registry, state, "generator", "generator", name, path)
-    parts = Parts(cfg, registry, state.get("channels", (3, 3)), state.get("objective", "?"))
-    nets = dict.fromkeys(("g_ab", "g_ba"))
+    require_plugin(registry, state, "objective", "objective", cfg.objective.name, path)
+    require_plugin(registry, state, "generator", "generator", cfg.generator.name, path)
+    channels = _channels(translators["a2b"], path)
+    assembly = assemble(cfg, registry, channels, purpose="inference", warn=False)
+    nets = assembly.objective.networks()
+    if not isinstance(state["nets"], dict):
+        raise UnpairedError(f"checkpoint {path}: 'nets' is a {type(state['nets']).__name__}, not a mapping of "
+                            "network names to weights: it is damaged or was not written by unpaired")
     for direction in directions:
-        record = translators[direction]
-        net = parts.generator(*_channels(record, path))
+        if translators[direction].get("net") not in state["nets"]:
+            raise UnpairedError(f"checkpoint {path}: the {direction} translator's network "
+                                f"{translators[direction].get('net')!r} has no weights in it: it is damaged")
+    for name, net in nets.items():
+        if name not in state["nets"] or assembly.kind_of(net) == "discriminator":
+            continue  # discriminators never run here (built on the meta device); a network added since
         try:
-            net.load_state_dict(state["nets"][record["net"]])
+            net.load_state_dict(state["nets"][name])
         except (KeyError, RuntimeError) as exc:
-            params = OmegaConf.to_container(cfg.generator.params, resolve=True)
-            raise UnpairedError(f"checkpoint {path}: the weights of {record['net']} do not fit generator {name!r} "
-                                f"with params {params} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-        nets["g_" + direction.replace("2", "")] = net.eval()
-    return GeneratorPair(nets["g_ab"], nets["g_ba"]), state
+            kind = assembly.kind_of(net) or "network"
+            params = OmegaConf.to_container(cfg[kind].params, resolve=True) if kind in ("generator", "discriminator") else {}
+            plugin = f"{kind} {cfg[kind].name!r} with params {params}" if params or kind != "network" else "its network"
+            raise UnpairedError(f"checkpoint {path}: the weights of {name} do not fit {plugin} "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    modules = {d: assembly.translator(d).eval() for d in directions}
+    return Translators(modules, {d: translators[d]["net"] for d in directions}), state
+
+
+def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction"):
+    """:func:`load_translators` (its name before 0.2)."""
+    return load_translators(path_or_state, directions, registry, path, plugins, key)
 
 
 def _as_given(key, value):
@@ -132,15 +159,39 @@ def _as_given(key, value):
     return f"{key} {value}" if key.startswith("-") else f"{key}={value!r}"
 
 
-def resumable_state(path, cfg):
+def resumable_state(path, cfg, registry=None):
     """The checkpoint ``--resume`` continues from, checked against the recipe: the objective
-    and the networks must be the ones it was trained with (the rest may change, e.g. a longer
-    schedule)."""
+    and the networks must be the ones it was trained with, their params compared with the
+    factories' defaults filled in (the rest may change, e.g. a longer schedule)."""
     state = checkpoint.require(checkpoint.load(path), path, "config", "nets", "step")
     old = from_container(state["config"])  # the schema's defaults for keys older versions lacked
-    for key in ("objective", "generator", "discriminator"):
-        before, now = OmegaConf.to_container(old[key]), OmegaConf.to_container(cfg[key])
+    registry = registry or get_registry()
+    for key, kind in (("objective", "objective"), ("generator", "generator"), ("discriminator", "discriminator")):
+        before, now = _with_defaults(registry, kind, old[key]), _with_defaults(registry, kind, cfg[key])
         if before != now:
             raise UnpairedError(f"--resume: {key} was {before} in {path}, the recipe now says {now}; "
                                 "the networks would not match. Use the recipe of that run, or a new out_dir")
     return state
+
+
+def _with_defaults(registry, kind, choice):
+    """{name, params} of a recipe choice, its factory's defaults filled in (as written when the
+    name is not installed)."""
+    plain = OmegaConf.to_container(choice, resolve=False)
+    params = dict(plain.get("params") or {})
+    if plain.get("name") in registry.names(kind):
+        import inspect
+
+        defaults = {k: v for k, v in registry.entry(kind, plain["name"]).parameters().items()
+                    if v is not inspect.Parameter.empty}
+        params = {**defaults, **params}
+    return {"name": plain.get("name"), "params": _lists(params)}
+
+
+def _lists(value):
+    """Tuples as lists (a factory's default ``("a", "b")`` equals a recipe's ``[a, b]``)."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value

@@ -216,81 +216,20 @@ SMALL_DISCRIMINATOR = ("patchgan", {"ndf": 4, "n_layers": 2})
 def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_DISCRIMINATOR, losses=None,
                     channels=(3, 3), size=(32, 32), batch=BATCH, **params):
     """``factory(parts, **params)`` -> an objective that keeps the contract (register_objectives
-    in unpaired.hookspecs): its param groups partition the trainable parameters, its translators
-    map A to B (and B to A) images, one step gives finite scalar terms, each update(phase, loss)
-    moves only that phase's parameters and leaves the other phases' gradients alone, every phase
-    is updated, samples are image batches, and extra_state() round-trips through a checkpoint.
-    ``losses``: {role: {name, weight, params}} over the objective's defaults."""
+    in unpaired.hookspecs), assembled and stepped as the engine does it (unpaired.assemble,
+    unpaired.phases): its param groups partition the trainable parameters, its translators map
+    A to B (and B to A) images, one step gives finite scalar terms, every phase is updated and
+    each update moves that phase's parameters only, samples are image batches, and
+    extra_state() round-trips through a checkpoint. When the objective has an adversarial
+    role, one more step with a loss that has a penalty (``wgan``) checks that every
+    discriminator loss goes through ``judge``, which adds it. ``losses``: {role: {name, weight,
+    params}} over the objective's defaults."""
     import io
 
-    from omegaconf import OmegaConf
-
-    from .config import LossChoice, Recipe
-    from .errors import UnpairedError
-    from .loading import get_registry
-    from .objective import Parts, check_objective_shape, fill_losses
-
     factory, label = _resolve("objective", factory, params)
-    registry = get_registry()
-    cfg = OmegaConf.structured(Recipe)
-    cfg.name = "check_objective"
-    for key, (name, net_params) in (("generator", generator), ("discriminator", discriminator)):
-        cfg[key].name, cfg[key].params = name, dict(net_params)
-    for role, choice in (losses or {}).items():
-        cfg.losses[role] = LossChoice(**choice)
-    fill_losses(cfg, getattr(factory, "losses", {}) or {}, label)
-
-    def build(seed):
-        torch.manual_seed(seed)
-        parts = Parts(cfg, registry, channels, label, getattr(factory, "loss_kinds", {}))
-        obj = _build(factory, label, params, parts=parts)
-        try:
-            check_objective_shape(obj, label, parts)
-        except UnpairedError as exc:
-            raise AssertionError(str(exc)) from None
-        obj.built_by_parts = parts.built
-        return obj
-
-    obj = build(0)
-    ca, cb = channels
-    a, b = _images(batch, ca, *size), _images(batch, cb, *size)
-    nets = obj.networks()
-    for direction, name in obj.translators.items():
-        x, cout = (a, cb) if direction == "a2b" else (b, ca)
-        with torch.no_grad():
-            y = nets[name](x)
-        _expect(tuple(y.shape) == (batch, cout, *size), f"{label}: translator {direction} ({name}) gave "
-                f"{tuple(y.shape)} for {tuple(x.shape)}")
-    groups = obj.param_groups()
-    optimizers = {phase: torch.optim.Adam(ps, lr=1e-3) for phase, ps in groups.items()}
-    updated = []
-
-    def update(phase, loss):
-        _expect(phase in optimizers, f"{label}: update({phase!r}) names no phase of param_groups() ({', '.join(groups)})")
-        _scalar(loss, f"{label}: the loss given to update({phase!r})")
-        others = [p for ph, ps in groups.items() if ph != phase for p in ps]
-        before = [p.detach().clone() for p in others]
-        grads = [None if p.grad is None else p.grad.clone() for p in others]
-        optimizers[phase].zero_grad(set_to_none=True)
-        loss.backward()
-        for p, g in zip(others, grads):
-            same = (p.grad is None and g is None) or (p.grad is not None and g is not None and torch.equal(p.grad, g))
-            _expect(same, f"{label}: the loss of phase {phase!r} put gradients into another phase's parameters "
-                    "(freeze them while computing it)")
-        _expect(any(p.grad is not None and p.grad.abs().sum() > 0 for p in groups[phase]),
-                f"{label}: the loss of phase {phase!r} gives its parameters no gradient")
-        optimizers[phase].step()
-        _expect(all(torch.equal(p, q) for p, q in zip(others, before)),
-                f"{label}: update({phase!r}) changed parameters of another phase")
-        updated.append(phase)
-
-    terms = obj.train_step(obj.phases, a, b, update)
-    _expect(isinstance(terms, dict) and terms, f"{label}: train_step returned {type(terms).__name__}, "
-            "expected a dict of loss terms")
-    for k, v in terms.items():
-        _scalar(v, f"{label}: loss term {k!r}")
-    _expect(set(updated) == set(groups), f"{label}: train_step updated phases {updated}, not every one of "
-            f"{', '.join(groups)}")
+    obj, assembly, terms = _objective_step(factory, label, params, generator, discriminator, losses, channels, size,
+                                           batch, seed=0)
+    a, b = _images(batch, channels[0], *size), _images(batch, channels[1], *size)
     with torch.no_grad():
         rows = obj.samples(a, b)
     _expect(isinstance(rows, dict) and rows, f"{label}: samples() returned {type(rows).__name__}, expected "
@@ -303,13 +242,85 @@ def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_D
     torch.save(obj.extra_state(), buf)
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
-    again = build(1)
+    again = _assemble(factory, label, params, generator, discriminator, losses, channels, seed=1).objective
     again.load_extra_state(state)
     buf2 = io.BytesIO()
     torch.save(again.extra_state(), buf2)
     _expect(buf2.getvalue() == buf.getvalue() or _same_state(again.extra_state(), state),
             f"{label}: extra_state() does not round-trip through load_extra_state()")
+    from .objective import ADVERSARIAL
+
+    adversarial = [role for role, kind in (getattr(factory, "loss_kinds", None) or {}).items() if kind == ADVERSARIAL]
+    if adversarial and not any(adv.has_penalty for adv in assembly.adversarial):
+        with_penalty = {**(losses or {}), **{role: {"name": "wgan", "params": {"gp_weight": 10.0}} for role in adversarial}}
+        _objective_step(factory, label, params, generator, discriminator, with_penalty, channels, size, batch, seed=2)
     return terms
+
+
+def _assemble(factory, label, params, generator, discriminator, losses, channels, seed):
+    from omegaconf import OmegaConf
+
+    from .assemble import assemble
+    from .config import LossChoice, Recipe
+    from .errors import UnpairedError
+
+    cfg = OmegaConf.structured(Recipe)
+    cfg.name = "check_objective"
+    for key, (name, net_params) in (("generator", generator), ("discriminator", discriminator)):
+        cfg[key].name, cfg[key].params = name, dict(net_params)
+    for role, choice in (losses or {}).items():
+        cfg.losses[role] = LossChoice(**choice)
+    torch.manual_seed(seed)
+    try:
+        return assemble(cfg, channels=channels, factory=factory, label=label, params=params)
+    except UnpairedError as exc:
+        raise AssertionError(str(exc)) from None
+
+
+def _objective_step(factory, label, params, generator, discriminator, losses, channels, size, batch, seed):
+    """(objective, assembly, terms) after one train_step as the engine runs it, checked."""
+    from .errors import UnpairedError
+    from .objective import translator_of
+    from .phases import PhaseOptimizers, Step
+
+    assembly = _assemble(factory, label, params, generator, discriminator, losses, channels, seed)
+    obj = assembly.objective
+    ca, cb = channels
+    a, b = _images(batch, ca, *size), _images(batch, cb, *size)
+    for direction in obj.translators:
+        x, cout = (a, cb) if direction == "a2b" else (b, ca)
+        with torch.no_grad():
+            y = translator_of(obj, direction)(x)
+        _expect(isinstance(y, torch.Tensor) and tuple(y.shape) == (batch, cout, *size),
+                f"{label}: translator {direction} gave {tuple(getattr(y, 'shape', ()))} for {tuple(x.shape)}")
+    groups = obj.param_groups()
+    optimizers = PhaseOptimizers(groups, lr=1e-3)
+    d_phases = assembly.discriminator_phases(groups)
+
+    def update(phase, loss):
+        _expect(phase in groups, f"{label}: update({phase!r}) names no phase of param_groups() ({', '.join(groups)})")
+        _scalar(loss, f"{label}: the loss given to update({phase!r})")
+        others = [p for ph, ps in groups.items() if ph != phase for p in ps]
+        before = [p.detach().clone() for p in others]
+        stepped = optimizers.update(phase, loss)
+        _expect(any(p.grad is not None and p.grad.abs().sum() > 0 for p in groups[phase]),
+                f"{label}: the loss of phase {phase!r} gives its parameters no gradient")
+        _expect(all(torch.equal(p, q) for p, q in zip(others, before)),
+                f"{label}: update({phase!r}) changed parameters of another phase")
+        return stepped
+
+    terms = obj.train_step(Step(obj.phases, config=assembly.parts.config), a, b, update)
+    _expect(isinstance(terms, dict) and terms, f"{label}: train_step returned {type(terms).__name__}, "
+            "expected a dict of loss terms")
+    for k, v in terms.items():
+        _scalar(v, f"{label}: loss term {k!r}")
+    _expect(set(optimizers.updated) == set(groups), f"{label}: train_step updated phases {optimizers.updated}, not "
+            f"every one of {', '.join(groups)}")
+    try:
+        assembly.penalties(optimizers.updated, d_phases)
+    except UnpairedError as exc:
+        raise AssertionError(str(exc)) from None
+    return obj, assembly, terms
 
 
 def _same_state(x, y):

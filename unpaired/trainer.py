@@ -14,15 +14,17 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, checkpoint, distributed, health, probe, runlock
-from .build import build_dataset, build_model, check_recipe, data_channels, init_weights, load_recipe_plugins, provenance
+from . import checkpoint, distributed, health, probe, rng, runlock
+from .version import __version__
+from .assemble import assemble
+from .build import build_dataset, check_recipe, load_recipe_plugins, provenance
 from .config import for_checkpoint, to_yaml
 from .data import fixed_items, make_loader
 from .data.tensors import sample_grid
 from .devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
 from .errors import UnpairedError
 from .events import Events, RunInfo
-from .objective import translator_record
+from .phases import PhaseOptimizers, Step
 from .restore import resumable_state
 
 log = logging.getLogger("unpaired")
@@ -120,13 +122,13 @@ class Trainer:
         self.world = distributed.setup(cfg.train.device)
         state = self._previous_state(resume)
         registry = load_recipe_plugins(cfg)
-        check_recipe(cfg, registry)  # every name and param, before any data or network is touched
+        losses = check_recipe(cfg, registry)  # every name and param, before any data or network is touched
         self._pick_device()
-        self._build(registry)
-        self.optimizers = {phase: torch.optim.Adam(params, lr=cfg.train.lr, betas=tuple(cfg.train.betas))
-                           for phase, params in self.model.param_groups().items()}
+        self._build(registry, losses)
         # a no-op unless training in fp16 (it then scales losses against underflow)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.optimizers = PhaseOptimizers(self.objective.param_groups(), cfg.train.lr, cfg.train.betas,
+                                          self.scaler, self.device.type)
         self._plan_steps()
         self.evaluator = self._evaluator() if self.world.is_rank_zero else None
         self.best = None  # {"metric", "value", "step"} of checkpoints/best.pt
@@ -139,11 +141,18 @@ class Trainer:
             if self.step >= self.total_steps:
                 raise UnpairedError(finished_run(self.ckpt_path, self.step, self.total_steps, cfg.train.max_steps))
         if cfg.train.compile:
-            for net in self.model.networks().values():
+            for net in self.objective.networks().values():
                 net.compile(backend=cfg.train.compile_backend)  # in place: state_dict keys are unchanged
         # what each phase's forward calls: the phase's module, or its DDP wrapper under torchrun
         self.phases = {phase: distributed.wrap(module, self.device) if self.world.is_distributed else module
-                       for phase, module in self.model.phases.items()}
+                       for phase, module in self.objective.phases.items()}
+        # the phases that train a discriminator: an update of one must have judged (penalties)
+        self.d_phases = self.assembly.discriminator_phases(self.optimizers.params)
+
+    @property
+    def model(self):
+        """The objective (its name before 0.2)."""
+        return self.objective
 
     def _pick_device(self):
         t = self.cfg.train
@@ -156,28 +165,24 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
 
-    def _build(self, registry):
-        """The datasets and the objective (its networks initialised, on the device, probed)."""
+    def _build(self, registry, losses):
+        """The datasets and the objective (its networks initialised where built, on the device, probed)."""
         cfg, t = self.cfg, self.cfg.train
         torch.manual_seed(t.seed)  # the same initial weights on every rank
         self.dataset = build_dataset(cfg, registry)
         self.test_dataset = build_dataset(cfg, registry, test=True)
-        self.channels = data_channels(self.dataset)
+        self.channels, sizes = probe.check_dataset(self.dataset, cfg.data.name)
         # the objective: its networks, losses and per-rank state (e.g. CycleGAN's history pools)
-        self.model = build_model(cfg, registry, self.channels, rank=self.world.rank)
-        for net in self.model.networks().values():
-            init_weights(net, t.init, t.init_gain)
-        self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
-        probe.check_model(cfg, self.model, self.channels, probe.check_dataset(self.dataset, cfg.data.name), self.device)
-        self.provenance = provenance(cfg, registry)
+        self.assembly = assemble(cfg, registry, self.channels, rank=self.world.rank, losses=losses)
+        self.objective = self.assembly.objective
+        self.objective.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        probe.check_model(cfg, self.assembly, sizes, self.device)
+        self.provenance = provenance(cfg, registry, losses)
 
     def _plan_steps(self):
         """Steps per epoch (one step: a batch on every rank) and the run's total."""
         cfg, t = self.cfg, self.cfg.train
-        try:
-            n_items = len(self.dataset)
-        except TypeError:
-            raise UnpairedError(f"data.name: dataset {cfg.data.name!r} has no length") from None
+        n_items = len(self.dataset)  # probe.check_dataset made sure it has one
         self.batch_size = cfg.data.batch_size * self.world.size  # the effective batch of one step
         self.steps_per_epoch = n_items // self.batch_size
         if self.steps_per_epoch == 0:
@@ -202,7 +207,7 @@ class Trainer:
         """Evaluation metrics now; keeps checkpoints/best.pt at the best ``eval.metric``."""
         from .evaluation.evaluate import better
 
-        metrics = self.evaluator(self.model)
+        metrics = self.evaluator(self.objective)
         name = self.cfg.eval.metric
         value = metrics.get(name)
         self.last_eval = (value, self.step)
@@ -231,10 +236,9 @@ class Trainer:
 
     def _per_rank_state(self):
         """What differs between ranks: the objective's extra state (pools) and the random generators."""
-        return {"objective_state": self.model.extra_state(), "rng": checkpoint.rng_state()}
+        return {"objective_state": self.objective.extra_state(), "rng": rng.rng_state()}
 
     def state_dict(self):
-        m = self.model
         return {
             "format": checkpoint.FORMAT,
             "unpaired_version": __version__,
@@ -246,9 +250,9 @@ class Trainer:
             "world_size": self.world.size,
             "precision": precision_name(self.amp_dtype),  # what train.precision resolved to
             "objective": self.cfg.objective.name,
-            "translators": translator_record(m),
-            "nets": {k: net.state_dict() for k, net in m.networks().items()},
-            "optimizers": {phase: opt.state_dict() for phase, opt in self.optimizers.items()},
+            "translators": self.assembly.translator_record(),
+            "nets": {k: net.state_dict() for k, net in self.objective.networks().items()},
+            "optimizers": self.optimizers.state_dict(),
             # the learning-rate schedule is a function of the epoch, stored above
             "schedule": {"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
             "scaler": self.scaler.state_dict(),
@@ -257,10 +261,9 @@ class Trainer:
         }
 
     def _load_state(self, state):
-        for k, net in self.model.networks().items():
+        for k, net in self.objective.networks().items():
             net.load_state_dict(state["nets"][k])
-        for phase, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][phase])
+        self.optimizers.load_state_dict(state["optimizers"])
         if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         own = state
@@ -269,14 +272,14 @@ class Trainer:
             same_world = state.get("world_size", 1) == self.world.size
             own = checkpoint.load(path) if same_world and path.is_file() else None
         if own is not None:
-            self.model.load_extra_state(own["objective_state"])
+            self.objective.load_extra_state(own["objective_state"])
             self._rng = own["rng"]
         self.step = state["step"]
         self.best = state.get("best") or None
 
     def save_checkpoint(self):
         """Rank 0 writes the checkpoint; other ranks write their pools and RNG beside it."""
-        self.health.check_weights(self.step, self.model.networks())  # never NaN over a good checkpoint
+        self.health.check_weights(self.step, self.objective.networks())  # never NaN over a good checkpoint
         if self.world.is_rank_zero:
             checkpoint.save(self.state_dict(), self.ckpt_path, kept_step=self.health.saved_step)
         else:
@@ -294,36 +297,41 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def train_step(self, a, b):
-        """One optimisation step of the objective; returns its loss terms (tensors)."""
+        """One optimisation step of the objective; returns its loss terms (tensors): the
+        objective's own, ``loss_<phase>`` (what each phase's update was given) and ``penalty``
+        (the adversarial loss's penalty, summed over the step's judge calls) when there is one."""
+        step = Step(self.phases, self.step, self.step // self.steps_per_epoch, self.total_steps, self.device,
+                    self.amp_dtype, self.world.rank, self.world.size, self.cfg)
+        self.optimizers.updated.clear()
         with self._autocast():  # forwards under autocast; update() steps out of it
-            terms = self.model.train_step(self.phases, a, b, self.update)
+            terms = dict(self.objective.train_step(step, a, b, self.update))
         self.scaler.update()
+        for phase, loss in self.optimizers.losses.items():
+            terms.setdefault(f"loss_{phase}", loss)
+        penalty = self.assembly.penalties(self.optimizers.updated, self.d_phases)
+        if penalty is not None:
+            terms.setdefault("penalty", penalty)
         return terms
 
     def update(self, phase, loss):
-        """Zero ``phase``'s gradients, backpropagate ``loss`` (scaled in fp16, outside autocast)
-        and step its optimizer: what an objective calls for each phase, in its own order."""
-        opt = self.optimizers[phase]
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, enabled=False):
-            self.scaler.scale(loss).backward()
-        self.scaler.step(opt)
+        """Zero ``phase``'s gradients, backpropagate ``loss`` into its parameters (scaled in fp16,
+        outside autocast) and step its optimizer: what an objective calls for each phase, in its
+        own order. False when the fp16 scaler skipped the step (unpaired.phases)."""
+        return self.optimizers.update(phase, loss)
 
     def set_lr(self, epoch):
         lr = self.cfg.train.lr * lr_factor(epoch, self.cfg.train.epochs, self.cfg.train.decay_epochs)
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = lr
+        self.optimizers.set_lr(lr)
         return lr
 
     def sample_images(self, batch):
         """The images of a sample grid (see the on_sample event)."""
-        nets = self.model.networks().values()
+        nets = self.objective.networks().values()
         modes = [n.training for n in nets]
         for n in nets:
             n.eval()
         with torch.no_grad(), self._autocast():
-            rows = self.model.samples(self._to_device(batch["A"]), self._to_device(batch["B"]))
+            rows = self.objective.samples(self._to_device(batch["A"]), self._to_device(batch["B"]))
         for n, mode in zip(nets, modes):
             n.train(mode)
         rows = {k: tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in row) for k, row in rows.items()}
@@ -357,12 +365,12 @@ class Trainer:
         shown = self.dataset if self.test_dataset is None else self.test_dataset  # sample grids
         samples = fixed_items(shown, t.samples, t.seed) if world.is_rank_zero else None
         if self._rng is not None:
-            checkpoint.set_rng_state(self._rng)
+            rng.set_rng_state(self._rng)
         loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
                              num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                              rank=world.rank, world=world.size)
         self.events = Events(cfg.disable_plugins if world.is_rank_zero else None)
-        self.run_info = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
+        self.run_info = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.objective,
                                 description=self._describe(self.step), checkpoint_step=self.health.saved_step,
                                 held_out=shown)
         # plain ints for the loop (recipe lookups are slow next to a GPU step)
@@ -429,14 +437,12 @@ class Trainer:
             log.info("%s: final %.5g (step %d, checkpoints/latest.pt); best %.5g (step %d, "
                      "checkpoints/best.pt)", self.best["metric"], *self.last_eval,
                      self.best["value"], self.best["step"])
-        if self.world.is_distributed and not distributed.same_weights(self.world, self.model, self.device):
+        if self.world.is_distributed and not distributed.same_weights(self.world, self.objective, self.device):
             raise RuntimeError("the ranks' weights differ at the end of training")
 
     def _describe(self, start):
         cfg = self.cfg
-        nets = self.model.networks().values()
-        n_g, n_d = (next((sum(p.numel() for p in n.parameters()) for n in nets
-                          if self.model.built_by_parts.get(id(n), ("",))[0] == kind), 0)
+        n_g, n_d = (next((sum(p.numel() for p in n.parameters()) for n in self.assembly.networks_of(kind)), 0)
                     for kind in ("generator", "discriminator"))
         prec = precision_name(self.amp_dtype) + (" (auto)" if cfg.train.precision == "auto" else "")
         if self.device.type == "cpu":

@@ -13,7 +13,7 @@ import sys
 from rich.console import Console
 from rich.text import Text
 
-from .. import __version__
+from ..version import __version__
 from .data import add_data_commands
 from .model import add_model_commands
 from .plugins import add_plugins_command
@@ -25,7 +25,7 @@ EXIT_USER_ERROR = 2
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="unpaired", description="Unpaired image-to-image translation (CycleGAN).")
+    parser = argparse.ArgumentParser(prog="unpaired", description="Unpaired image-to-image translation (CycleGAN, CUT and relatives).")
     parser.add_argument("--version", action="version", version=f"unpaired {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -160,10 +160,10 @@ def cmd_eval(args) -> int:
     from ..evaluation.evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
     from ..devices import autocast_dtype, pick_device, precision_name
     from ..loading import get_registry
-    from ..restore import load_generators, open_checkpoint, require_plugin
+    from ..restore import load_translators, open_checkpoint, require_plugin
 
     state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins)  # plugin files: explicit only
-    model, _ = load_generators(state, path=path)
+    model, _ = load_translators(state, path=path)
     require_plugin(get_registry(), state, "dataset", "dataset", cfg.data.name, path)
     dataset = eval_dataset(cfg, args.split, args.data)
     note = getattr(dataset, "held_out_note", None)  # a test split that holds training images says so

@@ -6,16 +6,10 @@ random generators seeded by (seed, e, position). So a dataset plugin may draw ra
 flips or partners freely, and a resumed run (any number of workers) sees exactly the items
 an uninterrupted one would have seen.
 """
-import random
-
 import torch
 
 from ..errors import UnpairedError
-
-try:
-    import numpy as np
-except ImportError:  # numpy is optional
-    np = None
+from ..rng import seeded
 
 _MIX = 1_000_003
 
@@ -36,13 +30,7 @@ class SeededItems(torch.utils.data.Dataset):
 
     def __getitem__(self, key):
         index, seed = key
-        py_state = random.getstate()
-        np_state = np.random.get_state() if np is not None else None
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            random.seed(seed)
-            if np is not None:
-                np.random.seed(seed % (2**32))
+        with seeded(seed, cuda=False):
             try:
                 return self.dataset[index]
             except UnpairedError:
@@ -51,10 +39,6 @@ class SeededItems(torch.utils.data.Dataset):
                 raise UnpairedError(f"data.name: the dataset raised on item {index} of {len(self.dataset)}: "
                                     f"{type(exc).__name__}: {exc}; the plugin contract: every index below "
                                     "len() returns an item") from None
-            finally:
-                random.setstate(py_state)
-                if np is not None:
-                    np.random.set_state(np_state)
 
 
 class StepBatches(torch.utils.data.Sampler):

@@ -1,7 +1,7 @@
 """Held-out evaluation of a trained objective: distribution, paired and cycle metrics.
 
     evaluator = Evaluator(test_dataset, extractor="tiny", max_images=200, device="cpu")
-    scores = evaluator(model)      # an objective, a checkpoint's GeneratorPair, or a module with g_ab, g_ba
+    scores = evaluator(model)      # an objective, or a checkpoint's Translators (unpaired.restore)
 
 Only the directions the model translates are scored: a one-sided objective (CUT) gets the
 ``*_a2b`` metrics, and the cycle metrics need both directions.
@@ -37,7 +37,7 @@ from . import metrics as M
 from ..errors import UnpairedError
 from .features import compute_features
 from ..data.images import IMAGE_EXTENSIONS, load_image
-from ..checkpoint import rng_state, seed_all, set_rng_state
+from ..rng import seeded
 from ..devices import autocast
 from ..data.tensors import pad_to_multiple, size_multiple, to_tensor
 
@@ -152,12 +152,10 @@ class Evaluator:
             g.eval()
         # every evaluation sees the same random draws (crops, the extractor's init), and the
         # training around it continues with the random state it had
-        rng = rng_state()
         try:
-            seed_all(0)
-            return self._evaluate(g_ab, g_ba)
+            with seeded(0):
+                return self._evaluate(g_ab, g_ba)
         finally:
-            set_rng_state(rng)
             for g, mode in zip(used, modes):
                 g.train(mode)
 
@@ -269,12 +267,11 @@ class Evaluator:
 
 
 def translating_networks(model):
-    """(A->B network, B->A network or None) of an objective (its ``translators``) or of any
-    module with ``g_ab`` (and ``g_ba``) attributes."""
-    if callable(getattr(model, "networks", None)):
-        nets = model.networks()
-        return tuple(nets[model.translators[d]] if d in model.translators else None for d in ("a2b", "b2a"))
-    return model.g_ab, getattr(model, "g_ba", None)
+    """(A->B module, B->A module or None) of an objective or a checkpoint's Translators
+    (unpaired.restore): each direction's ``translator(direction)``."""
+    from ..objective import translator_of
+
+    return tuple(translator_of(model, d) if d in model.translators else None for d in ("a2b", "b2a"))
 
 
 def write_rows(rows, path):

@@ -30,8 +30,8 @@ from ..devices import autocast, autocast_dtype, pick_device
 from ..errors import UnpairedError, one_of
 from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
 from ..data.tensors import pad_to_multiple, size_multiple, to_image, to_tensor
-from ..restore import DIRECTIONS, load_generators
-from ..restore import GeneratorPair, checkpoint_recipe, require_plugin  # noqa: F401  (their home before 0.2)
+from ..restore import DIRECTIONS, load_translators
+from ..restore import GeneratorPair, checkpoint_recipe, load_generators, require_plugin  # noqa: F401  (before 0.2)
 
 
 
@@ -83,12 +83,11 @@ class Translator:
         be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path. ``key``:
         what errors call the direction (``--direction`` from the command line)."""
         one_of(key, direction, DIRECTIONS)
-        nets, state = load_generators(path, directions=(direction,), path=source, plugins=plugins, key=key)
+        modules, state = load_translators(path, directions=(direction,), path=source, plugins=plugins, key=key)
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
-        g = nets.g_ab if direction == "a2b" else nets.g_ba
-        t = cls(g, cin, cout, device=device, precision=precision, size=size, batch_size=batch_size, direction=direction,
-                tile=tile)
+        t = cls(modules[direction], cin, cout, device=device, precision=precision, size=size, batch_size=batch_size,
+                direction=direction, tile=tile)
         t.step = state.get("step")
         return t
 

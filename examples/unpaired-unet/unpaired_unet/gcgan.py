@@ -13,15 +13,15 @@ judges B~ (two discriminators, as in the authors' code). Translating should comm
     L_D  = adv.d(D(b), D(pool(fake_b))) + adv.d(D~(f(b)), D~(pool~(fake_gb)))
 
 The generator step comes first, then the discriminator step on history pools of
-``train.pool_size`` fakes, as in the authors' code. Defaults are theirs: lsgan; the
+``pool_size`` fakes, as in the authors' code. Defaults are theirs: lsgan; the
 geometry term's weight 20 (their lambda_AB 10 x lambda_gc 2); identity 5 (10 x 0.5).
 """
 import torch
 from torch import nn
 
 from unpaired import UnpairedError
-from unpaired.objective import ADVERSARIAL, RECONSTRUCTION, Objective, set_requires_grad
-from unpaired.pool import ImagePool
+from unpaired.objective import ADVERSARIAL, RECONSTRUCTION, Objective
+from unpaired.plugins.pool import ImagePool
 
 # (f, its inverse) on (N, C, H, W) batches
 TRANSFORMS = {
@@ -45,19 +45,22 @@ class Generators(nn.Module):
 
 
 class Discriminators(nn.Module):
-    """The discriminator phase: D on b and fake_b, D~ on f(b) and fake_gb."""
+    """The discriminator phase: D's loss on b and fake_b, D~'s on f(b) and fake_gb, each through
+    the adversarial loss's ``judge`` (which adds its penalty, if any, once)."""
 
-    def __init__(self, d, d_gc):
+    def __init__(self, d, d_gc, adversarial):
         super().__init__()
-        self.d, self.d_gc = d, d_gc
+        self.d, self.d_gc, self.adversarial = d, d_gc, adversarial
 
     def forward(self, b, fake_b, gb, fake_gb):
-        return self.d(b), self.d(fake_b), self.d_gc(gb), self.d_gc(fake_gb)
+        judge = self.adversarial.judge
+        return {"d": judge(self.d, b, fake_b), "d_gc": judge(self.d_gc, gb, fake_gb)}
 
 
 class GcGAN(Objective):
     """GcGAN: ``transform`` rot (90 degrees clockwise) | vflip; ``share_generator``: G~ is G
-    (the paper's default; its code trains a second one for horse2zebra and winter/summer)."""
+    (the paper's default; its code trains a second one for horse2zebra and winter/summer);
+    ``pool_size`` fakes per history pool (50, as the authors')."""
 
     losses = {
         "adversarial": {"name": "lsgan", "weight": 1.0},
@@ -67,7 +70,7 @@ class GcGAN(Objective):
     loss_kinds = {"adversarial": ADVERSARIAL, "geometry": RECONSTRUCTION, "identity": RECONSTRUCTION}
     translators = {"a2b": "g"}
 
-    def __init__(self, parts, transform="rot", share_generator=True):
+    def __init__(self, parts, transform="rot", share_generator=True, pool_size=50):
         super().__init__()
         if transform not in TRANSFORMS:
             raise UnpairedError(f"objective.params.transform: {transform!r} is not one of {', '.join(TRANSFORMS)}")
@@ -79,10 +82,10 @@ class GcGAN(Objective):
         self.adversarial, self.geometry, self.identity = (parts.loss(r) for r in ("adversarial", "geometry", "identity"))
         self.w_adv, self.w_gc, self.w_idt = (parts.weight(r) for r in ("adversarial", "geometry", "identity"))
         self.gen = Generators(g, g if self.g_gc is None else self.g_gc, self.f, identity=ca == cb and self.w_idt != 0)
-        self.disc = Discriminators(self.d, self.d_gc)
+        self.disc = Discriminators(self.d, self.d_gc, self.adversarial)
         self.phases = {"g": self.gen, "d": self.disc}
         seed = (parts.seed * 1000 + parts.rank) * 2
-        self.pool, self.pool_gc = (ImagePool(parts.config.train.pool_size, seed=seed + k) for k in (1, 2))
+        self.pool, self.pool_gc = (ImagePool(pool_size, seed=seed + k) for k in (1, 2))
 
     g = property(lambda self: self.gen.g)
 
@@ -94,9 +97,8 @@ class GcGAN(Objective):
         gs = [self.g] if self.g_gc is None else [self.g, self.g_gc]
         return {"g": [p for g in gs for p in g.parameters()], "d": [*self.d.parameters(), *self.d_gc.parameters()]}
 
-    def train_step(self, run, a, b, update):
-        set_requires_grad([self.d, self.d_gc], False)
-        x = run["g"](a, b)
+    def train_step(self, step, a, b, update):
+        x = step["g"](a, b)
         fake_b, fake_gb, adv = x["fake_b"], x["fake_gb"], self.adversarial
         terms = {
             "g_adv": self.w_adv * adv.generator_loss(self.d(fake_b)),
@@ -107,18 +109,11 @@ class GcGAN(Objective):
         if "idt_b" in x:
             terms["idt"] = self.w_idt * self.identity(x["idt_b"], b)
             terms["idt_gc"] = self.w_idt * self.identity(x["idt_gb"], self.f(b))
-        set_requires_grad([self.d, self.d_gc], True)
         terms["g_total"] = sum(terms.values())
         update("g", terms["g_total"])
         gb = self.f(b)
         fake_b, fake_gb = self.pool.query(fake_b), self.pool_gc.query(fake_gb)
-        real_logits, fake_logits, real_gc_logits, fake_gc_logits = run["d"](b, fake_b, gb, fake_gb)
-        d_terms = {"d": adv.discriminator_loss(real_logits, fake_logits),
-                   "d_gc": adv.discriminator_loss(real_gc_logits, fake_gc_logits)}
-        penalty = getattr(adv, "penalty", None)
-        if penalty is not None:  # e.g. WGAN-GP's gradient penalty
-            d_terms["penalty"] = penalty(self.d, b, fake_b)
-            d_terms["penalty_gc"] = penalty(self.d_gc, gb, fake_gb)
+        d_terms = step["d"](b, fake_b, gb, fake_gb)
         update("d", sum(d_terms.values()))
         return {**terms, **d_terms}
 
