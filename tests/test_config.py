@@ -89,9 +89,9 @@ def test_the_schema_knows_no_objectives_settings(capsys):
 def test_old_keys_move_into_the_objectives_params_with_a_line(tmp_path, caplog):
     import logging
 
-    old = tmp_path / "old.yaml"
-    old.write_text(RECIPE.read_text().replace("objective:", "# objective:") + "\ntrain: {pool_size: 7}\n"
-                   "quick: {train.fuse_passes: false}\n")
+    old = tmp_path / "old.yaml"  # a recipe as 0.1 wrote them: CycleGAN's pool in the engine's train section
+    old.write_text("name: old\ngenerator: {name: resnet, params: {ngf: 8, n_blocks: 2}}\n"
+                   "train: {epochs: 1, decay_epochs: 0, pool_size: 7}\nquick: {train.fuse_passes: false}\n")
     with caplog.at_level(logging.INFO, logger="unpaired"):
         cfg = load_recipe(old, ["train.fuse_passes=true"])
         quick = load_recipe(old, quick=True)

@@ -33,11 +33,17 @@ class Tensors(torch.utils.data.Dataset):
 
 
 class Model(nn.Module):
-    """Both generators swap the colour channels R<->B."""
+    """Both generators swap the colour channels R<->B: an objective as evaluation sees one
+    (``translators`` and ``networks()``)."""
+
+    translators = {"a2b": "g_ab", "b2a": "g_ba"}
 
     def __init__(self):
         super().__init__()
         self.g_ab, self.g_ba = Swap(), Swap()
+
+    def networks(self):
+        return {"g_ab": self.g_ab, "g_ba": self.g_ba}
 
 
 class Swap(nn.Module):

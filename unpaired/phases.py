@@ -18,9 +18,10 @@ import torch
 from torch import nn
 
 
-class PhaseOptimizers:
-    """One Adam optimizer per phase of ``groups`` ({phase: [parameters]}), the fp16 scaler, and
-    the losses each phase was last given (``losses``: {phase: tensor}, for the log)."""
+class PhaseOptimizers(Mapping):
+    """One Adam optimizer per phase of ``groups`` ({phase: [parameters]}; as a mapping, phase ->
+    its optimizer), the fp16 scaler, and the losses each phase was last given (``losses``:
+    {phase: tensor}, for the log)."""
 
     def __init__(self, groups: dict[str, list], lr: float, betas=(0.5, 0.999), scaler=None,
                  device_type: str = "cpu"):
@@ -64,11 +65,11 @@ class PhaseOptimizers:
     def __getitem__(self, phase: str) -> torch.optim.Optimizer:
         return self.optimizers[phase]
 
-    def items(self):
-        return self.optimizers.items()
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.optimizers)
 
-    def values(self):
-        return self.optimizers.values()
+    def __len__(self) -> int:
+        return len(self.optimizers)
 
 
 @dataclass
