@@ -101,7 +101,7 @@ def test_score_run_scores_at_steps_and_time_marks_and_stops(quality):
         now[0] += 100.0  # scoring time does not count as training time
         return {"l1": len(calls)}
 
-    run = type("Run", (), {"model": None})()
+    run = type("Run", (), {"objective": None})()
     scorer = quality.ScoreRun(score, steps=[0, 3], marks=[2.5, 1.0], clock=lambda: now[0])
     scorer.on_train_start(run)
     with pytest.raises(quality.StopRun):
