@@ -13,6 +13,7 @@ from torch import nn
 
 from . import checkpoint
 from .config import from_container
+from .console import shell_command
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
 from .objective import Parts
@@ -52,12 +53,12 @@ def require_plugin(registry, state, role, kind, name, path):
     if used:
         source = used.get("source", "")
         if source == "entry point":
+            install = shell_command("pip", "install", f"{used.get('dist')}=={used.get('version')}")
             origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} of "
-                      f"{used.get('dist')} {used.get('version')}: install it (pip install "
-                      f"'{used.get('dist')}=={used.get('version')}')")
+                      f"{used.get('dist')!r} {used.get('version')!r}: install it ({install})")
         elif source == "file":
-            origin = (f"; it was trained with {kind} {name!r} from the plugin file {used.get('location')}: "
-                      f"if you trust that file, load it with --plugins {used.get('location')} "
+            origin = (f"; it was trained with {kind} {name!r} from the plugin file {used.get('location')!r}: "
+                      f"if you trust that file, load it with {shell_command('--plugins', used.get('location'))} "
                       f"(plugin files run Python; a checkpoint never loads one by itself)")
         else:
             origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} "
@@ -87,9 +88,38 @@ class GeneratorPair(nn.Module):
 def _channels(record, path):
     """(in, out) channels of a translator record, checked."""
     ch = (record.get("in_channels"), record.get("out_channels")) if isinstance(record, dict) else None
-    if not (ch and all(isinstance(c, int) and 0 < c <= 64 for c in ch)):
+    if not (ch and all(_count(c) for c in ch)):
         raise UnpairedError(f"checkpoint {path}: translator {record!r} does not name two channel counts")
     return ch
+
+
+def _count(c):
+    return isinstance(c, int) and not isinstance(c, bool) and 0 < c <= 64
+
+
+def check_layout(state, path):
+    """The parts translate, eval and export read, each of the type unpaired writes: an
+    UnpairedError naming the part of a damaged or crafted checkpoint, never a traceback."""
+    def bad(part, what):
+        raise UnpairedError(f"checkpoint {path}: {part} {what}; it is damaged or was not written by unpaired")
+
+    translators, nets = state["translators"], state["nets"]
+    if not isinstance(translators, dict) or not translators:
+        bad("'translators'", f"is {type(translators).__name__}, not a mapping of direction to network")
+    for direction, record in translators.items():
+        if direction not in DIRECTIONS:
+            bad("'translators'", f"names the direction {direction!r} (directions: {', '.join(DIRECTIONS)})")
+        if not isinstance(record, dict) or not isinstance(record.get("net"), str):
+            bad(f"translator {direction!r}", f"is {record!r}, not a record naming its network ('net')")
+        _channels(record, path)
+    if not isinstance(nets, dict):
+        bad("'nets'", f"is {type(nets).__name__}, not a mapping of network names to weights")
+    for name, weights in nets.items():
+        if not isinstance(weights, dict):
+            bad(f"the weights of network {name!r}", f"are {type(weights).__name__}, not a mapping of tensors")
+    channels = state.get("channels", (3, 3))
+    if not (isinstance(channels, (list, tuple)) and len(channels) == 2 and all(_count(c) for c in channels)):
+        bad("'channels'", f"is {channels!r}, not two channel counts")
 
 
 def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction"):
@@ -101,6 +131,7 @@ def load_generators(path_or_state, directions=None, registry=None, path=None, pl
     Python argument ``direction``)."""
     state, path, cfg = open_checkpoint(path_or_state, path, plugins)
     checkpoint.require(state, path, "nets", "translators")
+    check_layout(state, path)
     translators = state["translators"]
     directions = tuple(translators) if directions is None else tuple(directions)
     for direction in directions:
@@ -119,7 +150,7 @@ def load_generators(path_or_state, directions=None, registry=None, path=None, pl
         net = parts.generator(*_channels(record, path))
         try:
             net.load_state_dict(state["nets"][record["net"]])
-        except (KeyError, RuntimeError) as exc:
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
             params = OmegaConf.to_container(cfg.generator.params, resolve=True)
             raise UnpairedError(f"checkpoint {path}: the weights of {record['net']} do not fit generator {name!r} "
                                 f"with params {params} ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
@@ -137,6 +168,12 @@ def resumable_state(path, cfg):
     and the networks must be the ones it was trained with (the rest may change, e.g. a longer
     schedule)."""
     state = checkpoint.require(checkpoint.load(path), path, "config", "nets", "step")
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise UnpairedError(f"--resume: {path} holds step {step!r}, not a step count; it is damaged or was not "
+                            "written by unpaired")
+    if "rng" in state:
+        checkpoint.check_rng_state(state["rng"], f"--resume: {path}")
     old = from_container(state["config"])  # the schema's defaults for keys older versions lacked
     for key in ("objective", "generator", "discriminator"):
         before, now = OmegaConf.to_container(old[key]), OmegaConf.to_container(cfg[key])

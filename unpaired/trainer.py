@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, checkpoint, distributed, health, probe, runlock
+from . import __version__, checkpoint, distributed, files, health, probe, runlock
 from .build import build_dataset, build_model, check_recipe, data_channels, init_weights, load_recipe_plugins, provenance
 from .config import for_checkpoint, to_yaml
 from .data import fixed_items, make_loader
@@ -159,7 +159,7 @@ class Trainer:
     def _build(self, registry):
         """The datasets and the objective (its networks initialised, on the device, probed)."""
         cfg, t = self.cfg, self.cfg.train
-        torch.manual_seed(t.seed)  # the same initial weights on every rank
+        checkpoint.seed_all(t.seed)  # torch's, Python's and NumPy's: the same initial weights on every rank
         self.dataset = build_dataset(cfg, registry)
         self.test_dataset = build_dataset(cfg, registry, test=True)
         self.channels = data_channels(self.dataset)
@@ -218,7 +218,7 @@ class Trainer:
         return self.ckpt_path.with_name(f"rank{self.world.rank}.pt")
 
     def _previous_state(self, resume):
-        exists = self.ckpt_path.is_file()
+        exists = checkpoint.present(self.ckpt_path)  # a FIFO or a device there is an error, not 'missing'
         if resume and not exists:
             raise UnpairedError(f"--resume: {self.ckpt_path} does not exist; run without --resume to start")
         if not resume and exists:
@@ -353,7 +353,7 @@ class Trainer:
         cfg, t, world = self.cfg, self.cfg.train, self.world
         if world.is_rank_zero:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.yaml").write_text(to_yaml(cfg))
+            files.write_text(self.out_dir / "config.yaml", to_yaml(cfg))
         shown = self.dataset if self.test_dataset is None else self.test_dataset  # sample grids
         samples = fixed_items(shown, t.samples, t.seed) if world.is_rank_zero else None
         if self._rng is not None:
