@@ -17,13 +17,14 @@ import torch
 from torch import nn
 
 from unpaired import hookimpl
-from unpaired.errors import UnpairedError
+from unpaired.errors import UnpairedError, flag, number
 from unpaired.objective import ADVERSARIAL, Objective
 
 from .cyclegan import batch_independent
 from .patchnce import FeatureTap, PatchSampler, patch_nce_loss
 
 CUT_LAYERS = ("input", "down1", "down2", "block1", "block5")
+MAX_MLP_UNITS = 4096  # the paper's 256; 4096 already makes F's layers 16.8M parameters each
 
 
 class GeneratorPass(nn.Module):
@@ -108,11 +109,15 @@ class CUT(Objective):
         if ca != cb:
             raise UnpairedError(f"objective.name: objective {self.name!r} compares G's features of an A image and "
                                 f"of its B translation, so A and B need the same channels (the data has {ca} and {cb})")
-        for key, value in (("num_patches", num_patches), ("mlp_units", mlp_units)):
-            if not isinstance(value, int) or value < 1:
-                raise UnpairedError(f"objective.params.{key}: {value!r} must be a positive integer")
-        if not nce_temperature > 0:
-            raise UnpairedError(f"objective.params.nce_temperature: {nce_temperature!r} must be positive")
+        key = "objective.params."
+        number(key + "lambda_nce", lambda_nce, 0)
+        number(key + "nce_temperature", nce_temperature, 0, above=True)
+        number(key + "num_patches", num_patches, 1, integer=True)
+        number(key + "mlp_units", mlp_units, 1, MAX_MLP_UNITS, integer=True)  # F's layers are units x units
+        flag(key + "nce_idt", nce_idt)
+        flag(key + "flip_equivariance", flip_equivariance)
+        if isinstance(nce_layers, str) or not all(isinstance(n, str) for n in nce_layers):
+            raise UnpairedError(f"{owner}: {nce_layers!r} must be a list of layer names, e.g. [input, down1, block1]")
         self.g, self.d = parts.generator(ca, cb), parts.discriminator(cb)
         self.adversarial, self.w_adv = parts.loss("adversarial"), parts.weight("adversarial")
         self.lambda_nce, self.nce_idt, self.flip_equivariance = float(lambda_nce), bool(nce_idt), bool(flip_equivariance)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from unpaired import hookimpl
-from unpaired.errors import UnpairedError, one_of
+from unpaired.errors import UnpairedError, flag, number, one_of
 from unpaired.data.download import DATASETS
 from unpaired.data.tensors import from_uint8
 from unpaired.data.images import load_image, scan_folder, skipped_summary, usable_problem
@@ -22,6 +22,7 @@ from unpaired.data.images import load_image, scan_folder, skipped_summary, usabl
 log = logging.getLogger("unpaired.data")
 
 PREPROCESS = ("resize_crop", "scale_crop", "crop")
+MAX_SIDE = 8192  # load_size and crop_size: a 8192-px crop is 800 MB as a float tensor
 
 
 class ImageFolderDataset(torch.utils.data.Dataset):
@@ -30,6 +31,10 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         one_of("data.params.preprocess", preprocess, PREPROCESS)
         one_of("data.params.on_bad_file", on_bad_file, ("skip", "error"))
         one_of("data.params.split", split, ("train", "test"))
+        one_of("data.params.channels", channels, (1, 3))
+        number("data.params.load_size", load_size, 1, MAX_SIDE, integer=True)
+        number("data.params.crop_size", crop_size, 1, MAX_SIDE, integer=True)
+        flag("data.params.flip", flip)
         if crop_size > load_size and preprocess != "crop":
             raise UnpairedError(f"data.params.crop_size ({crop_size}) is larger than data.params.load_size ({load_size})")
         self.split, self.load_size, self.crop_size = split, load_size, crop_size

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from unpaired import hookimpl
+from unpaired import files, hookimpl
 from unpaired.data import SeededItems
 from unpaired.data.images import load_image
 from unpaired.data.tensors import SIZE_MULTIPLE, pad_to_multiple, size_multiple, to_image, to_tensor
@@ -114,7 +114,7 @@ def _eager():
 
 
 def save_figure(rows, path, pad=6):
-    """One PNG of captioned rows; written atomically."""
+    """One PNG of captioned rows; written atomically (``unpaired.files.save_image``)."""
     widths = [sum(t.width for t in tiles) + pad * (len(tiles) + 1) for _, tiles in rows]
     heights = [max(t.height for t in tiles) + CAPTION + pad for _, tiles in rows]
     canvas = Image.new("RGB", (max(widths), sum(heights) + pad), (255, 255, 255))
@@ -127,8 +127,4 @@ def save_figure(rows, path, pad=6):
             canvas.paste(tile.convert("RGB"), (x, y + CAPTION))
             x += tile.width + pad
         y += height
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp")
-    canvas.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    return files.save_image(canvas, path)

@@ -60,6 +60,7 @@ SHARPEN_SIGMA = 1.0
 
 # Per-pixel structure classes (codes of the label map, in drawing order: later ones lie on top).
 LINE_WIDTHS = (1, 2, 3)
+MAX_SIZE = 4096  # a scene's side: its drawing holds a few float images of size x size (4096: ~1 GB)
 STRUCTURES = ("background", "large", "small", *(f"line_{w}px" for w in LINE_WIDTHS))
 
 
@@ -231,9 +232,10 @@ def _check_params(n: int, size: int, split: str, seed: int, structures: bool = F
     one_of("data.params.split", split, ("train", "test"))
     if not isinstance(n, int) or n < 1:
         raise UnpairedError(f"data.params.n: the number of scenes must be a positive integer; got {n!r}")
-    if not isinstance(size, int) or size < 16 or size % 4:
+    if isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= MAX_SIZE or size % 4:
         raise UnpairedError(
-            f"data.params.size: {size!r} must be an integer >= 16 and a multiple of 4 (generators need it); try 64"
+            f"data.params.size: {size!r} must be an integer from 16 to {MAX_SIZE} and a multiple of 4 "
+            "(generators need it); try 64"
         )
     if not isinstance(seed, int) or seed < 0:
         raise UnpairedError(f"data.params.seed: {seed!r} must be a non-negative integer")

@@ -100,7 +100,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(UnpairedError, match=r"cannot write .*latest\.pt \(disk full\)"):  # exit 2, not a traceback
         checkpoint.save({"format": checkpoint.FORMAT, "step": 2}, target)
     assert checkpoint.load(target)["step"] == 1  # the old checkpoint is intact
     assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]  # no temporary file left

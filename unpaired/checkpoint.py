@@ -1,6 +1,5 @@
 """Checkpoints: written atomically (a temporary file, fsync, rename), loaded without
 executing code (``torch.load(..., weights_only=True)``)."""
-import errno
 import os
 import pickle
 import re
@@ -8,64 +7,27 @@ from pathlib import Path
 
 import torch
 
+from . import files
 from .errors import UnpairedError
-from .rng import rng_state, seed_all, set_rng_state  # noqa: F401  (their home before 0.2)
+from .rng import check_rng_state, rng_state, seed_all, set_rng_state  # noqa: F401  (their home before 0.2)
 
 FORMAT = 2  # 2: the objective's networks, optimizers per phase, objective_state, translators
 READABLE = (1, 2)  # format 1: unpaired 0.1.0 (CycleGAN only), upgraded on load
 
 
 def save(state, path, kept_step=None):
-    """Write ``state`` to ``path`` atomically. On a full disk (or quota) the earlier file at
-    ``path`` is untouched and an UnpairedError says so (``kept_step``: its step, when known)."""
+    """Write ``state`` to ``path`` atomically (``files.atomic_open``). On a full disk (or quota)
+    the earlier file at ``path`` is untouched and an UnpairedError says so (``kept_step``: its
+    step, when known)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:
-        if _no_space(exc):
-            raise UnpairedError(_no_space_message(state, path, kept_step)) from None
-        raise
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    with files.atomic_open(path, "wb", full_disk=lambda: _no_space_message(state, path, kept_step)) as f:
+        torch.save(state, f)
     return path
 
 
-def _no_space(exc):
-    """True for ENOSPC / EDQUOT, also when torch's writer wraps it in a RuntimeError."""
-    seen = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            return True
-        if "No space left on device" in str(seen) or "Disk quota exceeded" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _mount_point(path):
-    p = Path(path).resolve()
-    try:
-        dev = os.stat(p).st_dev
-        while p.parent != p and os.stat(p.parent).st_dev == dev:
-            p = p.parent
-    except OSError:
-        pass
-    return p
+_no_space = files.no_space
+_mount_point = files.mount_point
 
 
 def state_bytes(state):
@@ -80,41 +42,25 @@ def state_bytes(state):
 
 
 def _no_space_message(state, path, kept_step):
-    need = state_bytes(state) / 2**20
     if path.is_file():
         step = f" of step {kept_step}" if kept_step is not None else ""
         kept = f"the checkpoint{step} ({path}) is intact"
     else:
         kept = f"no earlier checkpoint was at {path}"
-    return (f"no space left on the device of {_mount_point(path.parent)} while writing {path}: about "
-            f"{max(need, 0.1):.1f} MB needed; {kept}. Free some space, then continue with --resume")
+    return files.no_space_message(path, state_bytes(state), kept) + ". Free some space, then continue with --resume"
 
 
 def remove_stale_temps(folder):
     """Delete ``.NAME.tmpPID`` files left in ``folder`` by writers that were killed (their pid
-    is gone); returns the paths removed."""
-    from .runlock import pid_alive
-
-    removed = []
-    folder = Path(folder)
-    if not folder.is_dir():
-        return removed
-    for tmp in folder.glob(".*.tmp*"):
-        pid = tmp.name.rpartition(".tmp")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            try:
-                tmp.unlink()
-                removed.append(tmp)
-            except OSError:
-                pass
-    return removed
+    is gone); returns the paths removed (``files.remove_stale_temps``)."""
+    return files.remove_stale_temps(folder)
 
 
 def load(path, map_location="cpu"):
     path = Path(path)
     if path.is_dir():
         path = resolve(path)
-    if not path.is_file():
+    if not present(path):
         raise UnpairedError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
@@ -165,12 +111,30 @@ def require(state, path, *keys):
     return state
 
 
+def present(path):
+    """True when ``path`` is a regular file, False when nothing is there; an UnpairedError when
+    something else is (a FIFO, a device, a link to one, a folder): never read, never called missing."""
+    path = Path(path)
+    if path.is_file():
+        return True
+    if not os.path.lexists(path):
+        return False
+    if path.is_symlink() and not path.exists():
+        what = f"a broken symbolic link (to {os.readlink(path)})"
+    elif path.is_dir():
+        what = "a folder"
+    else:
+        target = f" (a link to {os.path.realpath(path)})" if path.is_symlink() else ""
+        what = f"not a regular file but a device, a pipe or a socket{target}"
+    raise UnpairedError(f"checkpoint {path} is {what}; a checkpoint is a regular file. Remove or replace {path}")
+
+
 def resolve(run_or_checkpoint):
     """A run directory -> its checkpoints/latest.pt; a file stays as is."""
     p = Path(run_or_checkpoint)
     if p.is_dir():
         for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
-            if candidate.is_file():
+            if present(candidate):
                 return candidate
         raise UnpairedError(f"{p} holds no checkpoint (looked for checkpoints/latest.pt)")
     return p

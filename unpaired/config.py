@@ -155,11 +155,23 @@ def load_recipe(path, overrides=(), quick=False):
             raise UnpairedError(f"recipe {path}: missing value for {', '.join(missing)}")
         cfg.plugins = [str((path.parent / p).resolve()) if not Path(p).is_absolute() else p for p in cfg.plugins]
         if cfg.out_dir is None:
+            _name_without_environment(cfg, path)
             cfg.out_dir = str(Path("runs") / (cfg.name + ("_quick" if quick else "")))
         validate(cfg, f"recipe {path}")
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, f"recipe {path}") from None
     return cfg
+
+
+def _name_without_environment(cfg, path):
+    """The default out_dir (runs/<name>) must not put a value from the environment into a
+    folder name on disk (and so into config.yaml and checkpoints): refuse such a name."""
+    as_stored = for_checkpoint(cfg)["name"]  # environment values kept as written
+    if as_stored != cfg.name:
+        written = OmegaConf.to_container(cfg, resolve=False)["name"]
+        raise UnpairedError(f"recipe {path}: key name: {written!r} takes a value from the environment, and the "
+                            "default out_dir (runs/<name>) would write that value into a folder name, config.yaml and "
+                            "checkpoints. Set out_dir= explicitly (e.g. out_dir=runs/my_run)")
 
 
 def apply_overrides(cfg, overrides, source="command line"):
@@ -250,6 +262,11 @@ def validate(cfg, source):
         (cfg.eval.max_images > 0, f"eval.max_images: {cfg.eval.max_images} must be >= 1"),
         (cfg.eval.batch_size > 0, f"eval.batch_size: {cfg.eval.batch_size} must be >= 1"),
     ]
+    if t.compile:  # a misspelt backend: named now, not as a traceback at the first step
+        import torch._dynamo
+
+        backends = [b for b in torch._dynamo.list_backends(exclude_tags=()) if "TESTING" not in b]
+        one_of(f"{source}: key train.compile_backend", t.compile_backend, backends)
     for role, choice in cfg.losses.items():
         w = choice.weight  # None: the objective's default
         checks.append((w is None or (_finite(w) and w >= 0), f"losses.{role}.weight: {w} must be a finite number >= 0"))

@@ -74,7 +74,7 @@ def cpu_has_native_bf16():
 def autocast_dtype(precision, device, key="train.precision"):
     """The autocast dtype for ``precision`` on ``device`` (None: fp32). ``auto`` is bf16 on a
     CUDA GPU that supports it and on a CPU with native bf16 arithmetic (AVX-512 BF16, AMX),
-    where it measured 1.7x faster with the same quality (BENCHMARKS.md); fp32 otherwise."""
+    fp32 otherwise (BENCHMARKS.md has the measurements behind the choice)."""
     one_of(key, precision, PRECISIONS)
     if precision == "auto":
         if device.type == "cuda":
@@ -131,9 +131,9 @@ def keep_freed_memory(limit=1 << 30):
     """Let this process reuse the memory it frees rather than hand it back to the kernel, for
     blocks up to ``limit`` bytes. glibc serves a block over 32 MiB with fresh mmap() pages and
     unmaps it on free, so a loop whose activations are that large (CPU inference on big images,
-    tiles, video frames) pays a page fault for every 4 KiB of them on every pass: on 2 cores a
-    4096 x 3072 image in 1024-px tiles took 118 s, 83 s of it in the kernel, and 71 s with this
-    (bench/tiling.py, BENCHMARKS.md). The cost: the process keeps its peak memory until it exits.
+    tiles, video frames) pays a page fault for every 4 KiB of them on every pass, most of its
+    time in the kernel (bench/tiling.py --keep-freed, BENCHMARKS.md). The cost: the process keeps
+    its peak memory until it exits.
     glibc (Linux) only; True when set, False elsewhere."""
     if not sys.platform.startswith("linux"):
         return False

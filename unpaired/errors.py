@@ -16,6 +16,33 @@ def one_of(key, value, allowed):
     return value
 
 
+def number(key, value, low=None, high=None, *, integer=False, above=False):
+    """``value`` when it is a finite number (an integer with ``integer=True``; never a bool, a
+    string or NaN) at least ``low`` (more than ``low`` with ``above=True``) and at most
+    ``high``; else an UnpairedError naming ``key``: ``KEY: VALUE must be a finite number > 0``.
+    For plugins' params too (the built-ins check theirs with it)."""
+    import math
+
+    kind = "an integer" if integer else "a finite number"
+    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    ok = ok and (integer or math.isfinite(value))
+    if ok and low is not None:
+        ok = value > low if above else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        bounds = [f"{'>' if above else '>='} {low}" if low is not None else "", f"<= {high:,}" if high is not None else ""]
+        raise UnpairedError(f"{key}: {value!r} must be {kind} {' and '.join(b for b in bounds if b)}".rstrip())
+    return value
+
+
+def flag(key, value):
+    """``value`` when it is true or false; else an UnpairedError naming ``key``."""
+    if not isinstance(value, bool):
+        raise UnpairedError(f"{key}: {value!r} must be true or false")
+    return value
+
+
 def user_message(exc):
     """The message of an UnpairedError, also when a DataLoader worker raised it (the loader
     re-raises it with the worker's traceback folded into the message)."""

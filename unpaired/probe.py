@@ -1,23 +1,75 @@
 """Probes of the plugin contract, run once at start so that a plugin that breaks it is named
 with the rule it breaks, not blamed on another network in the middle of a run:
 
-* network size, estimated on the ``meta`` device before any memory is allocated;
+* network size, estimated on the ``meta`` device before any memory is allocated, its
+  construction bounded in modules, parameters and time;
 * one forward of each generator and discriminator on a tiny input (batch 1, no gradients,
   eval mode, so no state changes and no random numbers are drawn);
 * the dataset: items that load and share one size.
 """
+import contextlib
+import time
+
 import torch
+from torch.nn.modules import module as torch_module
 
 from .errors import UnpairedError
 
 MAX_PARAMS = 2_000_000_000  # per network (8 GB of fp32 weights): beyond it a recipe is refused
+# and the construction itself is bounded, so a recipe (or a checkpoint's) with n_blocks=3000000
+# is refused in seconds instead of building layers for hours: the built-in ResNet at 9 blocks has
+# ~60 modules, the largest real generators a few thousand
+MAX_MODULES = 10_000
+BUILD_SECONDS = 10.0
 
 
-def count_params(build):
-    """Parameters of the network ``build()`` makes, counted on the meta device (no memory);
-    None when the plugin cannot be built there."""
+class _OverBudget(BaseException):
+    """Raised inside a plugin's constructor (a BaseException: its own ``except Exception`` does
+    not swallow it), turned into an UnpairedError by :func:`bounded_construction`."""
+
+
+@contextlib.contextmanager
+def bounded_construction(key, name, max_modules=MAX_MODULES, seconds=BUILD_SECONDS, max_params=MAX_PARAMS):
+    """Within: building networks stops with an UnpairedError naming ``key`` once more than
+    ``max_modules`` modules or ``max_params`` parameters are registered, or ``seconds`` pass
+    (counted by torch's global module and parameter registration hooks)."""
+    deadline = time.monotonic() + seconds
+    count = {"modules": 0, "params": 0}
+
+    def check():
+        if count["modules"] > max_modules:
+            raise _OverBudget(f"more than {max_modules:,} modules (layers)")
+        if count["params"] > max_params:
+            raise _OverBudget(f"more than {max_params:,} parameters ({max_params * 4 / 2**30:,.0f} GB of fp32 weights)")
+        if time.monotonic() > deadline:
+            raise _OverBudget(f"more than {seconds:g} s to build ({count['modules']:,} modules by then)")
+
+    def on_module(module, attr, submodule):
+        count["modules"] += 1
+        check()
+
+    def on_param(module, attr, param):
+        if param is not None:
+            count["params"] += param.numel()
+        check()
+
+    handles = [torch_module.register_module_module_registration_hook(on_module),
+               torch_module.register_module_parameter_registration_hook(on_param)]
     try:
-        with torch.device("meta"):
+        yield count
+    except _OverBudget as exc:
+        raise UnpairedError(f"{key}.params: {key} {name!r} with these params would have {exc}, more than unpaired "
+                            f"builds; check the widths and depths in {key}.params") from None
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def count_params(build, key="network", name="?"):
+    """Parameters of the network ``build()`` makes, counted on the meta device (no memory) within
+    the construction budget (:func:`bounded_construction`); None when the plugin cannot be built there."""
+    try:
+        with torch.device("meta"), bounded_construction(key, name):
             net = build()
     except UnpairedError:
         raise
@@ -30,8 +82,9 @@ def count_params(build):
 
 
 def check_size(build, key, name):
-    """Refuse a network of more than MAX_PARAMS parameters before it is allocated."""
-    n = count_params(build)
+    """Refuse a network of more than MAX_PARAMS parameters (or MAX_MODULES modules, or one that
+    takes more than BUILD_SECONDS to build) before it is allocated."""
+    n = count_params(build, key, name)
     if n is not None and n > MAX_PARAMS:
         raise UnpairedError(f"{key}.params: {key} {name!r} with these params would have {n:,} parameters "
                             f"({n * 4 / 2**30:,.0f} GB of fp32 weights), more than the {MAX_PARAMS:,} "

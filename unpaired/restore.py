@@ -13,6 +13,7 @@ from torch import nn
 
 from . import checkpoint
 from .config import from_container
+from .console import shell_command
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
 from .objective import DIRECTIONS  # noqa: F401  (re-exported: unpaired.inference imports it here)
@@ -50,12 +51,12 @@ def require_plugin(registry, state, role, kind, name, path):
     if used:
         source = used.get("source", "")
         if source == "entry point":
+            install = shell_command("pip", "install", f"{used.get('dist')}=={used.get('version')}")
             origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} of "
-                      f"{used.get('dist')} {used.get('version')}: install it (pip install "
-                      f"'{used.get('dist')}=={used.get('version')}')")
+                      f"{used.get('dist')!r} {used.get('version')!r}: install it ({install})")
         elif source == "file":
-            origin = (f"; it was trained with {kind} {name!r} from the plugin file {used.get('location')}: "
-                      f"if you trust that file, load it with --plugins {used.get('location')} "
+            origin = (f"; it was trained with {kind} {name!r} from the plugin file {used.get('location')!r}: "
+                      f"if you trust that file, load it with {shell_command('--plugins', used.get('location'))} "
                       f"(plugin files run Python; a checkpoint never loads one by itself)")
         else:
             origin = (f"; it was trained with {kind} {name!r} from plugin {used.get('plugin')!r} "
@@ -96,9 +97,38 @@ GeneratorPair = Translators  # its name before 0.2
 def _channels(record, path):
     """(in, out) channels of a translator record, checked."""
     ch = (record.get("in_channels"), record.get("out_channels")) if isinstance(record, dict) else None
-    if not (ch and all(isinstance(c, int) and 0 < c <= 64 for c in ch)):
+    if not (ch and all(_count(c) for c in ch)):
         raise UnpairedError(f"checkpoint {path}: translator {record!r} does not name two channel counts")
     return ch
+
+
+def _count(c):
+    return isinstance(c, int) and not isinstance(c, bool) and 0 < c <= 64
+
+
+def check_layout(state, path):
+    """The parts translate, eval and export read, each of the type unpaired writes: an
+    UnpairedError naming the part of a damaged or crafted checkpoint, never a traceback."""
+    def bad(part, what):
+        raise UnpairedError(f"checkpoint {path}: {part} {what}; it is damaged or was not written by unpaired")
+
+    translators, nets = state["translators"], state["nets"]
+    if not isinstance(translators, dict) or not translators:
+        bad("'translators'", f"is {type(translators).__name__}, not a mapping of direction to network")
+    for direction, record in translators.items():
+        if direction not in DIRECTIONS:
+            bad("'translators'", f"names the direction {direction!r} (directions: {', '.join(DIRECTIONS)})")
+        if not isinstance(record, dict) or not isinstance(record.get("net"), str):
+            bad(f"translator {direction!r}", f"is {record!r}, not a record naming its network ('net')")
+        _channels(record, path)
+    if not isinstance(nets, dict):
+        bad("'nets'", f"is {type(nets).__name__}, not a mapping of network names to weights")
+    for name, weights in nets.items():
+        if not isinstance(weights, dict):
+            bad(f"the weights of network {name!r}", f"are {type(weights).__name__}, not a mapping of tensors")
+    channels = state.get("channels", (3, 3))
+    if not (isinstance(channels, (list, tuple)) and len(channels) == 2 and all(_count(c) for c in channels)):
+        bad("'channels'", f"is {channels!r}, not two channel counts")
 
 
 def load_translators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction"):
@@ -113,6 +143,7 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
 
     state, path, cfg = open_checkpoint(path_or_state, path, plugins)
     checkpoint.require(state, path, "nets", "translators")
+    check_layout(state, path)
     translators = state["translators"]
     directions = tuple(translators) if directions is None else tuple(directions)
     for direction in directions:
@@ -127,9 +158,6 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
     channels = _channels(translators["a2b"], path)
     assembly = assemble(cfg, registry, channels, purpose="inference", warn=False)
     nets = assembly.objective.networks()
-    if not isinstance(state["nets"], dict):
-        raise UnpairedError(f"checkpoint {path}: 'nets' is a {type(state['nets']).__name__}, not a mapping of "
-                            "network names to weights: it is damaged or was not written by unpaired")
     for direction in directions:
         if translators[direction].get("net") not in state["nets"]:
             raise UnpairedError(f"checkpoint {path}: the {direction} translator's network "
@@ -139,11 +167,11 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
             continue  # discriminators never run here (built on the meta device); a network added since
         try:
             net.load_state_dict(state["nets"][name])
-        except (KeyError, RuntimeError) as exc:
-            kind = assembly.kind_of(net) or "network"
-            params = OmegaConf.to_container(cfg[kind].params, resolve=True) if kind in ("generator", "discriminator") else {}
-            plugin = f"{kind} {cfg[kind].name!r} with params {params}" if params or kind != "network" else "its network"
-            raise UnpairedError(f"checkpoint {path}: the weights of {name} do not fit {plugin} "
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
+            kind = assembly.kind_of(net)
+            what = (f"{kind} {cfg[kind].name!r} with params {OmegaConf.to_container(cfg[kind].params, resolve=True)}"
+                    if kind else f"the network objective {cfg.objective.name!r} builds")
+            raise UnpairedError(f"checkpoint {path}: the weights of {name} do not fit {what} "
                                 f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     modules = {d: assembly.translator(d).eval() for d in directions}
     return Translators(modules, {d: translators[d]["net"] for d in directions}), state
@@ -164,6 +192,12 @@ def resumable_state(path, cfg, registry=None):
     and the networks must be the ones it was trained with, their params compared with the
     factories' defaults filled in (the rest may change, e.g. a longer schedule)."""
     state = checkpoint.require(checkpoint.load(path), path, "config", "nets", "step")
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise UnpairedError(f"--resume: {path} holds step {step!r}, not a step count; it is damaged or was not "
+                            "written by unpaired")
+    if "rng" in state:
+        checkpoint.check_rng_state(state["rng"], f"--resume: {path}")
     old = from_container(state["config"])  # the schema's defaults for keys older versions lacked
     registry = registry or get_registry()
     for key, kind in (("objective", "objective"), ("generator", "generator"), ("discriminator", "discriminator")):

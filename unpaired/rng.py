@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import torch
 
+from .errors import UnpairedError
+
 try:
     import numpy as np
 except ImportError:  # numpy is optional
@@ -64,3 +66,17 @@ def seeded(seed: int, cuda: bool = True) -> Iterator[None]:
             random.setstate(py_state)
             if np is not None:
                 np.random.set_state(np_state)
+
+
+def check_rng_state(state, source):
+    """An UnpairedError (starting with ``source``) unless ``state`` is a random state that
+    :func:`set_rng_state` takes; the current state is kept either way."""
+    saved = rng_state()
+    try:
+        set_rng_state(state)
+    except Exception as exc:
+        msg = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UnpairedError(f"{source}: its random state ('rng') is damaged ({type(exc).__name__}: {msg}); the run "
+                            "cannot continue to the same numbers from it") from None
+    finally:
+        set_rng_state(saved)

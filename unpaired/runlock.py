@@ -1,8 +1,18 @@
-"""One run per folder: ``OUT_DIR/.lock`` holds the pid and host of the run that owns it.
+"""One run per folder, and only a folder of ours.
 
-Taken before anything is written; released when the run ends. A lock whose process is gone
-(a run killed with kill -9 or a power cut, on this host) is stale and taken over. Under
-torchrun only rank 0 takes it (the other ranks write nothing but their own state files).
+**The lock**: ``OUT_DIR/.lock``, held with ``fcntl.flock`` for the run's life. The kernel
+releases it when its holder ends in any way (kill -9, a power cut: the file then stays, with
+no holder), so there is no stale-lock takeover step that two starting runs could both win.
+The pid and host written into it after the flock are for the message a second run gets. The
+holder deletes the file at the end while it still holds the lock; a run that takes the lock
+checks that the file it locked is still the one at ``.lock`` (else it takes the new one).
+Under torchrun only rank 0 takes it (the other ranks write nothing but their own state files).
+
+**The marker**: ``OUT_DIR/.unpaired-run``, written when a run takes a folder. A run writes
+only into a new or empty folder or into one that holds a run of ours (the marker; or, from
+versions before the marker, ``checkpoints/latest.pt`` or ``config.yaml`` with
+``metrics.csv``); any other folder holding files is refused, naming the files it would
+overwrite, so ``out_dir=.`` in a project folder never replaces the user's ``config.yaml``.
 """
 import contextlib
 import os
@@ -10,89 +20,185 @@ import socket
 import time
 from pathlib import Path
 
-from . import checkpoint
+from . import files
 from .errors import UnpairedError
+from .files import pid_alive  # noqa: F401  (its home before the files module)
 
 NAME = ".lock"
+MARKER = ".unpaired-run"
+OURS = {NAME, MARKER}
+# what a run writes at the top of its folder: named when a foreign folder holds them
+OUTPUTS = ("config.yaml", "metrics.csv", "figure.png", "checkpoints", "samples", "tensorboard", "eval",
+           "translated_a2b", "translated_b2a")
 
 
-def pid_alive(pid):
+def _read(path_or_fd):
+    """The holder's pid, host and start time from the lock's text ("?" for what is unreadable:
+    a lock being written this instant, or one a power cut left empty)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    except (OverflowError, ValueError):
-        return False
-    return True
-
-
-def _read(path):
-    try:
-        fields = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-        return {"pid": int(fields.get("pid", "-1")), "host": fields.get("host", "?"), "since": fields.get("since", "?")}
+        if isinstance(path_or_fd, int):
+            text = os.pread(path_or_fd, 4096, 0).decode("utf-8", "replace")
+        else:
+            text = Path(path_or_fd).read_text(errors="replace")
+        fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
     except (OSError, ValueError):
-        return None
+        fields = {}
+    pid = fields.get("pid", "?")
+    return {"pid": int(pid) if pid.strip().isdigit() else "?", "host": fields.get("host", "?"),
+            "since": fields.get("since", "?")}
+
+
+class Lock:
+    """A held lock: the open file (its flock) and its path. The descriptor is a plain int, so
+    the lock lasts until :func:`release` or the end of the process, not until garbage collection."""
+
+    def __init__(self, path, fd):
+        self.path, self.fd = path, fd
+
+    def __fspath__(self):
+        return str(self.path)
+
+    def __repr__(self):
+        return f"Lock({str(self.path)!r})"
 
 
 def acquire(out_dir):
-    """Take ``out_dir``'s lock, or raise UnpairedError naming the folder and the holder."""
+    """Take ``out_dir``'s lock (a :class:`Lock`), or raise UnpairedError naming the folder and
+    the holder."""
+    import fcntl
+
     out_dir = Path(out_dir)
     path = out_dir / NAME
-    host = socket.gethostname()
-    for _ in range(3):
+    for _ in range(20):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            holder = _read(path)
-            if holder is None:  # being written by its holder this instant, or empty from a crash
-                time.sleep(0.2)
-                holder = _read(path) or {"pid": -1, "host": host, "since": "?"}
-            if holder["host"] == host and not pid_alive(holder["pid"]):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()  # stale: its process is gone
-                continue
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            raise UnpairedError(f"{out_dir}: cannot create the lock file {path} ({exc.strerror or exc}); "
+                                "give an out_dir you can write") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read(fd)
+            os.close(fd)
             raise UnpairedError(
                 f"{out_dir} is in use by another run (pid {holder['pid']} on host {holder['host']}, since "
-                f"{holder['since']}; lock file {path}). Wait for it to finish, or use another out_dir=; if "
-                f"that run is dead on another host, delete {path}")
-        with os.fdopen(fd, "w") as f:
-            f.write(f"pid={os.getpid()}\nhost={host}\nsince={time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        return path
+                f"{holder['since']}; lock file {path}). Wait for it to finish, or use another out_dir=") from None
+        except OSError as exc:
+            os.close(fd)
+            raise UnpairedError(f"{out_dir}: cannot lock {path} ({exc.strerror or exc})") from None
+        # the holder we waited on may have deleted the file we opened: lock the one at the path
+        if files.identity(path) != _ident(fd):
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        text = f"pid={os.getpid()}\nhost={socket.gethostname()}\nsince={time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        os.pwrite(fd, text.encode(), 0)
+        return Lock(path, fd)
     raise UnpairedError(f"{out_dir}: could not take the lock {path}; try again")
 
 
-def release(path):
-    holder = _read(path)
-    if holder is not None and holder["pid"] == os.getpid():
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+def _ident(fd):
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def release(lock):
+    """Delete the lock file (while still holding it) and let go of it."""
+    if not isinstance(lock, Lock):
+        return
+    with contextlib.suppress(OSError):
+        if files.identity(lock.path) == _ident(lock.fd):
+            lock.path.unlink()
+    with contextlib.suppress(OSError):
+        os.close(lock.fd)
+
+
+# --------------------------------------------------------------------------- the folder is ours
+RECIPE_KEYS = {"name", "out_dir", "generator", "discriminator", "data", "train"}
+
+
+def legacy_run(out_dir):
+    """True for a run folder written before the marker existed: one with a checkpoint, or with
+    the config.yaml (a recipe of ours) and the metrics.csv (a log by step) that runs write."""
+    out_dir = Path(out_dir)
+    if (out_dir / "checkpoints" / "latest.pt").is_file():
+        return True
+    config, metrics = out_dir / "config.yaml", out_dir / "metrics.csv"
+    if not (config.is_file() and metrics.is_file()):
+        return False
+    try:
+        import yaml
+
+        with open(config, encoding="utf-8") as f:
+            recipe = yaml.safe_load(f.read(1_000_000))
+        with open(metrics, encoding="utf-8") as f:
+            header = f.readline()
+    except Exception:  # not YAML, not text: not ours
+        return False
+    return isinstance(recipe, dict) and RECIPE_KEYS <= set(recipe) and header.startswith("step,")
+
+
+def check_folder(out_dir, key="out_dir"):
+    """Refuse a folder that holds files and is not a run of ours (no marker), naming the files
+    a run would overwrite there."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir() or (out_dir / MARKER).is_file() or legacy_run(out_dir):
+        return
+    try:
+        entries = sorted(p.name for p in out_dir.iterdir() if p.name not in OURS)
+    except OSError as exc:
+        raise UnpairedError(f"{key}: the folder {out_dir} cannot be read ({exc.strerror or exc}); "
+                            "give a folder you can write") from None
+    if not entries:
+        return
+    clash = [n for n in OUTPUTS if n in entries]
+    shown = clash or entries[:5]
+    what = (f"a run would overwrite its {', '.join(shown)}" if clash
+            else f"it holds {len(entries)} file(s) of yours ({', '.join(shown)}{', ...' if len(entries) > 5 else ''})")
+    raise UnpairedError(f"{key}: {out_dir} is a folder that holds no run of unpaired (no {MARKER} marker) and is not "
+                        f"empty: {what}. Give a new or empty folder, e.g. out_dir=runs/NAME")
+
+
+def mark(out_dir):
+    """Write the marker that says the folder holds a run of ours."""
+    marker = Path(out_dir) / MARKER
+    if not marker.is_file():
+        files.write_text(marker, "This folder holds a run of unpaired: unpaired writes only into new or empty "
+                                 "folders and into folders that hold this marker.\n")
+    return marker
 
 
 @contextlib.contextmanager
-def hold(out_dir):
-    """The lock of ``out_dir`` for the duration of a run (rank 0 only under torchrun); stale
-    temporary checkpoint files of killed writers are removed once the lock is held. A folder
-    this created and left empty (a run refused at start) is removed again."""
+def hold(out_dir, key="out_dir"):
+    """The lock of ``out_dir`` for the duration of a run (rank 0 only under torchrun), after
+    checking that the folder is new, empty or ours; the marker is written once the lock is held,
+    and stale temporary files of killed writers are removed. A folder this created and that the
+    run left with nothing of its own (a run refused at start) is removed again."""
     if os.environ.get("RANK", "0") != "0":
         yield None
         return
     out_dir = Path(out_dir)
     created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_folder(out_dir, key)
+    files.ensure_folder(out_dir, key)
     try:
-        path = acquire(out_dir)
+        lock = acquire(out_dir)
     except UnpairedError:
         if created:
             with contextlib.suppress(OSError):
                 out_dir.rmdir()
         raise
     try:
-        checkpoint.remove_stale_temps(out_dir / "checkpoints")
-        yield path
+        marked = not (out_dir / MARKER).exists()
+        mark(out_dir)
+        for folder in (out_dir, out_dir / "checkpoints", out_dir / "samples"):
+            files.remove_stale_temps(folder)
+        yield lock
     finally:
-        release(path)
+        if marked and {p.name for p in out_dir.iterdir()} <= OURS:  # the run wrote nothing
+            with contextlib.suppress(OSError):
+                (out_dir / MARKER).unlink()
+        release(lock)
         if created:
             with contextlib.suppress(OSError):
                 out_dir.rmdir()  # only when empty

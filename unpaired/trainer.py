@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, distributed, health, probe, rng, runlock
-from .version import __version__
+from . import checkpoint, distributed, files, health, probe, rng, runlock
 from .assemble import assemble
 from .build import build_dataset, check_recipe, load_recipe_plugins, provenance
+from .version import __version__
 from .config import for_checkpoint, to_yaml
 from .data import fixed_items, make_loader
 from .data.tensors import sample_grid
@@ -168,7 +168,7 @@ class Trainer:
     def _build(self, registry, losses):
         """The datasets and the objective (its networks initialised where built, on the device, probed)."""
         cfg, t = self.cfg, self.cfg.train
-        torch.manual_seed(t.seed)  # the same initial weights on every rank
+        rng.seed_all(t.seed)  # torch's, Python's and NumPy's: the same initial weights on every rank
         self.dataset = build_dataset(cfg, registry)
         self.test_dataset = build_dataset(cfg, registry, test=True)
         self.channels, sizes = probe.check_dataset(self.dataset, cfg.data.name)
@@ -223,7 +223,7 @@ class Trainer:
         return self.ckpt_path.with_name(f"rank{self.world.rank}.pt")
 
     def _previous_state(self, resume):
-        exists = self.ckpt_path.is_file()
+        exists = checkpoint.present(self.ckpt_path)  # a FIFO or a device there is an error, not 'missing'
         if resume and not exists:
             raise UnpairedError(f"--resume: {self.ckpt_path} does not exist; run without --resume to start")
         if not resume and exists:
@@ -361,7 +361,7 @@ class Trainer:
         cfg, t, world = self.cfg, self.cfg.train, self.world
         if world.is_rank_zero:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.yaml").write_text(to_yaml(cfg))
+            files.write_text(self.out_dir / "config.yaml", to_yaml(cfg))
         shown = self.dataset if self.test_dataset is None else self.test_dataset  # sample grids
         samples = fixed_items(shown, t.samples, t.seed) if world.is_rank_zero else None
         if self._rng is not None:

@@ -8,6 +8,7 @@ each adding its sub-commands to the parser built here.
 """
 import argparse
 import logging
+import shlex
 import sys
 
 from rich.console import Console
@@ -18,7 +19,7 @@ from .data import add_data_commands
 from .model import add_model_commands
 from .plugins import add_plugins_command
 from .run import add_run_command
-from ..console import log_handler
+from ..console import log_handler, make_console, printable
 from ..errors import UnpairedError, user_message
 
 EXIT_USER_ERROR = 2
@@ -63,7 +64,7 @@ def main(argv=None):
     if whole is not None:
         Console(stderr=True, soft_wrap=True).print(Text.assemble(
             ("error: ", "bold red"), f"the shell split the override {whole.split(' ')[0]!r} at its spaces: quote it, "
-            f"e.g. '{whole}'"), highlight=False)
+            f"e.g. {shlex.quote(whole)}"), highlight=False)
         return EXIT_USER_ERROR
     args, extra = parser.parse_known_args(argv)
     if extra:  # overrides may come before or after the options
@@ -82,8 +83,9 @@ def main(argv=None):
     except UnpairedError as exc:
         if args.debug:
             raise
-        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), user_message(exc)), highlight=False)
+        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), printable(user_message(exc))),
+                                                   highlight=False)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted")
+        make_console(stderr=True).print("interrupted")
         return 130

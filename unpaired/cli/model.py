@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from .. import files
+from ..config import plain
 from ..console import make_console
 from ..errors import UnpairedError
 from .args import add_device_args, checkpoint_command
@@ -72,7 +74,7 @@ def cmd_translate(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..devices import keep_freed_memory
-    from ..inference.translate import Translator, default_out_dir, plan_jobs, translate_files
+    from ..inference.translate import Translator, check_grid, default_out_dir, plan_jobs, translate_files
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
@@ -85,10 +87,8 @@ def cmd_translate(args) -> int:
         return translate_video_cli(translator, args)
     out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction)
     jobs = plan_jobs(args.inputs, out)
-    grid = out / f"grid_{args.direction}.png" if args.grid else None
-    if grid is not None and any(j.target == grid for j in jobs):
-        raise UnpairedError(f"--grid: an output is already named {grid}; use another --out")
-    err = Console(stderr=True)
+    grid = check_grid(jobs, out / f"grid_{args.direction}.png") if args.grid else None
+    err = make_console(stderr=True)
     columns = (TextColumn("translate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=not args.progress or not err.is_terminal) as bar:
         task = bar.add_task("translate", total=len(jobs))
@@ -104,18 +104,23 @@ def translate_video_cli(translator, args) -> int:
     """``unpaired translate RUN clip.mp4 --out out.mp4``: frame by frame, with a progress bar in frames."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..inference.video import translate_video
+    from ..inference.video import translate_video, video_target
 
     src = Path(args.inputs[0])
-    if not src.is_file():
+    if not src.exists():
         raise UnpairedError(f"input {src} does not exist")
-    out = Path(args.out) if args.out else src.with_name(f"{src.stem}_{args.direction}.mp4")
+    if not src.is_file():
+        raise UnpairedError(f"input {src} is not a regular file (a pipe or device is never read)")
+    if args.grid:
+        raise UnpairedError("--grid: an input | output overview is made for images, not for a video; "
+                            "translate without --grid")
+    out = video_target(src, args.out, args.direction)
     columns = (TextColumn("frames"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not args.progress) as bar:
+    with Progress(*columns, console=make_console(stderr=True), transient=True, disable=not args.progress) as bar:
         task = bar.add_task("frames", total=None)
         frames, note = translate_video(translator, src, out,
                                        progress=lambda n, total: bar.update(task, completed=n, total=total))
-    Console().print(f"translated {frames} frame(s) {translator.describe()} -> {out} ({note})", highlight=False)
+    make_console().print(f"translated {frames} frame(s) {translator.describe()} -> {out} ({note})", highlight=False)
     return 0
 
 
@@ -125,25 +130,78 @@ def cmd_export(args) -> int:
 
     path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins)
     sizes = ", ".join(f"{h}x{w}" for h, w in check.sizes)
-    Console().print(f"exported {args.direction} to {path} ({args.fmt}); verified against PyTorch at {sizes}: "
+    make_console().print(f"exported {args.direction} to {path} ({args.fmt}); verified against PyTorch at {sizes}: "
                     f"max error {check.max_error:.2e} <= tolerance {check.tolerance:.0e}", highlight=False)
     return 0
 
 
 # --------------------------------------------------------------------------- eval
-def eval_dataset(cfg, split="test", data_root=None):
+def eval_dataset(cfg, split="test", data_root=None, source="checkpoint"):
     """The dataset ``unpaired eval`` scores: the recipe's held-out data (data.params merged with
-    data.test_params), or with ``split="train"`` its training data; ``data_root`` replaces
-    data.params.root."""
+    data.test_params), or with ``split="train"`` its training data. ``data_root`` (``--data``,
+    the data the user names) replaces data.params.root and the other paths the recipe names.
+    Without it, the checkpoint's data is used only after the checks a recipe gets (its values,
+    the dataset's params) and when none of its paths is a whole disk or home folder."""
     from ..build import build_dataset
+    from ..config import validate
+    from ..loading import get_registry
 
+    validate(cfg, f"{source}'s recipe")  # eval.max_images, eval.batch_size ... as a recipe's
     if data_root is not None:
+        dropped = _drop_paths(cfg)
         cfg.data.params.root = str(data_root)
+        if dropped:
+            log.info("--data %s replaces the checkpoint's data paths (%s)", data_root, ", ".join(dropped))
+    else:
+        _check_paths(cfg, source)
+        log.info("data: dataset %r of the checkpoint's recipe%s (--data ROOT names other data)", cfg.data.name,
+                 f", root {cfg.data.params.root}" if "root" in cfg.data.params else "")
     if split == "test" and cfg.data.test_params is None:
         raise UnpairedError(f"the checkpoint's recipe sets no data.test_params for dataset {cfg.data.name!r}, "
                             "so it has no held-out split (for image_folder: data.test_params={split: test}); "
                             "use --split train to score the training data")
-    return build_dataset(cfg, test=split == "test")
+    registry = get_registry()
+    for section in ("params", "test_params"):
+        if cfg.data[section] is not None:
+            registry.check_params("dataset", cfg.data.name, plain(cfg.data[section]), key="data")
+    return build_dataset(cfg, registry, test=split == "test")
+
+
+def _data_paths(cfg):
+    """(section, key, value) of the recipe's data params that name paths."""
+    for section in ("params", "test_params"):
+        node = cfg.data[section]
+        for key, value in (node.items() if node is not None else ()):
+            if isinstance(value, str) and value and (os.sep in value or value.startswith("~") or os.path.exists(value)):
+                yield section, key, value
+
+
+def _drop_paths(cfg):
+    dropped = []
+    for section, key, value in list(_data_paths(cfg)):
+        if key != "root" or section != "params":
+            del cfg.data[section][key]
+        dropped.append(f"data.{section}.{key}={value}")
+    return dropped
+
+
+def _too_wide(path):
+    """True for a folder that holds a whole disk or home: the file-system root, the home
+    folder or a folder above it."""
+    try:
+        p = Path(path).expanduser().resolve()
+        home = Path.home().resolve()
+    except (OSError, RuntimeError):
+        return False
+    return p in {Path(p.anchor), home, *home.parents}
+
+
+def _check_paths(cfg, source):
+    for section, key, value in _data_paths(cfg):
+        if _too_wide(value):
+            raise UnpairedError(f"{source}: its recipe's data.{section}.{key} is {value}, a folder that holds a whole "
+                                "disk or home folder, not a data set; unpaired eval does not search it. Name the "
+                                "data to score with --data ROOT")
 
 
 def run_dir_of(checkpoint_arg):
@@ -164,8 +222,16 @@ def cmd_eval(args) -> int:
 
     state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins)  # plugin files: explicit only
     model, _ = load_translators(state, path=path)
+    ckpt_step = state.get("step") if isinstance(state.get("step"), int) else "?"  # shown: never raw text
+    run = run_dir_of(args.checkpoint)
+    out = files.check_folder_path(Path(args.out) if args.out else (run or Path.cwd()) / "eval", "--out")
+    outputs = [out / "metrics.json", out / "per_image.csv"]
+    inputs = files.Protected([path])
+    for target in outputs:
+        inputs.check(target, "--out", "choose another --out")
+    files.remove_stale_temps_of(outputs)
     require_plugin(get_registry(), state, "dataset", "dataset", cfg.data.name, path)
-    dataset = eval_dataset(cfg, args.split, args.data)
+    dataset = eval_dataset(cfg, args.split, args.data, source=f"checkpoint {path}")
     note = getattr(dataset, "held_out_note", None)  # a test split that holds training images says so
     if note:
         log.info("%s", note)
@@ -179,19 +245,16 @@ def cmd_eval(args) -> int:
                           amp_dtype=amp_dtype, truth=args.truth)
     scores = evaluator(model.to(device))
 
-    run = run_dir_of(args.checkpoint)
-    out = Path(args.out) if args.out else (run or Path.cwd()) / "eval"
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"checkpoint": str(path), "step": state.get("step"), "split": args.split, "extractor": extractor,
+    summary = {"checkpoint": str(path), "step": ckpt_step if ckpt_step != "?" else None, "split": args.split, "extractor": extractor,
                "device": str(device), "precision": precision_name(amp_dtype),
                "images": evaluator.n, "paired": evaluator.paired or args.truth is not None, "metrics": scores}
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    files.write_text(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
     if evaluator.rows:
         write_rows(evaluator.rows, out / "per_image.csv")
 
     console = make_console()
     split = "training images (no held-out split)" if note or args.split == "train" else f"{args.split} split"
-    console.print(render_scores(scores, extractor, evaluator.n, split, state.get("step")))
+    console.print(render_scores(scores, extractor, evaluator.n, split, ckpt_step))
     spreads = [scores[k] for k in ("kid_a2b_std", "kid_b2a_std") if k in scores]
     if spreads and not any(spreads):
         console.print(f"* no KID spread: KID averages over random subsets of up to {KID_SUBSET:,} images per set; "
@@ -212,7 +275,7 @@ def cmd_eval(args) -> int:
         final = scores.get(metric)
         kept = " (kept as checkpoints/best.pt)" if (run / "checkpoints" / "best.pt").is_file() else ""
         console.print(
-            f"{metric}: final (this checkpoint, step {state.get('step')}, scored now with {extractor!r}): "
+            f"{metric}: final (this checkpoint, step {ckpt_step}, scored now with {extractor!r}): "
             f"{_fmt(final)}; best during training: {_fmt(value)} at step {step}{kept}, "
             f"last logged during training: {_fmt(last)} at step {last_step} — the training values come from "
             f"metrics.csv, scored with the recipe's eval settings (extractor {cfg.eval.extractor!r}, "

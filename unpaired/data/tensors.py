@@ -15,6 +15,9 @@ from PIL import Image
 from .images import to_8bit
 
 SIZE_MULTIPLE = 4  # the plugin contract: generators accept any H, W that are multiples of 4
+# inference pads smaller images (1x1, 3x300) to this many pixels a side, replicating their edge,
+# and crops back: a generator's reflection padding needs a few pixels at its lowest resolution
+MIN_SIDE = 16
 
 
 def size_multiple(*generators) -> int:
@@ -49,11 +52,13 @@ def to_image(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(t[:3].permute(1, 2, 0).contiguous().numpy(), mode="RGB")
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int):
-    """Pad (N, C, H, W) on the right and bottom up to multiples of ``multiple`` (reflect where
-    the image is large enough, else replicate); returns (padded, (H, W))."""
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 0):
+    """Pad (N, C, H, W) on the right and bottom up to multiples of ``multiple``, and to at least
+    ``min_side`` pixels a side (reflect where the image is large enough, else replicate);
+    returns (padded, (H, W))."""
     h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
+    ph, pw = (max(side, min_side) - side for side in (h, w))
+    ph, pw = ph + -(h + ph) % multiple, pw + -(w + pw) % multiple
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)

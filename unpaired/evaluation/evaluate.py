@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from . import metrics as M
+from .. import files
 from ..errors import UnpairedError
 from .features import compute_features
 from ..data.images import IMAGE_EXTENSIONS, load_image
@@ -277,9 +278,8 @@ def translating_networks(model):
 def write_rows(rows, path):
     """The per-image rows of the last evaluation as CSV."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
+    with files.atomic_open(path, "w", newline="") as f:  # a temporary name, renamed when complete
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)

@@ -10,6 +10,8 @@ plugins); this module never rebuilds networks itself.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .. import files
 from ..errors import UnpairedError, one_of
 
 FORMATS = ("onnx", "pt2")
@@ -102,8 +105,6 @@ class _Wrapped(torch.nn.Module):
 
 def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generator"):
     require("onnx"), require("onnxscript")
-    import onnx
-
     model = _Wrapped(generator).eval()
     example = torch.randn(2, in_channels, 16 * multiple, 16 * multiple)
     try:
@@ -116,13 +117,14 @@ def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generat
                                         verbose=False)
     except Exception as exc:  # the exporter raises many kinds
         _refuse_export("onnx", name, exc)
-    program.save(str(out))
-    proto = onnx.load(str(out))
+    proto = program.model_proto
     for key, value in {**metadata, "opset": str(OPSET)}.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
-    onnx.save(proto, str(out))
-    return out
+    if proto.ByteSize() >= 2**31:
+        raise UnpairedError(f"generator {name!r} is over 2 GB, more than one ONNX file holds; export it with --format pt2")
+    # serialised in memory, written by Python (atomically): a full disk is an error naming the file
+    return files.write_bytes(out, proto.SerializeToString())
 
 
 def export_pt2(generator, in_channels, out, metadata, multiple=4, name="generator"):
@@ -132,8 +134,11 @@ def export_pt2(generator, in_channels, out, metadata, multiple=4, name="generato
         program = torch.export.export(model, (example,), dynamic_shapes=_dims(multiple))
     except Exception as exc:
         _refuse_export("pt2", name, exc)
-    torch.export.save(program, str(out), extra_files={"unpaired.json": json.dumps(metadata)})
-    return out
+    # into memory first: torch's zip writer aborts the process when the disk is full (exit 134);
+    # Python's write of the bytes raises an error that names the file
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files={"unpaired.json": json.dumps(metadata)})
+    return files.write_bytes(out, buffer.getvalue())
 
 
 def run_exported(path, fmt, x):
@@ -179,7 +184,13 @@ def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=()):
     state, path, cfg = open_checkpoint(checkpoint_arg, plugins=plugins)  # files: explicit only
     t = Translator.from_checkpoint(state, direction=direction, device="cpu", precision="fp32", source=path)
     out = Path(out) if out else default_out(checkpoint_arg, direction, fmt)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        out = out / f"generator_{direction}.{fmt}"
+    if out.exists() and not out.is_file():
+        raise UnpairedError(f"--out {out}: not a regular file (a device or a pipe); give a file name")
+    files.check_folder_path(out.parent, "--out")
+    if not isinstance(checkpoint_arg, dict):
+        files.Protected([path]).check(out, "--out", "give another file name")
     crop = OmegaConf.select(cfg, "data.params.crop_size")
     metadata = {
         "producer": "unpaired", "direction": direction, "in_channels": t.in_channels,
@@ -188,12 +199,13 @@ def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=()):
         "recipe": json.dumps(OmegaConf.to_container(cfg, resolve=True)),
     }
     writer = export_onnx if fmt == "onnx" else export_pt2
-    tmp = out.with_name(out.name + ".partial")
-    writer(t.generator, t.in_channels, tmp, metadata, t.multiple, name=cfg.generator.name)
-    result = verify(t.generator, tmp, fmt, t.in_channels, t.multiple, crop)
-    if not result.ok:
-        tmp.unlink(missing_ok=True)
-        raise UnpairedError(f"export of {checkpoint_arg} ({direction}) to {fmt} does not match the generator: "
-                            f"max error {result.max_error:.2e} > tolerance {result.tolerance:.0e}")
-    tmp.replace(out)
+    files.remove_stale_temps_of([out])
+    with contextlib.suppress(OSError):
+        out.with_name(out.name + ".partial").unlink(missing_ok=True)  # what earlier versions left behind
+    with files.atomic_path(out) as tmp:  # renamed to ``out`` only once verified
+        writer(t.generator, t.in_channels, tmp, metadata, t.multiple, name=cfg.generator.name)
+        result = verify(t.generator, tmp, fmt, t.in_channels, t.multiple, crop)
+        if not result.ok:
+            raise UnpairedError(f"export of {checkpoint_arg} ({direction}) to {fmt} does not match the generator: "
+                                f"max error {result.max_error:.2e} > tolerance {result.tolerance:.0e}")
     return out, result

@@ -26,10 +26,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .. import files
 from ..devices import autocast, autocast_dtype, pick_device
 from ..errors import UnpairedError, one_of
 from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
-from ..data.tensors import pad_to_multiple, size_multiple, to_image, to_tensor
+from ..data.tensors import MIN_SIDE, pad_to_multiple, size_multiple, to_image, to_tensor
 from ..restore import DIRECTIONS, load_translators
 from ..restore import GeneratorPair, checkpoint_recipe, load_generators, require_plugin  # noqa: F401  (before 0.2)
 
@@ -99,7 +100,7 @@ class Translator:
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) in [-1, 1], any H, W -> the generator's output of the same H, W (float, CPU)."""
         x = x.to(self.device, torch.float32)
-        padded, (h, w) = pad_to_multiple(x, self.multiple)
+        padded, (h, w) = pad_to_multiple(x, self.multiple, MIN_SIDE)  # 1x1 and 3x300 images too
         with autocast(self.device, self.dtype):
             y = self.generator(padded)
         return y[..., :h, :w].float().cpu()
@@ -183,17 +184,17 @@ def expand_inputs(inputs):
 
 
 def plan_jobs(inputs, out_dir):
-    """The (input, output) pairs; refuses outputs that would overwrite an input or collide."""
+    """The (input, output) pairs; refuses outputs that would overwrite an input (compared by
+    identity: hard and symbolic links to an input are that input) or collide."""
     out_dir = Path(out_dir)
     pairs = expand_inputs(inputs)
-    sources = {os.path.realpath(src) for src, _ in pairs}
+    files.check_folder_path(out_dir, "--out")
+    inputs = files.Protected(src for src, _ in pairs)
     jobs, claimed = [], {}
     for src, rel in pairs:
         target = out_dir / rel
+        inputs.check(target, f"--out {out_dir}", "choose another output folder with --out")
         real = os.path.realpath(target)
-        if real in sources:
-            raise UnpairedError(f"--out {out_dir}: writing {target} would overwrite the input {src}; "
-                                "choose another output folder with --out")
         if real in claimed:
             if os.path.realpath(claimed[real]) == os.path.realpath(src):
                 continue  # the same file given twice
@@ -202,6 +203,14 @@ def plan_jobs(inputs, out_dir):
         claimed[real] = src
         jobs.append(Job(src, target))
     return jobs
+
+
+def check_grid(jobs, grid):
+    """Refuse a ``--grid`` file that is an input (by identity) or one of the outputs."""
+    files.Protected(j.source for j in jobs).check(grid, "--grid", "use another --out")
+    if any(os.path.realpath(j.target) == os.path.realpath(grid) for j in jobs):
+        raise UnpairedError(f"--grid: an output is already named {grid}; use another --out")
+    return grid
 
 
 def default_out_dir(checkpoint_or_run, direction):
@@ -214,17 +223,19 @@ def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
     """Translate each job's file and write its PNG; ``progress(n_done)`` after each image.
     Images of one size are batched (``translator.batch_size``); at most 4 batches' worth
     wait at a time. ``grid``: a path for an input | output overview of the first
-    ``grid_rows`` images. Returns the written paths."""
+    ``grid_rows`` images. Every file is written atomically (a temporary name, then renamed);
+    temporaries that killed runs left beside these outputs are removed first. Returns the
+    written paths."""
     written, shown = [], []
+    files.remove_stale_temps_of([j.target for j in jobs] + ([grid] if grid is not None else []))
     groups = defaultdict(list)  # shape -> [(job, tensor)]
 
     def flush(shape):
         items = groups.pop(shape)
         ys = translator.translate_tensor(torch.stack([x for _, x in items]))
         for (job, x), y in zip(items, ys):
-            job.target.parent.mkdir(parents=True, exist_ok=True)
             img = to_image(y)
-            img.save(job.target, format="PNG")
+            files.save_image(img, job.target)
             written.append(job.target)
             if grid is not None and len(shown) < grid_rows:
                 shown.append((to_image(x), img))
@@ -238,8 +249,7 @@ def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
             img = load_image(job.source, channels=translator.in_channels)
         tiled = translator.tiled(img)
         if tiled is not None:  # large: translated in tiles, written at once
-            job.target.parent.mkdir(parents=True, exist_ok=True)
-            tiled.save(job.target, format="PNG")
+            files.save_image(tiled, job.target)
             written.append(job.target)
             if progress:
                 progress(len(written))
@@ -272,7 +282,4 @@ def save_grid(pairs, path, height=128, pad=4):
             canvas.paste(t, (x, y))
             x += t.width + pad
         y += height + pad
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
-    return path
+    return files.save_image(canvas, path)
