@@ -83,7 +83,7 @@ def train(out_dir, upsample, seed, steps):
 
 
 def precision_auto():
-    from unpaired.devices import autocast_dtype, precision_name
+    from unpaired.runtime.devices import autocast_dtype, precision_name
 
     return precision_name(autocast_dtype("auto", torch.device("cpu")))
 

@@ -24,7 +24,7 @@ from PIL import Image
 from unpaired import get_registry
 from unpaired.inference.translate import Translator
 from unpaired.inference.tiling import translate_tiled
-from unpaired.devices import keep_freed_memory
+from unpaired.runtime.devices import keep_freed_memory
 side, tile, ngf, blocks, device, out, keep = sys.argv[1:8]
 side, tile, ngf, blocks = int(side), int(tile), int(ngf), int(blocks)
 if keep == "1":

@@ -120,7 +120,8 @@ class CUT(Objective):
             raise UnpairedError(f"{owner}: {nce_layers!r} must be a list of layer names, e.g. [input, down1, block1]")
         self.g, self.d = parts.generator(ca, cb), parts.discriminator(cb)
         self.adversarial, self.w_adv = parts.loss("adversarial"), parts.weight("adversarial")
-        self.lambda_nce, self.nce_idt, self.flip_equivariance = float(lambda_nce), bool(nce_idt), bool(flip_equivariance)
+        self.lambda_nce, self.nce_idt = float(lambda_nce), bool(nce_idt)
+        self.flip_equivariance = bool(flip_equivariance)
         tap = FeatureTap(self.g, list(nce_layers), owner)
         with torch.no_grad():  # F's input sizes from one small pass: F exists before optimizers and checkpoints
             channels = [f.shape[1] for f in tap(torch.zeros(1, ca, 64, 64))]

@@ -36,7 +36,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         number("data.params.crop_size", crop_size, 1, MAX_SIDE, integer=True)
         flag("data.params.flip", flip)
         if crop_size > load_size and preprocess != "crop":
-            raise UnpairedError(f"data.params.crop_size ({crop_size}) is larger than data.params.load_size ({load_size})")
+            raise UnpairedError(f"data.params.crop_size ({crop_size}) is larger than "
+                                f"data.params.load_size ({load_size})")
         self.split, self.load_size, self.crop_size = split, load_size, crop_size
         self.flip = flip and split == "train"
         self.preprocess, self.channels = preprocess, channels

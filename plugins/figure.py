@@ -34,7 +34,8 @@ def on_train_end(run, step, interrupted):
         rows = translate_pairs(run)
         run.state[KEY] = save_figure(rows, Path(run.out_dir) / "figure.png")
     except Exception as exc:  # the run is done and saved: a figure that fails costs a warning, no more
-        log.warning("figure.png not written: %s: %s", type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        log.warning("figure.png not written: %s: %s", type(exc).__name__, first)
 
 
 def _image(item, domain):

@@ -59,7 +59,8 @@ def gradient_penalty(discriminator, real, fake):
     """mean over samples of (||grad_x D(x)||_2 - 1)^2 at x = u real + (1 - u) fake, u ~ U(0, 1)
     per sample. Computed in float32 (autocast off) and differentiable w.r.t. D's parameters."""
     if real.shape != fake.shape:
-        raise UnpairedError(f"gradient penalty: real {tuple(real.shape)} and fake {tuple(fake.shape)} images differ in shape")
+        raise UnpairedError(f"gradient penalty: real {tuple(real.shape)} and fake {tuple(fake.shape)} images "
+                            "differ in shape")
     with torch.autocast(real.device.type, enabled=False):
         real, fake = real.detach().float(), fake.detach().float()
         u = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device)

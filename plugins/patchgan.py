@@ -77,7 +77,8 @@ class MultiScalePatchGAN(nn.Module):
     def __init__(self, in_channels, num_scales=2, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
         super().__init__()
         if not isinstance(num_scales, int) or num_scales < 1:
-            raise UnpairedError(f"discriminator.params.num_scales: {num_scales!r} must be a positive integer (2 or 3 usually)")
+            raise UnpairedError(f"discriminator.params.num_scales: {num_scales!r} must be a positive integer "
+                                "(2 or 3 usually)")
         self.scales = nn.ModuleList(
             PatchGAN(in_channels, ndf=ndf, n_layers=n_layers, norm=norm, spectral_norm=spectral_norm)
             for _ in range(num_scales)

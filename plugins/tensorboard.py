@@ -27,7 +27,8 @@ if AVAILABLE:
             log.warning("tensorboard logging is off: %s", exc)
             return
         # purge_step: on resume after step S, drop the events a killed run logged after S
-        writer = SummaryWriter(log_dir=str(run.out_dir / SUBDIR), purge_step=run.start_step + 1 if run.start_step else None)
+        purge = run.start_step + 1 if run.start_step else None
+        writer = SummaryWriter(log_dir=str(run.out_dir / SUBDIR), purge_step=purge)
         run.state[KEY] = writer
         recipe = _recipe_text(run.config)
         if recipe and not run.start_step:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from unpaired import UnpairedError, devices
+from unpaired import UnpairedError
+from unpaired.runtime import devices
 from unpaired.trainer import Trainer, train
 
 CPU = torch.device("cpu")
@@ -147,7 +148,7 @@ def test_num_workers_defaults_to_auto_and_resolves_in_the_trainer(tiny_recipe, m
 FAULTS_CHILD = r"""
 import resource, sys
 import torch
-from unpaired.devices import keep_freed_memory
+from unpaired.runtime.devices import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 torch.manual_seed(0)

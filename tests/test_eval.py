@@ -170,7 +170,7 @@ def test_eval_command_reports_and_writes(folder_run, tmp_path, capsys):
     assert "best during training: 0.1 at step 1" in flat and "last logged during training: 0.3 at step 2" in flat
     summary = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert summary["extractor"] == "tiny" and summary["step"] == 2 and summary["images"] == 4
-    from unpaired.devices import autocast_dtype, precision_name
+    from unpaired.runtime.devices import autocast_dtype, precision_name
 
     auto = precision_name(autocast_dtype("auto", torch.device("cpu")))  # fp32, or bf16 on a bf16 CPU
     assert summary["precision"] == auto and f"generators ran on cpu {auto}" in flat

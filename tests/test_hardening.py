@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 
 import unpaired
-from unpaired import checkpoint, files, runlock
+from unpaired import checkpoint, files
+from unpaired.runtime import runlock
 from unpaired.cli import main
 from unpaired.console import printable
 from unpaired.trainer import train
@@ -347,7 +348,7 @@ def test_an_empty_or_garbled_lock_does_not_block_the_folder(tiny_recipe, tmp_pat
 def test_a_held_lock_is_released_by_the_kernel_when_its_holder_dies(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; from unpaired import runlock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from unpaired.runtime import runlock; "
                                f"runlock.acquire({str(out)!r}); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:

@@ -149,7 +149,7 @@ def test_nan_never_overwrites_a_good_checkpoint(trained, image_root, tmp_path, c
 
 
 def test_a_huge_finite_loss_warns_once(caplog):
-    from unpaired.health import Health
+    from unpaired.runtime.health import Health
 
     h = Health("x/latest.pt")
     with caplog.at_level("WARNING", logger="unpaired"):
@@ -164,7 +164,7 @@ def test_a_huge_finite_loss_warns_once(caplog):
 # ----------------------------------------------------------------------------- 3. one run per folder
 def test_a_second_run_in_the_same_folder_is_refused(image_root, tmp_path, capsys):
     out = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from unpaired import runlock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from unpaired.runtime import runlock; "
                                f"runlock.acquire({str(out)!r}); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:

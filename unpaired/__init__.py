@@ -20,6 +20,7 @@ elif not _os.path.isdir(_os.path.join(_source, "plugins")):
     if _os.path.isfile(_os.path.join(_plugins, "__init__.py")):
         _spec = _util.spec_from_file_location(__name__ + ".plugins", _os.path.join(_plugins, "__init__.py"),
                                               submodule_search_locations=[_plugins])
+        assert _spec is not None and _spec.loader is not None  # a file location always has both
         _sys.modules[_spec.name] = plugins = _util.module_from_spec(_spec)
         _spec.loader.exec_module(plugins)
 

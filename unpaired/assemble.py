@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from omegaconf import DictConfig
 import torch
@@ -69,7 +70,7 @@ def _is_set(choice) -> bool:
 class Assembly:
     """What :func:`assemble` built: the objective, the parts it was built from, its losses."""
 
-    objective: nn.Module
+    objective: Any  # the objective: an nn.Module with the contract's methods (unpaired.hookspecs)
     parts: Parts
     losses: dict = field(default_factory=dict)
 

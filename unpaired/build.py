@@ -1,19 +1,26 @@
 """From a resolved recipe to objects: plugins loaded, every name and param checked, datasets,
 provenance. The objective itself is assembled in unpaired.assemble. Errors name the recipe key."""
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from .assemble import declared_losses, resolve_losses
 from .config import plain
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
-from .assemble import declared_losses, resolve_losses
+from .registry import Registry
 from .objective import init_weights  # noqa: F401  (its home before 0.2)
 
 
-def load_recipe_plugins(cfg):
+def load_recipe_plugins(cfg: DictConfig) -> Registry:
     for path in cfg.plugins:
         load_plugin_file(path)
     return get_registry()
 
 
-def check_recipe(cfg, registry=None):
+def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str, dict]:
     """Every plugin name and param the recipe uses, checked before any data or network is
     touched; every problem found is reported at once (one UnpairedError, a line each). Returns
     the objective's losses resolved ({role: {name, weight, params}}, unpaired.assemble)."""
@@ -46,7 +53,7 @@ def check_recipe(cfg, registry=None):
     return losses
 
 
-def build_dataset(cfg, registry=None, test=False):
+def build_dataset(cfg: DictConfig, registry: Registry | None = None, test: bool = False) -> Any:
     """The training dataset, or the held-out one (data.params <- data.test_params)."""
     registry = registry or get_registry()
     params = plain(cfg.data.params)
@@ -57,7 +64,8 @@ def build_dataset(cfg, registry=None, test=False):
     return registry.create("dataset", cfg.data.name, params, key="data")
 
 
-def provenance(cfg, registry=None, losses=None):
+def provenance(cfg: DictConfig, registry: Registry | None = None,
+               losses: dict | None = None) -> dict[str, dict]:
     """Which plugin (distribution, version) supplied each name the recipe uses; ``losses``: the
     resolved ones (unpaired.assemble), default the recipe's ``losses`` as written."""
     registry = registry or get_registry()

@@ -1,9 +1,12 @@
 """Checkpoints: written atomically (a temporary file, fsync, rename), loaded without
 executing code (``torch.load(..., weights_only=True)``)."""
+from __future__ import annotations
+
 import os
 import pickle
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,7 +18,7 @@ FORMAT = 2  # 2: the objective's networks, optimizers per phase, objective_state
 READABLE = (1, 2)  # format 1: unpaired 0.1.0 (CycleGAN only), upgraded on load
 
 
-def save(state, path, kept_step=None):
+def save(state: dict, path: str | os.PathLike, kept_step: int | None = None) -> Path:
     """Write ``state`` to ``path`` atomically (``files.atomic_open``). On a full disk (or quota)
     the earlier file at ``path`` is untouched and an UnpairedError says so (``kept_step``: its
     step, when known)."""
@@ -30,7 +33,7 @@ _no_space = files.no_space
 _mount_point = files.mount_point
 
 
-def state_bytes(state):
+def state_bytes(state: Any) -> int:
     """About how many bytes ``state`` takes on disk (its tensors)."""
     if isinstance(state, torch.Tensor):
         return state.numel() * state.element_size()
@@ -41,7 +44,7 @@ def state_bytes(state):
     return 64
 
 
-def _no_space_message(state, path, kept_step):
+def _no_space_message(state: dict, path: Path, kept_step: int | None) -> str:
     if path.is_file():
         step = f" of step {kept_step}" if kept_step is not None else ""
         kept = f"the checkpoint{step} ({path}) is intact"
@@ -50,13 +53,13 @@ def _no_space_message(state, path, kept_step):
     return files.no_space_message(path, state_bytes(state), kept) + ". Free some space, then continue with --resume"
 
 
-def remove_stale_temps(folder):
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Delete ``.NAME.tmpPID`` files left in ``folder`` by writers that were killed (their pid
     is gone); returns the paths removed (``files.remove_stale_temps``)."""
     return files.remove_stale_temps(folder)
 
 
-def load(path, map_location="cpu"):
+def load(path: str | os.PathLike, map_location: str = "cpu") -> dict:
     path = Path(path)
     if path.is_dir():
         path = resolve(path)
@@ -73,7 +76,7 @@ def load(path, map_location="cpu"):
     return upgrade(state)
 
 
-def upgrade(state):
+def upgrade(state: dict) -> dict:
     """A format-1 checkpoint (unpaired 0.1.0, whose one objective was CycleGAN) in today's
     layout: its pools become the cyclegan objective's state, its generators the translators.
     A rank file (pools and RNG only) is upgraded the same way."""
@@ -90,7 +93,7 @@ def upgrade(state):
     return state
 
 
-def _reason(exc):
+def _reason(exc: BaseException) -> str:
     """torch's error, without its advice to load with weights_only=False (that runs the file's
     code): a checkpoint holding Python objects is refused, not to be loaded another way."""
     text = str(exc)
@@ -103,7 +106,7 @@ def _reason(exc):
     return f"{type(exc).__name__}: {first}"
 
 
-def require(state, path, *keys):
+def require(state: dict, path: Any, *keys: str) -> dict:
     """An error naming the checkpoint and the first of ``keys`` it lacks."""
     for key in keys:
         if key not in state:
@@ -111,7 +114,7 @@ def require(state, path, *keys):
     return state
 
 
-def present(path):
+def present(path: Path) -> bool:
     """True when ``path`` is a regular file, False when nothing is there; an UnpairedError when
     something else is (a FIFO, a device, a link to one, a folder): never read, never called missing."""
     path = Path(path)
@@ -129,7 +132,7 @@ def present(path):
     raise UnpairedError(f"checkpoint {path} is {what}; a checkpoint is a regular file. Remove or replace {path}")
 
 
-def resolve(run_or_checkpoint):
+def resolve(run_or_checkpoint: str | os.PathLike) -> Path:
     """A run directory -> its checkpoints/latest.pt; a file stays as is."""
     p = Path(run_or_checkpoint)
     if p.is_dir():

@@ -5,10 +5,13 @@ one that changes a plugin's name starts its params empty (``unpaired.recipe_rule
 ``generator.name=unet`` swaps a plugin from the command line.
 Unknown keys, wrong types and missing values are errors naming the key.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union, cast
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -43,7 +46,7 @@ class Data:
     test_params: Optional[Dict[str, Any]] = None
     batch_size: int = 1
     # loader worker processes; auto: 0 on a CPU whose cores the compute threads use, else up to 2;
-    # 2-8 per GPU (unpaired.devices.loader_workers)
+    # 2-8 per GPU (unpaired.runtime.devices.loader_workers)
     num_workers: Union[int, str] = "auto"
 
 
@@ -109,7 +112,7 @@ CHOICES = {
 }
 
 
-def _recipe_error(exc, source):
+def _recipe_error(exc: Exception, source: str) -> UnpairedError:
     key = getattr(exc, "full_key", None) or ""
     msg = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
     where = f"{source}: " if source else ""
@@ -118,11 +121,12 @@ def _recipe_error(exc, source):
     return UnpairedError(f"{where}{msg}")
 
 
-def load_recipe(path, overrides=(), quick=False):
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), quick: bool = False) -> DictConfig:
     """The resolved recipe: schema <- YAML file <- (the recipe's `quick` list) <- overrides."""
     path = Path(path)
     if not path.is_file():
-        raise UnpairedError(f"recipe {path} does not exist (recipes ship in recipes/, e.g. recipes/forest_abstract.yaml)")
+        raise UnpairedError(f"recipe {path} does not exist (recipes ship in recipes/, "
+                            "e.g. recipes/forest_abstract.yaml)")
     try:
         raw = OmegaConf.load(path)
     except Exception as exc:
@@ -131,8 +135,8 @@ def load_recipe(path, overrides=(), quick=False):
         raise UnpairedError(f"recipe {path} must be a mapping of keys, not a {type(raw).__name__}")
     cfg = OmegaConf.structured(Recipe)
     try:
-        raw = move_keys(OmegaConf.to_container(raw, resolve=False), f"recipe {path}", DEFAULT_OBJECTIVE)
-        cfg = OmegaConf.merge(cfg, raw)
+        moved = move_keys(_mapping(raw), f"recipe {path}", DEFAULT_OBJECTIVE)
+        cfg = cast(DictConfig, OmegaConf.merge(cfg, moved))
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, f"recipe {path}") from None
     swaps = swapped_plugins(cfg, overrides)  # a new plugin name starts its params empty
@@ -141,7 +145,7 @@ def load_recipe(path, overrides=(), quick=False):
         if not cfg.quick:
             raise UnpairedError(f"recipe {path} defines no `quick` overrides for --quick")
         source = f"recipe {path} key quick"
-        for key, value in OmegaConf.to_container(cfg.quick).items():
+        for key, value in _mapping(cfg.quick).items():
             if any(under(key, choice) for choice in swaps):
                 dropped.append(key)
                 continue
@@ -163,25 +167,25 @@ def load_recipe(path, overrides=(), quick=False):
     return cfg
 
 
-def _name_without_environment(cfg, path):
+def _name_without_environment(cfg: DictConfig, path: Path) -> None:
     """The default out_dir (runs/<name>) must not put a value from the environment into a
     folder name on disk (and so into config.yaml and checkpoints): refuse such a name."""
     as_stored = for_checkpoint(cfg)["name"]  # environment values kept as written
     if as_stored != cfg.name:
-        written = OmegaConf.to_container(cfg, resolve=False)["name"]
+        written = _mapping(cfg)["name"]
         raise UnpairedError(f"recipe {path}: key name: {written!r} takes a value from the environment, and the "
                             "default out_dir (runs/<name>) would write that value into a folder name, config.yaml and "
                             "checkpoints. Set out_dir= explicitly (e.g. out_dir=runs/my_run)")
 
 
-def apply_overrides(cfg, overrides, source="command line"):
+def apply_overrides(cfg: DictConfig, overrides: Sequence[str], source: str = "command line") -> DictConfig:
     """Apply ``key=value`` strings; a mapping value replaces the mapping there."""
     for item in overrides:
         if "=" not in item:
             raise UnpairedError(f"{source}: override {item!r} is not key=value (e.g. train.max_steps=100)")
         key = item.split("=", 1)[0].strip()
         try:  # unresolved: an interpolation (${oc.env:X}) stays one, resolved when used
-            value = OmegaConf.to_container(OmegaConf.from_dotlist([item]), resolve=False)
+            value: Any = _mapping(OmegaConf.from_dotlist([item]))
             for part in key.split("."):
                 value = value[part]
         except OmegaConfBaseException as exc:
@@ -190,7 +194,7 @@ def apply_overrides(cfg, overrides, source="command line"):
     return cfg
 
 
-def set_key(cfg, key, value, source):
+def set_key(cfg: DictConfig, key: str, value: Any, source: str) -> None:
     """cfg[key] = value, replacing a mapping rather than merging into it."""
     key = moved_override(key, cfg.objective.name)  # e.g. train.pool_size -> objective.params.pool_size
     if key is None:
@@ -209,22 +213,22 @@ def set_key(cfg, key, value, source):
 _ABSENT = object()
 
 
-def _in_open_mapping(cfg, key):
+def _in_open_mapping(cfg: DictConfig, key: str) -> bool:
     """True for keys under a free-form mapping (params), where new keys are allowed."""
     parent, _, _ = key.rpartition(".")
     node = OmegaConf.select(cfg, parent, default=None) if parent else None
     return isinstance(node, DictConfig) and parent.split(".")[-1] in OPEN_MAPPINGS
 
 
-def _close_keys(cfg, key):
+def _close_keys(cfg: DictConfig, key: str) -> str:
     import difflib
 
-    keys = _all_keys(OmegaConf.to_container(cfg))
+    keys = _all_keys(_mapping(cfg))
     close = difflib.get_close_matches(key, keys, n=2)
     return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
-def _all_keys(d, prefix=""):
+def _all_keys(d: dict, prefix: str = "") -> list[str]:
     out = []
     for k, v in d.items():
         out.append(prefix + k)
@@ -233,7 +237,7 @@ def _all_keys(d, prefix=""):
     return out
 
 
-def validate(cfg, source):
+def validate(cfg: DictConfig, source: str) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise UnpairedError(f"{source}: missing value for {', '.join(missing)}")
@@ -251,7 +255,8 @@ def validate(cfg, source):
         (_finite(t.lr) and t.lr > 0, f"train.lr: {t.lr} must be a finite number > 0"),
         (len(t.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in t.betas),
          f"train.betas: {list(t.betas)} must be two numbers in [0, 1)"),
-        (min(t.log_every, t.sample_every, t.checkpoint_every) > 0, "train.log_every, sample_every and checkpoint_every must be positive"),
+        (min(t.log_every, t.sample_every, t.checkpoint_every) > 0,
+         "train.log_every, sample_every and checkpoint_every must be positive"),
         (t.samples > 0, f"train.samples: {t.samples} must be >= 1 (images per direction in a sample grid)"),
         (0 <= t.seed < 2**32, f"train.seed: {t.seed} must be an integer in [0, 2**32)"),
         (_finite(t.init_gain) and t.init_gain > 0, f"train.init_gain: {t.init_gain} must be a finite number > 0"),
@@ -275,20 +280,25 @@ def validate(cfg, source):
             raise UnpairedError(f"{source}: {msg}")
 
 
-def plain(node):
+def _mapping(node: Any) -> dict:
+    """A recipe node as a plain dict, interpolations kept as written."""
+    return cast(dict, OmegaConf.to_container(node, resolve=False))
+
+
+def plain(node: Any) -> Any:
     """A recipe node (e.g. a plugin's params) as a plain dict, interpolations resolved; {} for None."""
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
-def _finite(x):
+def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-def to_yaml(cfg):
+def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg)
 
 
-def for_checkpoint(cfg):
+def for_checkpoint(cfg: DictConfig) -> dict:
     """The recipe as a plain dict to store in a checkpoint (which people share): interpolations
     resolved, except environment variables (``${oc.env:...}``): those are kept as written,
     escaped, so a checkpoint never carries a secret from the environment and loading one never
@@ -302,7 +312,7 @@ def for_checkpoint(cfg):
     return _map_strings(resolved, lambda v: v.replace("${", "\\${") if "oc.env" in v else v)
 
 
-def _map_strings(node, fn):
+def _map_strings(node: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(node, dict):
         return {k: _map_strings(v, fn) for k, v in node.items()}
     if isinstance(node, list):
@@ -310,13 +320,13 @@ def _map_strings(node, fn):
     return fn(node) if isinstance(node, str) else node
 
 
-def from_container(container, source="checkpoint config"):
+def from_container(container: dict, source: str = "checkpoint config") -> DictConfig:
     """A recipe from a plain dict (a checkpoint's config), validated against the schema; keys
     that moved since it was written are moved (unpaired.recipe_rules)."""
     import copy
 
     try:
         container = move_keys(copy.deepcopy(container), source, DEFAULT_OBJECTIVE)
-        return OmegaConf.merge(OmegaConf.structured(Recipe), container)
+        return cast(DictConfig, OmegaConf.merge(OmegaConf.structured(Recipe), container))
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, "checkpoint config") from None

@@ -31,7 +31,8 @@ def number(key, value, low=None, high=None, *, integer=False, above=False):
     if ok and high is not None:
         ok = value <= high
     if not ok:
-        bounds = [f"{'>' if above else '>='} {low}" if low is not None else "", f"<= {high:,}" if high is not None else ""]
+        bounds = [f"{'>' if above else '>='} {low}" if low is not None else "",
+                  f"<= {high:,}" if high is not None else ""]
         raise UnpairedError(f"{key}: {value!r} must be {kind} {' and '.join(b for b in bounds if b)}".rstrip())
     return value
 

@@ -132,8 +132,8 @@ def _fsync_folder(folder):
 @contextlib.contextmanager
 def atomic_path(path, full_disk=None):
     """Within: a temporary path beside ``path`` to write (by name: for writers that take a
-    path; the parent folders are created); on success it is flushed to the disk and renamed to ``path``. On any failure the
-    temporary is removed and ``path`` is as it was. A full disk raises an UnpairedError
+    path; the parent folders are created); on success it is flushed to the disk and renamed
+    to ``path``. On any failure the temporary is removed and ``path`` is as it was. A full disk raises an UnpairedError
     (``full_disk()``: its message, else one naming what is intact), another OSError one
     naming the path; a Ctrl-C stays a KeyboardInterrupt, whatever the writer made of it."""
     path = Path(path)

@@ -113,7 +113,8 @@ def register_datasets(register: Register) -> None:
     ``torch.utils.data.Dataset`` whose items are dicts ``{"A": Tensor[C, H, W],
     "B": Tensor[C, H, W]}`` with values in [-1, 1]. Extra keys may ride along; ``A_path`` and
     ``B_path`` (the source files, as strings) are used when present: evaluation counts each
-    image once by path and matches ``--truth`` files by the A file's name. Its length is the number of pairs in one epoch. A dataset whose items are aligned
+    image once by path and matches ``--truth`` files by the A file's name. Its length is the
+    number of pairs in one epoch. A dataset whose items are aligned
     pairs (B is A's true translation) says so with an attribute ``paired = True``:
     evaluation then scores translations against the truth (PSNR, SSIM, L1). The engine seeds Python's,
     NumPy's and torch's random generators before each item, so an item's randomness

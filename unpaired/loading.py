@@ -31,7 +31,7 @@ BUILTIN_MODULES = (
 )
 
 _pm = None
-_infos = {}  # plugin name -> PluginInfo
+_infos: dict[str, PluginInfo] = {}  # plugin name -> PluginInfo
 _registry = None
 
 

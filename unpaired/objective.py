@@ -12,7 +12,7 @@ DDP, compile, checkpoints, RNG, signals, events, evaluation.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 from omegaconf import DictConfig
@@ -77,7 +77,7 @@ class Adversarial:
         loss = self.discriminator_loss(discriminator(real), discriminator(fake))
         self.judged += 1
         if self.has_penalty:
-            penalty = self.loss.penalty(discriminator, real, fake)
+            penalty = getattr(self.loss, "penalty")(discriminator, real, fake)
             self.penalties.append(penalty.detach())
             loss = loss + penalty
         return loss
@@ -155,9 +155,10 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
                 nn.init.kaiming_normal_(weight, a=0, mode="fan_in")
             elif kind == "orthogonal":
                 nn.init.orthogonal_(weight, gain=gain)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
-        elif "BatchNorm2d" in name and m.weight is not None:
+            bias = getattr(m, "bias", None)
+            if isinstance(bias, torch.Tensor):
+                nn.init.zeros_(bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
@@ -238,7 +239,7 @@ class Parts:
         return module
 
     def _network(self, kind: str, **channels) -> nn.Module:
-        from .probe import check_size
+        from .runtime.probe import check_size
 
         choice = self.config[kind]
         record = (kind, *channels.values())
@@ -309,6 +310,7 @@ def check_objective_shape(objective: Any, name: str, parts: Parts) -> None:
     where = f"objective.name: objective {name!r}"
     if not isinstance(objective, nn.Module):
         raise UnpairedError(f"{where} built a {type(objective).__name__}, not a torch nn.Module")
+    objective = cast(Any, objective)  # a plugin's module: its methods are the contract's, not nn.Module's
     for attr in ("networks", "param_groups", "train_step", "samples"):
         if not callable(getattr(objective, attr, None)):
             raise UnpairedError(f"{where} has no method {attr}() (see register_objectives in unpaired/hookspecs.py)")

@@ -66,7 +66,8 @@ def moved_override(key, name):
         return key
     takes = objective_takes(name, param)
     if takes is False:
-        log.info("%s: objective %r has no %s; ignored (before 0.2 it was an engine key CycleGAN read)", key, name, param)
+        log.info("%s: objective %r has no %s; ignored (before 0.2 it was an engine key CycleGAN read)",
+                 key, name, param)
         return None
     log.info("%s is objective.params.%s since 0.2 (a param of the objective); set there", key, param)
     return f"objective.params.{param}"

@@ -1,11 +1,15 @@
 """The registry of named factories that plugins register: generators, discriminators,
-losses, datasets, feature extractors, objectives. Small on purpose: ``names(kind)``, ``create(kind, name, **params)`` (or ``create(kind, name, params, key=...)``),
+losses, datasets, feature extractors, objectives. Small on purpose: ``names(kind)``,
+``create(kind, name, **params)`` (or ``create(kind, name, params, key=...)``),
 ``entry(kind, name)`` (and ``check_params``, which ``create`` runs first).
 """
+from __future__ import annotations
+
 import difflib
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import UnpairedError
 
@@ -42,7 +46,7 @@ class PluginInfo:
     error: str = ""  # set when the plugin failed to load or register
     names: dict = field(default_factory=dict)  # kind -> [registered names]
 
-    def describe(self):
+    def describe(self) -> str:
         if self.source == "entry point":
             return f"{self.dist} {self.version}".strip()
         if self.source == "file":
@@ -60,7 +64,7 @@ class Entry:
     help: str
     plugin: PluginInfo
 
-    def parameters(self):
+    def parameters(self) -> dict[str, Any]:
         """The factory's parameters a recipe may set: {name: default or inspect._empty}."""
         skip = ENGINE_ARGS[self.kind]
         params = {}
@@ -70,26 +74,27 @@ class Entry:
             params[p.name] = p.default
         return params
 
-    def accepts_any(self):
+    def accepts_any(self) -> bool:
         sig = inspect.signature(self.factory)
         return any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
 
 
 class Registry:
-    def __init__(self, plugins=()):
-        self._entries = {kind: {} for kind in HOOKS}
-        self._clashes = {kind: {} for kind in HOOKS}  # kind -> name -> message
+    def __init__(self, plugins: Iterable[PluginInfo] = ()) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in HOOKS}
+        self._clashes: dict[str, dict[str, str]] = {kind: {} for kind in HOOKS}  # kind -> name -> message
         self.plugins = list(plugins)  # PluginInfo of every plugin seen, failed ones too
 
     # -- filling ---------------------------------------------------------------------
-    def registrar(self, kind, plugin: PluginInfo):
+    def registrar(self, kind: str, plugin: PluginInfo) -> Callable[..., None]:
         """The ``register(name, factory, help="")`` callable handed to one plugin's hook."""
 
         def register(name, factory, help=""):
             if not isinstance(name, str) or not name:
                 raise UnpairedError(f"plugin {plugin.name!r} registered a {kind} with a bad name {name!r}")
             if not callable(factory):
-                raise UnpairedError(f"plugin {plugin.name!r} registered {kind} {name!r} with a factory that is not callable")
+                raise UnpairedError(f"plugin {plugin.name!r} registered {kind} {name!r} with a factory that is "
+                                    "not callable")
             other = self._entries[kind].get(name)
             if other is not None:
                 msg = (
@@ -105,11 +110,11 @@ class Registry:
         return register
 
     # -- the public API --------------------------------------------------------------
-    def names(self, kind):
+    def names(self, kind: str) -> list[str]:
         """Sorted names registered for ``kind``."""
         return sorted(self._kind(kind))
 
-    def entry(self, kind, name, key=None):
+    def entry(self, kind: str, name: str, key: str | None = None) -> Entry:
         """The Entry for ``name``; an unknown name is an error naming ``key`` (a recipe key),
         close matches, the installed plugins and those that failed to load."""
         entries = self._kind(kind)
@@ -129,7 +134,7 @@ class Registry:
         msg += " `unpaired plugins` lists what is installed."
         raise UnpairedError(msg)
 
-    def check_params(self, kind, name, params, key=None):
+    def check_params(self, kind: str, name: str, params: dict, key: str | None = None) -> Entry:
         """Raise an UnpairedError if ``params`` don't fit the factory's signature; ``key`` is the
         recipe section (``generator``, ``losses.cycle``) that errors name."""
         entry = self.entry(kind, name, f"{key}.name" if key else None)
@@ -152,7 +157,8 @@ class Registry:
             raise UnpairedError(f"{where}: {kind} {name!r} needs {', '.join(missing)}")
         return entry
 
-    def create(self, kind, name, params=None, /, *, key=None, **kwargs):
+    def create(self, kind: str, name: str, params: dict | None = None, /, *, key: str | None = None,
+               **kwargs: Any) -> Any:
         """Build ``name`` of ``kind``: ``create("generator", "resnet", in_channels=3,
         out_channels=3, n_blocks=6)``. ``params``: a recipe's params as a dict (merged with the
         keyword arguments); ``key``: the recipe section (``generator``, ``losses.cycle``) that
@@ -164,7 +170,7 @@ class Registry:
         entry = self.check_params(kind, name, params, key)
         return entry.factory(**engine, **params)
 
-    def _kind(self, kind):
+    def _kind(self, kind: str) -> dict[str, Entry]:
         if kind not in self._entries:
             raise UnpairedError(f"unknown kind {kind!r}; kinds are {', '.join(self._entries)}")
         return self._entries[kind]

@@ -15,7 +15,7 @@ from .errors import UnpairedError
 try:
     import numpy as np
 except ImportError:  # numpy is optional
-    np = None
+    np = None  # type: ignore[assignment]
 
 
 def rng_state() -> dict:
@@ -24,8 +24,8 @@ def rng_state() -> dict:
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     if np is not None:
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        state["numpy"] = [torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(gauss)]
+        kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+        state["numpy"] = [torch.from_numpy(np.asarray(keys).astype("int64")), int(pos), int(has_gauss), float(gauss)]
     return state
 
 

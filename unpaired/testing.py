@@ -252,7 +252,8 @@ def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_D
 
     adversarial = [role for role, kind in (getattr(factory, "loss_kinds", None) or {}).items() if kind == ADVERSARIAL]
     if adversarial and not any(adv.has_penalty for adv in assembly.adversarial):
-        with_penalty = {**(losses or {}), **{role: {"name": "wgan", "params": {"gp_weight": 10.0}} for role in adversarial}}
+        wgan = {"name": "wgan", "params": {"gp_weight": 10.0}}
+        with_penalty = {**(losses or {}), **{role: wgan for role in adversarial}}
         _objective_step(factory, label, params, generator, discriminator, with_penalty, channels, size, batch, seed=2)
     return terms
 

@@ -2,8 +2,10 @@
 (unpaired.objective), which runs its phases in its own order and calls ``update(phase, loss)``.
 The engine owns one Adam optimizer per phase; the learning rate is constant for
 ``train.epochs``, then decays linearly over ``train.decay_epochs``. Under torchrun each rank
-trains on its share of the batches (see unpaired.distributed).
+trains on its share of the batches (see unpaired.runtime.distributed).
 """
+from __future__ import annotations
+
 import logging
 import signal
 import sys
@@ -13,24 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 
-from . import checkpoint, distributed, files, health, probe, rng, runlock
+from . import checkpoint, files, rng
 from .assemble import assemble
 from .build import build_dataset, check_recipe, load_recipe_plugins, provenance
-from .version import __version__
 from .config import for_checkpoint, to_yaml
 from .data import fixed_items, make_loader
 from .data.tensors import sample_grid
-from .devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
 from .errors import UnpairedError
 from .events import Events, RunInfo
 from .phases import PhaseOptimizers, Step
+from .registry import Registry
 from .restore import resumable_state
+from .runtime import distributed, health, probe, runlock
+from .runtime.devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
+from .version import __version__
 
 log = logging.getLogger("unpaired")
 
 
-def lr_factor(epoch, epochs, decay_epochs):
+def lr_factor(epoch: int, epochs: int, decay_epochs: int) -> float:
     """1 for the first ``epochs``; then 1 - k / (decay_epochs + 1) in decay epoch k = 1, 2, ...
     so the last epoch still trains (the reference's last epoch runs at lr 0)."""
     if epoch < epochs:
@@ -38,7 +43,7 @@ def lr_factor(epoch, epochs, decay_epochs):
     return max(0.0, 1.0 - (epoch - epochs + 1) / (decay_epochs + 1))
 
 
-def finished_run(ckpt, step, total, max_steps):
+def finished_run(ckpt: Path, step: int, total: int, max_steps: int | None) -> str:
     """The message for ``--resume`` on a run that has nothing left to train."""
     raise_key = (f"train.max_steps (it is {max_steps}; e.g. train.max_steps={2 * step})" if max_steps is not None
                  and max_steps <= total else "train.epochs or train.decay_epochs")
@@ -68,20 +73,21 @@ class LossWindow:
     """The loss terms summed since the last log step. They stay tensors on the device, so a
     step between log steps never waits for the GPU."""
 
-    def __init__(self, step, start_time=None):
-        self.sums, self.count = {}, 0
+    def __init__(self, step: int, start_time: float | None = None) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
         self.start_step = step
         self.start_time = time.perf_counter() if start_time is None else start_time
 
-    def add(self, terms):
+    def add(self, terms: dict[str, torch.Tensor]) -> None:
         for k, v in terms.items():
             self.sums[k] = self.sums.get(k, 0) + v.detach().float()
         self.count += 1
 
-    def means(self):
+    def means(self) -> dict[str, torch.Tensor]:
         return {k: v / self.count for k, v in self.sums.items()}
 
-    def rate(self, step, now):
+    def rate(self, step: int, now: float) -> float:
         """Steps per second from the window's opening to ``now``."""
         return (step - self.start_step) / max(now - self.start_time, 1e-9)
 
@@ -115,7 +121,7 @@ class Trainer:
     of set-up: the previous checkpoint, the recipe check, the device, the data and objective,
     the optimizers, the schedule, the resumed state, then compile and DDP."""
 
-    def __init__(self, cfg, resume=False):
+    def __init__(self, cfg: DictConfig, resume: bool = False) -> None:
         self.cfg = cfg
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_path = self.out_dir / "checkpoints" / "latest.pt"
@@ -131,8 +137,8 @@ class Trainer:
                                           self.scaler, self.device.type)
         self._plan_steps()
         self.evaluator = self._evaluator() if self.world.is_rank_zero else None
-        self.best = None  # {"metric", "value", "step"} of checkpoints/best.pt
-        self.last_eval = None  # (value of eval.metric, step) of the latest evaluation
+        self.best: dict | None = None  # {"metric", "value", "step"} of checkpoints/best.pt
+        self.last_eval: tuple | None = None  # (value of eval.metric, step) of the latest evaluation
         self.step = 0
         self._rng = None
         self.health = health.Health(self.ckpt_path, state["step"] if state is not None else None)
@@ -165,7 +171,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
 
-    def _build(self, registry, losses):
+    def _build(self, registry: Registry, losses: dict) -> None:
         """The datasets and the objective (its networks initialised where built, on the device, probed)."""
         cfg, t = self.cfg, self.cfg.train
         rng.seed_all(t.seed)  # torch's, Python's and NumPy's: the same initial weights on every rank
@@ -175,11 +181,12 @@ class Trainer:
         # the objective: its networks, losses and per-rank state (e.g. CycleGAN's history pools)
         self.assembly = assemble(cfg, registry, self.channels, rank=self.world.rank, losses=losses)
         self.objective = self.assembly.objective
-        self.objective.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        layout = torch.channels_last if self.channels_last else torch.preserve_format
+        self.objective.to(self.device, memory_format=layout)
         probe.check_model(cfg, self.assembly, sizes, self.device)
         self.provenance = provenance(cfg, registry, losses)
 
-    def _plan_steps(self):
+    def _plan_steps(self) -> None:
         """Steps per epoch (one step: a batch on every rank) and the run's total."""
         cfg, t = self.cfg, self.cfg.train
         n_items = len(self.dataset)  # probe.check_dataset made sure it has one
@@ -203,10 +210,11 @@ class Trainer:
                          max_images=e.max_images, batch_size=e.batch_size, device=self.device,
                          amp_dtype=self.amp_dtype)
 
-    def evaluate(self):
+    def evaluate(self) -> dict[str, float]:
         """Evaluation metrics now; keeps checkpoints/best.pt at the best ``eval.metric``."""
         from .evaluation.evaluate import better
 
+        assert self.evaluator is not None  # rank 0 with eval on: what calls this
         metrics = self.evaluator(self.objective)
         name = self.cfg.eval.metric
         value = metrics.get(name)
@@ -219,10 +227,10 @@ class Trainer:
         return metrics
 
     # -- run directory and checkpoints ------------------------------------------------
-    def _rank_state_path(self):
+    def _rank_state_path(self) -> Path:
         return self.ckpt_path.with_name(f"rank{self.world.rank}.pt")
 
-    def _previous_state(self, resume):
+    def _previous_state(self, resume: bool) -> dict | None:
         exists = checkpoint.present(self.ckpt_path)  # a FIFO or a device there is an error, not 'missing'
         if resume and not exists:
             raise UnpairedError(f"--resume: {self.ckpt_path} does not exist; run without --resume to start")
@@ -234,11 +242,11 @@ class Trainer:
             return None
         return resumable_state(self.ckpt_path, self.cfg)
 
-    def _per_rank_state(self):
+    def _per_rank_state(self) -> dict:
         """What differs between ranks: the objective's extra state (pools) and the random generators."""
         return {"objective_state": self.objective.extra_state(), "rng": rng.rng_state()}
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         return {
             "format": checkpoint.FORMAT,
             "unpaired_version": __version__,
@@ -260,13 +268,13 @@ class Trainer:
             **self._per_rank_state(),
         }
 
-    def _load_state(self, state):
+    def _load_state(self, state: dict) -> None:
         for k, net in self.objective.networks().items():
             net.load_state_dict(state["nets"][k])
         self.optimizers.load_state_dict(state["optimizers"])
         if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        own = state
+        own: dict | None = state
         if self.world.rank != 0:
             path = self._rank_state_path()
             same_world = state.get("world_size", 1) == self.world.size
@@ -277,7 +285,7 @@ class Trainer:
         self.step = state["step"]
         self.best = state.get("best") or None
 
-    def save_checkpoint(self):
+    def save_checkpoint(self) -> Path:
         """Rank 0 writes the checkpoint; other ranks write their pools and RNG beside it."""
         self.health.check_weights(self.step, self.objective.networks())  # never NaN over a good checkpoint
         if self.world.is_rank_zero:
@@ -292,11 +300,11 @@ class Trainer:
     def _autocast(self):
         return autocast(self.device, self.amp_dtype)
 
-    def _to_device(self, x):
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def train_step(self, a, b):
+    def train_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         """One optimisation step of the objective; returns its loss terms (tensors): the
         objective's own, ``loss_<phase>`` (what each phase's update was given) and ``penalty``
         (the adversarial loss's penalty, summed over the step's judge calls) when there is one."""
@@ -313,18 +321,18 @@ class Trainer:
             terms.setdefault("penalty", penalty)
         return terms
 
-    def update(self, phase, loss):
+    def update(self, phase: str, loss: torch.Tensor) -> bool:
         """Zero ``phase``'s gradients, backpropagate ``loss`` into its parameters (scaled in fp16,
         outside autocast) and step its optimizer: what an objective calls for each phase, in its
         own order. False when the fp16 scaler skipped the step (unpaired.phases)."""
         return self.optimizers.update(phase, loss)
 
-    def set_lr(self, epoch):
+    def set_lr(self, epoch: int) -> float:
         lr = self.cfg.train.lr * lr_factor(epoch, self.cfg.train.epochs, self.cfg.train.decay_epochs)
         self.optimizers.set_lr(lr)
         return lr
 
-    def sample_images(self, batch):
+    def sample_images(self, batch: dict) -> dict:
         """The images of a sample grid (see the on_sample event)."""
         nets = self.objective.networks().values()
         modes = [n.training for n in nets]
@@ -337,7 +345,7 @@ class Trainer:
         rows = {k: tuple(((x.float().cpu() + 1) / 2).clamp(0, 1) for x in row) for k, row in rows.items()}
         return {"grid": sample_grid(rows), **rows}
 
-    def run(self):
+    def run(self) -> TrainResult:
         """Train from ``self.step`` to ``self.total_steps``; a stop signal ends the run at the
         end of a step, with a checkpoint of that step."""
         loader, samples = self._start()
@@ -408,7 +416,7 @@ class Trainer:
             self.events.on_checkpoint(run=run, step=self.step, path=path)
         return stopping
 
-    def _agree_on_stop(self, received, log_now):
+    def _agree_on_stop(self, received: str, log_now: bool) -> str:
         """The signal that stops the run at this step, or "". A signal may reach one rank only,
         or the ranks at different steps; yet all must stop at the same step, or the others
         would wait forever in the next step's gradient all-reduce. So the ranks agree, with one
@@ -419,7 +427,7 @@ class Trainer:
         elsewhere = distributed.any_rank(self.world, received, self.device)
         return received or ("SIGTERM" if elsewhere else "")
 
-    def _log(self, eval_now):
+    def _log(self, eval_now: bool) -> None:
         """The mean loss terms since the last log (over ranks), the speed, the health check
         and, when due, the evaluation: the on_log event."""
         now = time.perf_counter()
@@ -432,7 +440,7 @@ class Trainer:
         self.events.on_log(run=self.run_info, step=self.step, metrics=metrics)
         self.window = LossWindow(self.step, now)  # the next window's time includes this one's evaluation
 
-    def _finish(self):
+    def _finish(self) -> None:
         if self.last_eval and self.best:  # the protocol question: say which is which
             log.info("%s: final %.5g (step %d, checkpoints/latest.pt); best %.5g (step %d, "
                      "checkpoints/best.pt)", self.best["metric"], *self.last_eval,
@@ -440,7 +448,7 @@ class Trainer:
         if self.world.is_distributed and not distributed.same_weights(self.world, self.objective, self.device):
             raise RuntimeError("the ranks' weights differ at the end of training")
 
-    def _describe(self, start):
+    def _describe(self, start: int) -> str:
         cfg = self.cfg
         n_g, n_d = (next((sum(p.numel() for p in n.parameters()) for n in self.assembly.networks_of(kind)), 0)
                     for kind in ("generator", "discriminator"))
@@ -453,10 +461,11 @@ class Trainer:
         if self.world.is_distributed:
             batch += f" x {self.world.size} processes = {self.batch_size} per step"
         return (f"{what} -> {self.out_dir}: {len(self.dataset)} pairs/epoch, {batch}, "
-                f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, generator {cfg.generator.name} "
+                f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, "
+                f"generator {cfg.generator.name} "
                 f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params)")
 
 
-def train(cfg, resume=False):
+def train(cfg: DictConfig, resume: bool = False) -> TrainResult:
     with runlock.hold(cfg.out_dir):  # one run per folder
         return Trainer(cfg, resume=resume).run()

@@ -26,7 +26,8 @@ EXIT_USER_ERROR = 2
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="unpaired", description="Unpaired image-to-image translation (CycleGAN, CUT and relatives).")
+    parser = argparse.ArgumentParser(prog="unpaired",
+                                     description="Unpaired image-to-image translation (CycleGAN, CUT and relatives).")
     parser.add_argument("--version", action="version", version=f"unpaired {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

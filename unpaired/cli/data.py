@@ -14,8 +14,9 @@ from .args import command
 
 def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``data`` with its sub-commands to the CLI's sub-parsers; returns the ``data`` parser."""
-    data = command(subparsers, lambda args: _print_help(data), "data", help="download, list and check image data sets",
-                   description="Download the public CycleGAN data sets and check image folders.")
+    data: argparse.ArgumentParser = command(
+        subparsers, lambda args: _print_help(data), "data", help="download, list and check image data sets",
+        description="Download the public CycleGAN data sets and check image folders.")
     commands = data.add_subparsers(dest="data_command", metavar="{download,list,check}")
 
     download = command(

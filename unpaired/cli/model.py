@@ -52,7 +52,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="output file (default: generator_<direction>.<format> in the run directory)")
 
     ev = checkpoint_command(
-        subparsers, cmd_eval, "eval", help="score a checkpoint on held-out data (KID, FID, cycle error, paired metrics)",
+        subparsers, cmd_eval, "eval",
+        help="score a checkpoint on held-out data (KID, FID, cycle error, paired metrics)",
         description="Translate the held-out split both ways and report KID (mean ± std) and FID against the "
                     "real target domain, the cycle-reconstruction L1, and PSNR/SSIM/L1 where ground truth "
                     "exists (a paired dataset such as synthetic's test split, or --truth DIR). "
@@ -63,7 +64,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="feature extractor (default: the recipe's eval.extractor; 'tiny' works offline)")
     ev.add_argument("--truth", default=None, metavar="DIR", help="A->B ground truth files named like the A inputs")
     ev.add_argument("--out", default=None, metavar="DIR",
-                    help="where metrics.json (and, with ground truth, per_image.csv) go (default: RUN_DIR/eval/ or ./eval/)")
+                    help="where metrics.json (and, with ground truth, per_image.csv) go "
+                         "(default: RUN_DIR/eval/ or ./eval/)")
     ev.add_argument("--max-images", type=int, default=None, help="test images per domain (default: eval.max_images)")
     ev.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
     add_device_args(ev, "; features and metrics stay fp32")
@@ -73,7 +75,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
 def cmd_translate(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..devices import keep_freed_memory
+    from ..runtime.devices import keep_freed_memory
     from ..inference.translate import Translator, check_grid, default_out_dir, plan_jobs, translate_files
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
@@ -216,7 +218,7 @@ def run_dir_of(checkpoint_arg):
 
 def cmd_eval(args) -> int:
     from ..evaluation.evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
-    from ..devices import autocast_dtype, pick_device, precision_name
+    from ..runtime.devices import autocast_dtype, pick_device, precision_name
     from ..loading import get_registry
     from ..restore import load_translators, open_checkpoint, require_plugin
 
@@ -245,7 +247,8 @@ def cmd_eval(args) -> int:
                           amp_dtype=amp_dtype, truth=args.truth)
     scores = evaluator(model.to(device))
 
-    summary = {"checkpoint": str(path), "step": ckpt_step if ckpt_step != "?" else None, "split": args.split, "extractor": extractor,
+    summary = {"checkpoint": str(path), "step": ckpt_step if ckpt_step != "?" else None, "split": args.split,
+               "extractor": extractor,
                "device": str(device), "precision": precision_name(amp_dtype),
                "images": evaluator.n, "paired": evaluator.paired or args.truth is not None, "metrics": scores}
     files.write_text(out / "metrics.json", json.dumps(summary, indent=2) + "\n")

@@ -89,9 +89,9 @@ class DataReport:
 
     def text(self, width: int = 120) -> str:
         """The report as plain text (no colours)."""
-        console = Console(file=StringIO(), width=width, color_system=None, force_terminal=False)
-        console.print(self.render())
-        return console.file.getvalue()
+        buffer = StringIO()
+        Console(file=buffer, width=width, color_system=None, force_terminal=False).print(self.render())
+        return buffer.getvalue()
 
     def _table(self) -> Table:
         table = Table(show_edge=False, header_style="bold")
@@ -130,7 +130,7 @@ def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: s
                             "trainA and trainB)")
     report = DataReport(root=root)
     if a is not None:
-        domains = [(str(d), _domain_path(root, d), "train") for d in (a, b)]
+        domains = [(str(d), _domain_path(root, d), "train") for d in (a, b) if d is not None]
     else:
         domains = [(name, root / name, "train") for name in CYCLEGAN_TRAIN]
         domains += [(name, root / name, "test") for name in CYCLEGAN_TEST if (root / name).is_dir()]

@@ -181,7 +181,7 @@ def fetch(url: str, dest: Path, progress: bool = True, console: Console | None =
     kept = dest.stat().st_size if dest.exists() else 0
     raise DownloadError(f"download of {url} failed after {retries + 1} tries: {failure}. "
                         f"{kept} bytes are kept in {dest}; run the same command again to resume "
-                        f"(or set {MIRROR_ENV} / --url to use another server)", failure)
+                        f"(or set {MIRROR_ENV} / --url to use another server)", failure or "unknown")
 
 
 def _fetch_once(url: str, dest: Path, progress: bool, console: Console | None, timeout: float) -> bool:

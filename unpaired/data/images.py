@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -84,7 +85,7 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
     """
     folder = require_folder(folder, "image folder", "check the path (or run 'unpaired data download NAME' "
                             "to fetch a standard data set)", "give the folder that holds the images")
-    found = []
+    found: list[Path] = []
     visited = {os.path.realpath(folder)}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and _first_visit(dirpath, d, visited)]
@@ -310,7 +311,7 @@ def to_8bit(im: Image.Image, channels: int) -> Image.Image:
 def _rescale_by_range(im: Image.Image) -> Image.Image:
     is_float = im.mode == "F"
     im = im.convert("F")
-    low, high = im.getextrema()
+    low, high = cast(tuple[float, float], im.getextrema())  # one band: (min, max)
     if is_float and low >= 0 and high <= 1:
         return _rescale(im, 255.0)
     if low >= 0 and high <= 255:

@@ -39,7 +39,7 @@ from ..errors import UnpairedError
 from .features import compute_features
 from ..data.images import IMAGE_EXTENSIONS, load_image
 from ..rng import seeded
-from ..devices import autocast
+from ..runtime.devices import autocast
 from ..data.tensors import pad_to_multiple, size_multiple, to_tensor
 
 DISTRIBUTION = ("kid_a2b", "kid_a2b_std", "fid_a2b", "kid_b2a", "kid_b2a_std", "fid_b2a")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +192,7 @@ class InceptionFID(_FrozenExtractor):
         if self.quantize:
             x = torch.round((x + 1) * 127.5) / 127.5 - 1
         x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
-        net = self.net
+        net: Any = self.net  # torchvision's Inception3: its layers by name
         for layer in (net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1,
                       net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.maxpool2,
                       net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a,
@@ -242,8 +243,10 @@ class TinyFeatures(_FrozenExtractor):
             fan_in = in_ch * 9
             weight = rng.standard_normal((out_ch, in_ch, 3, 3)) * np.sqrt(2.0 / fan_in)
             bias = rng.standard_normal(out_ch) * 0.1
-            conv.weight.data = torch.from_numpy(weight).float()
-            conv.bias.data = torch.from_numpy(bias).float()
+            assert conv.bias is not None  # bias=True
+            with torch.no_grad():
+                conv.weight.copy_(torch.from_numpy(weight))
+                conv.bias.copy_(torch.from_numpy(bias))
             layers += [conv, nn.ReLU()]
             in_ch = out_ch
         self.body = nn.Sequential(*layers)

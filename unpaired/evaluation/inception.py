@@ -3,15 +3,20 @@ from torchvision's Inception blocks. Imported only when the ``inception`` extrac
 broken torchvision stops that alone, with one line (unpaired.vision)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
 from ..vision import require_torchvision
 
 torchvision = require_torchvision()
-InceptionA = torchvision.models.inception.InceptionA
-InceptionC = torchvision.models.inception.InceptionC
-InceptionE = torchvision.models.inception.InceptionE
+if TYPE_CHECKING:
+    from torchvision.models.inception import InceptionA, InceptionC, InceptionE
+else:
+    InceptionA = torchvision.models.inception.InceptionA
+    InceptionC = torchvision.models.inception.InceptionC
+    InceptionE = torchvision.models.inception.InceptionE
 
 
 def _tf_avg_pool(x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +69,7 @@ class _FIDInceptionE(InceptionE):
         return [self.branch1x1(x), three, double, self.branch_pool(pooled)]
 
 
-def fid_inception_v3() -> torchvision.models.Inception3:
+def fid_inception_v3() -> torch.nn.Module:
     """The FID Inception architecture with untrained weights: torchvision's Inception-v3
     with 1008 classes (the TF graph's), no auxiliary head, and the TF pooling in Mixed_5b-d,
     Mixed_6b-e and Mixed_7b-c. Its state dict has the keys of pytorch-fid's weights file."""

@@ -77,7 +77,8 @@ def _refuse_export(fmt, name, exc):
     op = _operator_of(exc)
     hint = "(docs/plugins.md, 'Exportable generators')"
     if op:
-        raise UnpairedError(f"generator {name!r} cannot be exported to {fmt}: operator {op} is not supported {hint}") from None
+        raise UnpairedError(f"generator {name!r} cannot be exported to {fmt}: operator {op} is not supported "
+                            f"{hint}") from None
     first = (str(exc).strip().splitlines() or [""])[0][:200]
     raise UnpairedError(f"generator {name!r} cannot be exported to {fmt} ({type(exc).__name__}: {first}); "
                         f"data-dependent Python in forward() is the usual cause {hint}") from None
@@ -122,7 +123,8 @@ def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generat
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     if proto.ByteSize() >= 2**31:
-        raise UnpairedError(f"generator {name!r} is over 2 GB, more than one ONNX file holds; export it with --format pt2")
+        raise UnpairedError(f"generator {name!r} is over 2 GB, more than one ONNX file holds; "
+                            "export it with --format pt2")
     # serialised in memory, written by Python (atomically): a full disk is an error naming the file
     return files.write_bytes(out, proto.SerializeToString())
 

@@ -133,8 +133,8 @@ def translate_tiled(translator, img: Image.Image, tile: int, overlap: int | None
     # 1. every instance-norm layer's statistics, on the whole image at reduced size
     scale = min(1.0, STATS_SIDE / max(width, height))
     small = img if scale == 1.0 else img.resize((max(1, round(width * scale)), max(1, round(height * scale))),
-                                                Image.BOX)
-    stats = {}
+                                                Image.Resampling.BOX)
+    stats: dict = {}
     with recorded_stats(translator.generator, stats):
         translator.translate_tensor(to_tensor(small, translator.in_channels)[None])
     stats = {i: (mu.to(translator.device), var.to(translator.device)) for i, (mu, var) in stats.items()}

@@ -27,7 +27,7 @@ from PIL import Image
 from torch import nn
 
 from .. import files
-from ..devices import autocast, autocast_dtype, pick_device
+from ..runtime.devices import autocast, autocast_dtype, pick_device
 from ..errors import UnpairedError, one_of
 from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
 from ..data.tensors import MIN_SIDE, pad_to_multiple, size_multiple, to_image, to_tensor
@@ -42,7 +42,7 @@ def resize_shorter(img: Image.Image, size: int | None) -> Image.Image:
         return img
     w, h = img.size
     s = size / min(w, h)
-    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BICUBIC)
+    return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC)
 
 
 # --------------------------------------------------------------------------- the Python API
@@ -172,12 +172,14 @@ def expand_inputs(inputs):
             if m.is_dir():
                 files = find_images(m)
                 if not files:
-                    raise UnpairedError(f"input folder {m} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+                    kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
+                    raise UnpairedError(f"input folder {m} holds no image files ({kinds})")
                 found += [(f, f.relative_to(m).with_suffix(".png")) for f in files]
             elif not m.is_file():
                 raise UnpairedError(f"input {m} is not a regular file (a pipe or device is never read)")
             elif not is_image_file(m):
-                raise UnpairedError(f"input {m} is not an image file (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
+                kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
+                raise UnpairedError(f"input {m} is not an image file (extensions: {kinds})")
             else:
                 found.append((m, Path(m.name).with_suffix(".png")))
     return found

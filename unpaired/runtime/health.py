@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 log = logging.getLogger("unpaired")
 

@@ -7,8 +7,8 @@ import sys
 
 import torch
 
-from .config import PRECISIONS
-from .errors import UnpairedError, one_of
+from ..config import PRECISIONS
+from ..errors import UnpairedError, one_of
 
 
 def pick_device(name="auto", key="train.device"):

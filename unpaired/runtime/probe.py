@@ -13,7 +13,7 @@ import time
 import torch
 from torch.nn.modules import module as torch_module
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 MAX_PARAMS = 2_000_000_000  # per network (8 GB of fp32 weights): beyond it a recipe is refused
 # and the construction itself is bounded, so a recipe (or a checkpoint's) with n_blocks=3000000
@@ -168,7 +168,7 @@ def check_dataset(dataset, name, key="data"):
     """Items 0, the middle and the last load, are dicts of "A" and "B" tensors (C, H, W) with
     sides that are multiples of 4, and share one shape per domain; returns ((channels of A, of
     B), ((H, W) of A, (H, W) of B)). Item 0 is loaded once, here."""
-    from .data import SeededItems
+    from ..data import SeededItems
 
     items = SeededItems(dataset)
     try:

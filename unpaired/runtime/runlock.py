@@ -20,9 +20,9 @@ import socket
 import time
 from pathlib import Path
 
-from . import files
-from .errors import UnpairedError
-from .files import pid_alive  # noqa: F401  (its home before the files module)
+from .. import files
+from ..errors import UnpairedError
+from ..files import pid_alive  # noqa: F401  (its home before the files module)
 
 NAME = ".lock"
 MARKER = ".unpaired-run"
