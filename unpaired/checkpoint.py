@@ -127,6 +127,17 @@ def load(path, map_location="cpu"):
     return upgrade(state)
 
 
+def peek_step(path):
+    """The step a checkpoint file holds, read without loading its tensors (memory-mapped);
+    None when the file cannot be read."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    step = state.get("step") if isinstance(state, dict) else None
+    return step if isinstance(step, int) else None
+
+
 def upgrade(state):
     """A format-1 checkpoint (unpaired 0.1.0, whose one objective was CycleGAN) in today's
     layout: its pools become the cyclegan objective's state, its generators the translators.
@@ -163,6 +174,26 @@ def require(state, path, *keys):
         if key not in state:
             raise UnpairedError(f"checkpoint {path} has no {key!r}: it is damaged or was not written by unpaired")
     return state
+
+
+STEP_FILE = re.compile(r"step_(\d+)\.pt")
+
+
+def step_file(folder, step):
+    """``folder/step_<N>.pt``: the checkpoint ``train.keep_every`` keeps of step N."""
+    return Path(folder) / f"step_{int(step)}.pt"
+
+
+def kept_steps(folder):
+    """{step: path} of the step checkpoints in ``folder`` (a run's checkpoints/), by step."""
+    folder = Path(folder)
+    found = {}
+    if folder.is_dir():
+        for path in folder.iterdir():
+            match = STEP_FILE.fullmatch(path.name)
+            if match and path.is_file():
+                found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
 
 
 def resolve(run_or_checkpoint):

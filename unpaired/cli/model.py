@@ -26,8 +26,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     "sub-folders); inputs are never overwritten. Full resolution by default.")
     tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     tr.add_argument("--out", default=None, metavar="DIR",
-                    help="output folder (default: RUN_DIR/translated_<direction>/ for a run directory, "
-                         "./translated_<direction>/ for a checkpoint file)")
+                    help="output folder (default: RUN_DIR/translated_<direction>/ for a run directory "
+                         "(translated_<direction>_step<N>/ with --step), ./translated_<direction>/ for a checkpoint file)")
     tr.add_argument("--size", type=int, default=None, metavar="N", help="resize the shorter side to N pixels first")
     tr.add_argument("--batch-size", type=int, default=None,
                     help="same-size images per batch (default: 8 on a GPU, 1 on the CPU)")
@@ -59,7 +59,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="feature extractor (default: the recipe's eval.extractor; 'tiny' works offline)")
     ev.add_argument("--truth", default=None, metavar="DIR", help="A->B ground truth files named like the A inputs")
     ev.add_argument("--out", default=None, metavar="DIR",
-                    help="where metrics.json (and, with ground truth, per_image.csv) go (default: RUN_DIR/eval/ or ./eval/)")
+                    help="where metrics.json (and, with ground truth, per_image.csv) go (default: RUN_DIR/eval/ "
+                         "(eval_step<N>/ with --step) or ./eval/)")
     ev.add_argument("--max-images", type=int, default=None, help="test images per domain (default: eval.max_images)")
     ev.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
     add_device_args(ev, "; features and metrics stay fp32")
@@ -74,14 +75,14 @@ def cmd_translate(args) -> int:
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
-                                            plugins=args.plugins, tile=args.tile)
+                                            plugins=args.plugins, tile=args.tile, step=args.step)
     if translator.device.type == "cpu":  # activations of big images: reuse their memory (devices.py)
         keep_freed_memory()
     from ..inference.video import is_video
 
     if len(args.inputs) == 1 and is_video(args.inputs[0]):
         return translate_video_cli(translator, args)
-    out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction)
+    out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction, args.step)
     jobs = plan_jobs(args.inputs, out)
     grid = out / f"grid_{args.direction}.png" if args.grid else None
     if grid is not None and any(j.target == grid for j in jobs):
@@ -121,7 +122,8 @@ def translate_video_cli(translator, args) -> int:
 def cmd_export(args) -> int:
     from ..inference.export import export
 
-    path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins)
+    path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins,
+                         step=args.step)
     sizes = ", ".join(f"{h}x{w}" for h, w in check.sizes)
     Console().print(f"exported {args.direction} to {path} ({args.fmt}); verified against PyTorch at {sizes}: "
                     f"max error {check.max_error:.2e} <= tolerance {check.tolerance:.0e}", highlight=False)
@@ -160,7 +162,7 @@ def cmd_eval(args) -> int:
     from ..loading import get_registry
     from ..restore import load_generators, open_checkpoint, require_plugin
 
-    state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins)  # plugin files: explicit only
+    state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins, step=args.step)  # plugin files: explicit only
     model, _ = load_generators(state, path=path)
     require_plugin(get_registry(), state, "dataset", "dataset", cfg.data.name, path)
     dataset = eval_dataset(cfg, args.split, args.data)
@@ -175,7 +177,7 @@ def cmd_eval(args) -> int:
     scores = evaluator(model.to(device))
 
     run = run_dir_of(args.checkpoint)
-    out = Path(args.out) if args.out else (run or Path.cwd()) / "eval"
+    out = Path(args.out) if args.out else (run or Path.cwd()) / ("eval" if args.step is None else f"eval_step{args.step}")
     out.mkdir(parents=True, exist_ok=True)
     summary = {"checkpoint": str(path), "step": state.get("step"), "split": args.split, "extractor": extractor,
                "device": str(device), "precision": precision_name(amp_dtype),
