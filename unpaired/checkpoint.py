@@ -127,14 +127,19 @@ def load(path, map_location="cpu"):
     return upgrade(state)
 
 
-def peek_step(path):
-    """The step a checkpoint file holds, read without loading its tensors (memory-mapped);
-    None when the file cannot be read."""
+def peek(path):
+    """A checkpoint file's state with its tensors memory-mapped, not read (cheap for the
+    step, the recipe, the run's first line); None when the file cannot be read."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:
         return None
-    step = state.get("step") if isinstance(state, dict) else None
+    return state if isinstance(state, dict) else None
+
+
+def peek_step(path):
+    """The step a checkpoint file holds (see :func:`peek`), or None."""
+    step = (peek(path) or {}).get("step")
     return step if isinstance(step, int) else None
 
 

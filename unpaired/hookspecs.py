@@ -187,7 +187,8 @@ def on_step(run, step):
 @hookspec
 def on_log(run, step, metrics):
     """Every ``train.log_every`` steps (and at the last): ``metrics`` is a dict of floats —
-    ``epoch``, ``lr``, ``it_per_s`` and each of the objective's loss terms averaged since the
+    ``epoch``, ``lr``, ``it_per_s``, each phase's loss as its optimizer got it (``loss_g``,
+    ``loss_d``: the phases' names) and each of the objective's loss terms averaged since the
     previous call (cyclegan: ``g_adv_ab``, ``g_adv_ba``, ``cycle_a``, ``cycle_b``, ``idt_a``,
     ``idt_b``, ``g_total``, ``d_a``, ``d_b``; cut: ``d``, ``g_adv``, ``nce``, ``nce_idt``,
     ``g_total``), plus evaluation metrics on the steps where they are computed."""
