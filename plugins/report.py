@@ -34,7 +34,7 @@ class ReportWriter:
         try:
             if live and self.timeline is not None:
                 self.timeline.record(step, run.model)
-            run.state[KEY] = write_report(run.out_dir, timeline=self.timeline, description=run.description)
+            run.state[KEY] = write_report(run.out_dir, timeline=self.timeline)
             self.step, self.figure = step, bool(run.state.get("figure"))
         except Exception as exc:  # noqa: BLE001 - the checkpoint is saved: a report that fails costs a warning
             log.warning("report.html not written: %s: %s", type(exc).__name__, _first_line(exc))

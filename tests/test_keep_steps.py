@@ -21,7 +21,8 @@ def test_keep_every_keeps_the_generators_of_each_step(kept_run):
     assert set(kept["nets"]) == {"g_ab", "g_ba"}  # the translators only
     assert not {"optimizers", "objective_state", "rng"} & set(kept)  # it translates; it does not resume
     assert kept["config"] == latest["config"] and kept["translators"] == latest["translators"]
-    assert "cpu fp32" in kept["description"]  # the run's first line rides along
+    assert "cpu fp32, 2 threads" in kept["device_line"]  # the run's first line rides along (no name, no folder)
+    assert "forest_abstract" not in kept["device_line"] and str(kept_run) not in kept["device_line"]
     step4 = torch.load(folder / "step_4.pt", weights_only=True)
     for name in ("g_ab", "g_ba"):  # the last kept step is the latest model
         for key, value in step4["nets"][name].items():

@@ -135,7 +135,7 @@ class Trainer:
         self.step = 0
         self._rng = None
         self.phase_losses = {}  # phase -> the losses update() got in this step
-        self.description = ""  # the run's first line (what trains, where, in what precision)
+        self.device_line = ""  # the run's first line without its name and folder: data, device, precision, networks
         self.health = health.Health(self.ckpt_path, state["step"] if state is not None else None)
         if state is not None:
             probe.load_resumed(self._load_state, state, self.ckpt_path)
@@ -250,7 +250,8 @@ class Trainer:
             "channels": list(self.channels),
             "world_size": self.world.size,
             "precision": precision_name(self.amp_dtype),  # what train.precision resolved to
-            "description": self.description,  # the run's first line: device, precision, threads
+            # the run's first line without the name and out_dir (which may come from ${oc.env:...})
+            "device_line": self.device_line,
             "objective": self.cfg.objective.name,
             "translators": translator_record(self.model),
             "nets": {k: networks[k].state_dict() for k in nets},
@@ -400,9 +401,11 @@ class Trainer:
                              num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                              rank=world.rank, world=world.size)
         self.events = Events(cfg.disable_plugins if world.is_rank_zero else None)
-        self.description = self._describe(self.step)
+        self.device_line = self._device_line()
+        what = f"resuming {cfg.name} at step {self.step}" if self.step else f"training {cfg.name}"
         self.run_info = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.model,
-                                description=self.description, checkpoint_step=self.health.saved_step,
+                                description=f"{what} -> {self.out_dir}: {self.device_line}",
+                                checkpoint_step=self.health.saved_step,
                                 held_out=shown)
         # plain ints for the loop (recipe lookups are slow next to a GPU step)
         self.every = Every(t.log_every, t.sample_every, t.checkpoint_every, t.keep_every, cfg.eval.every,
@@ -481,7 +484,8 @@ class Trainer:
         if self.world.is_distributed and not distributed.same_weights(self.world, self.model, self.device):
             raise RuntimeError("the ranks' weights differ at the end of training")
 
-    def _describe(self, start):
+    def _device_line(self):
+        """What trains on what: data, batch, steps, device, precision, threads, networks."""
         cfg = self.cfg
         nets = self.model.networks().values()
         n_g, n_d = (next((sum(p.numel() for p in n.parameters()) for n in nets
@@ -491,11 +495,10 @@ class Trainer:
         if self.device.type == "cpu":
             prec += f", {torch.get_num_threads()} threads"
         prec += f", {self.num_workers} loader workers"
-        what = f"resuming {cfg.name} at step {start}" if start else f"training {cfg.name}"
         batch = f"batch {cfg.data.batch_size}"
         if self.world.is_distributed:
             batch += f" x {self.world.size} processes = {self.batch_size} per step"
-        return (f"{what} -> {self.out_dir}: {len(self.dataset)} pairs/epoch, {batch}, "
+        return (f"{len(self.dataset)} pairs/epoch, {batch}, "
                 f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, generator {cfg.generator.name} "
                 f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params)")
 

@@ -42,7 +42,7 @@ class RunInfo:
     run_dir: Path
     name: str
     summary: str  # step, objective, generator
-    description: str  # the run's first line
+    device_line: str  # the run's first line, without its name and folder
     recipe: str  # config.yaml
     written: str = field(default_factory=lambda: datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
@@ -124,18 +124,20 @@ def sample_grids(run_dir, count=SAMPLE_GRIDS):
     return grids
 
 
-def write_report(run_dir, timeline=None, description=None, plugins=(), device="cpu", columns=COLUMNS):
+def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUMNS):
     """Write RUN_DIR/report.html (atomically) and return its path.
 
     ``timeline``: a :class:`Timeline` whose translations to reuse (the report plugin's);
-    None: one is made from the run's recipe. ``description``: the run's first line (default:
-    the one its latest checkpoint recorded). ``plugins``: plugin files to load first, for a
-    run whose networks or dataset come from one (``--plugins``)."""
+    None: one is made from the run's recipe. ``plugins``: plugin files to load first, for a
+    run whose networks or dataset come from one (``--plugins``). The recipe, the step and the
+    device line come from the latest checkpoint (or, before there is one, the newest kept step)."""
     run_dir = check_run_dir(run_dir)
     for file in plugins:
         load_plugin_file(file)
     latest = run_dir / "checkpoints" / "latest.pt"
-    state = checkpoint.peek(latest) if latest.is_file() else None
+    kept = checkpoint.kept_steps(run_dir / "checkpoints")
+    newest = latest if latest.is_file() else kept[max(kept)] if kept else None
+    state = checkpoint.peek(newest) if newest is not None else None
     cfg = run_recipe(run_dir, state)
     view = TimelineView()
     if timeline is None and cfg is not None and state is not None:
@@ -148,7 +150,7 @@ def write_report(run_dir, timeline=None, description=None, plugins=(), device="c
         view.columns, view.total = timeline.columns(run_dir, columns)
     elif not view.error:
         view.error = "No checkpoint has been written yet." if state is None else "The run's recipe cannot be read."
-    info = run_info(run_dir, cfg, state, description)
+    info = run_info(run_dir, cfg, state)
     figure = None
     if (run_dir / "figure.png").is_file():
         with Image.open(run_dir / "figure.png") as im:
@@ -164,7 +166,7 @@ def write_report(run_dir, timeline=None, description=None, plugins=(), device="c
     return path
 
 
-def run_info(run_dir, cfg, state, description):
+def run_info(run_dir, cfg, state):
     state = state or {}
     name = cfg.name if cfg is not None else run_dir.name
     parts = []
@@ -175,7 +177,7 @@ def run_info(run_dir, cfg, state, description):
     recipe = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else (
         OmegaConf.to_yaml(cfg) if cfg is not None else "")
     return RunInfo(run_dir, name, "; ".join(parts) or "no checkpoint yet",
-                   description if description is not None else str(state.get("description") or ""), recipe)
+                   str(state.get("device_line") or ""), recipe)
 
 
 __all__ = ["REPORT", "Timeline", "held_out_inputs", "write_report"]

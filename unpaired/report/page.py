@@ -64,8 +64,8 @@ def charts(items):
 
 def run_section(info):
     """The run: what trained where (the run's first line) and its recipe."""
-    device = escape(info.description) if info.description else "not recorded (a checkpoint of an older unpaired)"
-    body = (f"<p><b>Run</b>: <code>{device}</code></p>"
+    device = escape(info.device_line) if info.device_line else "not recorded (a checkpoint of an older unpaired)"
+    body = (f"<p><b>Trained on</b>: <code>{device}</code></p>"
             f"<details><summary>Recipe (<code>config.yaml</code>, as resolved; click to show)</summary>"
             f"<pre>{escape(info.recipe or 'no config.yaml in the run directory')}</pre></details>")
     return section("Run", body)
