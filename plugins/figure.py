@@ -5,19 +5,16 @@ tiles smaller than 256 px are enlarged for display.
 The run's last line names it. When the run has no held-out images, training images are used
 (the run says so). Disable with ``disable_plugins: [figure]``.
 """
-import contextlib
 import logging
-import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from unpaired import files, hookimpl
-from unpaired.data import SeededItems
-from unpaired.data.images import load_image
-from unpaired.data.tensors import SIZE_MULTIPLE, pad_to_multiple, size_multiple, to_image, to_tensor
+from unpaired.data.held_out import eager, held_out_items, item_image
+from unpaired.data.held_out import spread as spread_over
+from unpaired.data.tensors import SIZE_MULTIPLE, pad_to_multiple, size_multiple, to_image
 
 log = logging.getLogger("unpaired")
 KEY = "figure"  # run.state[KEY]: the figure's path, for the progress display's last line
@@ -41,15 +38,7 @@ def on_train_end(run, step, interrupted):
 def _image(item, domain):
     """A (1, C, H, W) tensor in [-1, 1]: the item's file at its own resolution when the item
     names it (a shorter side above MAX_SIDE brought down to it), else the item's tensor."""
-    x = item[domain]
-    path = item.get(f"{domain}_path")
-    if isinstance(path, str) and os.path.isfile(path):
-        x = to_tensor(load_image(path, channels=x.shape[0]), x.shape[0])
-    h, w = x.shape[-2:]
-    if min(h, w) > MAX_SIDE:
-        size = (max(1, round(h * MAX_SIDE / min(h, w))), max(1, round(w * MAX_SIDE / min(h, w))))
-        x = F.interpolate(x[None], size=size, mode="bicubic", align_corners=False).clamp(-1, 1)[0]
-    return x[None]
+    return item_image(item, domain, MAX_SIDE)
 
 
 def _tile(x):
@@ -75,11 +64,8 @@ def caption(model, key, n_tiles):
 
 
 def spread(n, k=PAIRS):
-    """``k`` indices spread evenly over ``n`` items (first and last included): a held-out set
-    sorted by name often starts with several images of one kind."""
-    if n <= k:
-        return list(range(n))
-    return [round(i * (n - 1) / (k - 1)) for i in range(k)]
+    """The indices of the held-out items the figure shows (unpaired.data.held_out.spread)."""
+    return spread_over(n, k)
 
 
 def translate_pairs(run):
@@ -93,12 +79,10 @@ def translate_pairs(run):
     rows = {}
     multiple = max(size_multiple(*nets), SIZE_MULTIPLE)
     try:
-        items = SeededItems(run.held_out)  # reproducible crops and partners, the global RNG untouched
-        for i in spread(len(run.held_out)):
-            item = items[(i, i)]
+        for item in held_out_items(run.held_out, PAIRS):  # reproducible crops and partners
             a, (ha, wa) = pad_to_multiple(_image(item, "A").to(device), multiple)
             b, (hb, wb) = pad_to_multiple(_image(item, "B").to(device), multiple)
-            with torch.no_grad(), _eager():  # compiled networks would recompile for every new size
+            with torch.no_grad(), eager():  # compiled networks would recompile for every new size
                 out = model.samples(a, b)  # {row: (real, translated, ...)}, the one call into the objective
             for key, row in out.items():
                 h, w = (ha, wa) if row[0] is a else (hb, wb)
@@ -107,11 +91,6 @@ def translate_pairs(run):
         for n, mode in zip(nets, modes):
             n.train(mode)
     return [(caption(model, key, len(tiles)), tiles) for key, group in rows.items() for tiles in group]
-
-
-def _eager():
-    stance = getattr(torch.compiler, "set_stance", None)
-    return stance("force_eager") if stance is not None else contextlib.nullcontext()
 
 
 def save_figure(rows, path, pad=6):

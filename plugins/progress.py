@@ -109,7 +109,7 @@ def on_log(run, step, metrics):
     run.state[KEY].log(step, run.total_steps, metrics)
 
 
-@hookimpl
+@hookimpl(trylast=True)  # the last line, after figure.png and report.html are written
 def on_train_end(run, step, interrupted):
     display = run.state.pop(KEY, None)
     if display is None:
@@ -123,12 +123,14 @@ def on_train_end(run, step, interrupted):
         on_disk = f"the checkpoint of step {step} was NOT written; {ckpt} holds step {saved}"
     else:
         on_disk = f"checkpoint {ckpt}"
+    report = run.state.get("report")  # the report plugin's report.html, when it wrote one
+    seen = f"; the report: {report}" if report else ""
     if interrupted:
         resume = "; continue with --resume" if saved is not None else ""
-        display.note(f"stopped by {interrupted} at step {step}; {on_disk}{resume}")
+        display.note(f"stopped by {interrupted} at step {step}; {on_disk}{resume}{seen}")
     elif saved != step:
-        display.note(f"stopped at step {step}; {on_disk}")
+        display.note(f"stopped at step {step}; {on_disk}{seen}")
     elif step >= run.total_steps:
         figure = run.state.get("figure")  # the end-of-run figure plugin's, when it ran
         shown = f"; the result: {figure}" if figure else ""
-        display.note(f"done: step {step}; checkpoint {ckpt}; samples in {run.out_dir / 'samples'}{shown}")
+        display.note(f"done: step {step}; checkpoint {ckpt}; samples in {run.out_dir / 'samples'}{shown}{seen}")

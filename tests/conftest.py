@@ -47,3 +47,18 @@ def with_plugin():
     yield register
     for name in names:
         unpaired.unregister_plugin(name)
+
+
+@pytest.fixture(scope="session")
+def kept_run(tmp_path_factory):
+    """A finished tiny CycleGAN run (4 steps, fp32) that kept checkpoints/step_2.pt and step_4.pt
+    and scored KID with the offline extractor at steps 2 and 4. Shared: tests only read it
+    (``unpaired report`` rewrites its report.html, as the run itself did)."""
+    from helpers import make_image_root, tiny_recipe
+    from unpaired.trainer import train
+
+    base = tmp_path_factory.mktemp("kept")
+    root = make_image_root(base / "data")
+    train(tiny_recipe(root, base / "run", "train.keep_every=2", "train.precision=fp32", "eval.every=2",
+                      "eval.extractor=tiny"))
+    return base / "run"

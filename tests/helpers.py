@@ -38,3 +38,10 @@ def tiny_recipe(image_root, out_dir, *overrides):
 
     base = [f"data.params.root={image_root}", f"out_dir={out_dir}", "disable_plugins=[progress]", *TINY]
     return load_recipe(RECIPE, [*base, *overrides])
+
+
+def mean_level_difference(a, b):
+    """Mean absolute difference of two same-size images, in levels of 255."""
+    x, y = (np.asarray(im.convert("RGB"), dtype=np.float64) for im in (a, b))
+    assert x.shape == y.shape, (x.shape, y.shape)
+    return float(np.abs(x - y).mean())

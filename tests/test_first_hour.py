@@ -140,6 +140,7 @@ def test_the_end_of_run_figure_is_readable_and_named_last(tmp_path, capsys):
     assert width >= 3 * 300  # the held-out files at their own resolution, not the 32-px crops
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert str(figure) in last
+    assert str(out / "report.html") in last and (out / "report.html").is_file()  # the report, named last too
 
 
 # --------------------------------------------------------------------------- 6, 7. README commands

@@ -76,6 +76,22 @@ def load(path: str | os.PathLike, map_location: str = "cpu") -> dict:
     return upgrade(state)
 
 
+def peek(path):
+    """A checkpoint file's state with its tensors memory-mapped, not read (cheap for the
+    step, the recipe, the run's first line); None when the file cannot be read."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def peek_step(path):
+    """The step a checkpoint file holds (see :func:`peek`), or None."""
+    step = (peek(path) or {}).get("step")
+    return step if isinstance(step, int) else None
+
+
 def upgrade(state: dict) -> dict:
     """A format-1 checkpoint (unpaired 0.1.0, whose one objective was CycleGAN) in today's
     layout: its pools become the cyclegan objective's state, its generators the translators.
@@ -130,6 +146,26 @@ def present(path: Path) -> bool:
         target = f" (a link to {os.path.realpath(path)})" if path.is_symlink() else ""
         what = f"not a regular file but a device, a pipe or a socket{target}"
     raise UnpairedError(f"checkpoint {path} is {what}; a checkpoint is a regular file. Remove or replace {path}")
+
+
+STEP_FILE = re.compile(r"step_(\d+)\.pt")
+
+
+def step_file(folder, step):
+    """``folder/step_<N>.pt``: the checkpoint ``train.keep_every`` keeps of step N."""
+    return Path(folder) / f"step_{int(step)}.pt"
+
+
+def kept_steps(folder):
+    """{step: path} of the step checkpoints in ``folder`` (a run's checkpoints/), by step."""
+    folder = Path(folder)
+    found = {}
+    if folder.is_dir():
+        for path in folder.iterdir():
+            match = STEP_FILE.fullmatch(path.name)
+            if match and path.is_file():
+                found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
 
 
 def resolve(run_or_checkpoint: str | os.PathLike) -> Path:

@@ -236,7 +236,9 @@ def on_sample(run, step, images):
 
 @hookspec
 def on_checkpoint(run, step, path):
-    """A checkpoint was written (atomically) to ``path``."""
+    """A checkpoint was written (atomically) to ``path``: ``checkpoints/latest.pt``, or a
+    step ``train.keep_every`` keeps (``checkpoints/step_<N>.pt``). When both fall on one step,
+    both files are on disk before the first of the two events."""
 
 
 @hookspec

@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "unpaired.plugins.metrics_csv",
     "unpaired.plugins.samples",
     "unpaired.plugins.figure",
+    "unpaired.plugins.report",
     "unpaired.plugins.tensorboard",
 )
 

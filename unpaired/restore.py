@@ -8,6 +8,8 @@ names it (``--plugins FILE``, ``unpaired.load_plugin_file``).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -19,16 +21,51 @@ from .loading import get_registry, load_plugin_file
 from .objective import DIRECTIONS  # noqa: F401  (re-exported: unpaired.inference imports it here)
 
 
-def open_checkpoint(path_or_state, path=None, plugins=()):
+def checkpoint_path(run_or_checkpoint, step=None):
+    """The checkpoint file to open: a checkpoint file as given; a run directory's
+    checkpoints/latest.pt, or with ``step`` the checkpoint ``train.keep_every`` kept of that
+    step (checkpoints/step_<N>.pt; latest.pt when it holds that step). An unknown step is an
+    error naming the run and listing the steps it keeps."""
+    if step is None:
+        return checkpoint.resolve(run_or_checkpoint)
+    run = Path(run_or_checkpoint)
+    if not run.exists():
+        raise UnpairedError(f"run directory {run} does not exist")
+    if not run.is_dir():
+        raise UnpairedError(f"--step {step}: {run} is a file; a step names one of a run directory's kept "
+                            "checkpoints (RUN_DIR/checkpoints/step_<N>.pt): give the run directory")
+    folder = run / "checkpoints" if (run / "checkpoints").is_dir() else run
+    kept = checkpoint.kept_steps(folder)
+    if step in kept:
+        return kept[step]
+    latest = folder / "latest.pt"
+    latest_step = checkpoint.peek_step(latest) if latest.is_file() else None
+    if latest_step == step:
+        return latest
+    raise UnpairedError(unknown_step(run, step, kept, latest_step))
+
+
+def unknown_step(run, step, kept, latest_step):
+    """The message for a step that ``run`` keeps no checkpoint of."""
+    if kept:
+        listed = f"it keeps steps {', '.join(map(str, kept))} (checkpoints/step_<N>.pt)"
+    else:
+        listed = "it keeps no step checkpoints (train with train.keep_every=N to keep checkpoints/step_<N>.pt)"
+    latest = f", and checkpoints/latest.pt holds step {latest_step}" if latest_step is not None else ""
+    return f"run {run} has no checkpoint of step {step}: {listed}{latest}"
+
+
+def open_checkpoint(path_or_state, path=None, plugins=(), step=None):
     """(state in today's format, its path for messages, its recipe) of a checkpoint file, a
-    run directory (its checkpoints/latest.pt) or a state already loaded. ``plugins``: plugin
-    files the user named (``--plugins``), loaded first: the only way a file's code runs here."""
+    run directory (its checkpoints/latest.pt, or with ``step`` its kept checkpoint of that
+    step: :func:`checkpoint_path`) or a state already loaded. ``plugins``: plugin files the
+    user named (``--plugins``), loaded first: the only way a file's code runs here."""
     for file in plugins:
         load_plugin_file(file)
     if isinstance(path_or_state, dict):
         state, path = checkpoint.upgrade(path_or_state), path or "(in memory)"
     else:
-        path = checkpoint.resolve(path_or_state)
+        path = checkpoint_path(path_or_state, step)
         state = checkpoint.load(path)
     return state, path, checkpoint_recipe(state, path)
 
@@ -131,17 +168,19 @@ def check_layout(state, path):
         bad("'channels'", f"is {channels!r}, not two channel counts")
 
 
-def load_translators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction"):
+def load_translators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction",
+                     step=None):
     """(Translators with the checkpoint's weights, eval mode, on the CPU; the state). Only the
     directions in ``directions`` are kept; None: every direction the checkpoint's objective
     translates (a one-sided objective such as CUT has only a2b). The objective is assembled as
     training assembled it (unpaired.assemble, for inference: nothing initialised, discriminators
     on the meta device), its networks get the checkpoint's weights, and each direction's module
-    is the objective's ``translator(direction)``. ``plugins`` as for :func:`open_checkpoint`;
-    ``key``: what errors call the direction (the flag, or the Python argument ``direction``)."""
+    is the objective's ``translator(direction)``. ``plugins`` and ``step`` as for
+    :func:`open_checkpoint`; ``key``: what errors call the direction (the flag, or the Python
+    argument ``direction``)."""
     from .assemble import assemble
 
-    state, path, cfg = open_checkpoint(path_or_state, path, plugins)
+    state, path, cfg = open_checkpoint(path_or_state, path, plugins, step)
     checkpoint.require(state, path, "nets", "translators")
     check_layout(state, path)
     translators = state["translators"]
@@ -177,9 +216,10 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
     return Translators(modules, {d: translators[d]["net"] for d in directions}), state
 
 
-def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction"):
+def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction",
+                    step=None):
     """:func:`load_translators` (its name before 0.2)."""
-    return load_translators(path_or_state, directions, registry, path, plugins, key)
+    return load_translators(path_or_state, directions, registry, path, plugins, key, step)
 
 
 def _as_given(key, value):

@@ -65,6 +65,7 @@ class Every:
     log: int
     sample: int
     checkpoint: int
+    keep: int  # checkpoints/step_<N>.pt (0: none)
     eval: int
     eval_at_end: bool
 
@@ -141,6 +142,7 @@ class Trainer:
         self.last_eval: tuple | None = None  # (value of eval.metric, step) of the latest evaluation
         self.step = 0
         self._rng = None
+        self.device_line = ""  # the run's first line without its name and folder: data, device, precision, networks
         self.health = health.Health(self.ckpt_path, state["step"] if state is not None else None)
         if state is not None:
             probe.load_resumed(self._load_state, state, self.ckpt_path)
@@ -246,7 +248,10 @@ class Trainer:
         """What differs between ranks: the objective's extra state (pools) and the random generators."""
         return {"objective_state": self.objective.extra_state(), "rng": rng.rng_state()}
 
-    def state_dict(self) -> dict:
+    def _record(self, nets) -> dict:
+        """What every checkpoint holds besides the training state: the step, the recipe, the
+        plugins, the translators, the networks named in ``nets``."""
+        networks = self.objective.networks()
         return {
             "format": checkpoint.FORMAT,
             "unpaired_version": __version__,
@@ -257,9 +262,24 @@ class Trainer:
             "channels": list(self.channels),
             "world_size": self.world.size,
             "precision": precision_name(self.amp_dtype),  # what train.precision resolved to
+            # the run's first line without the name and out_dir (which may come from ${oc.env:...})
+            "device_line": self.device_line,
             "objective": self.cfg.objective.name,
             "translators": self.assembly.translator_record(),
-            "nets": {k: net.state_dict() for k, net in self.objective.networks().items()},
+            "nets": {k: networks[k].state_dict() for k in nets},
+        }
+
+    def kept_state(self) -> dict:
+        """A kept step (checkpoints/step_<N>.pt): the translating generators with the recipe
+        and provenance, without the discriminators, optimizer state, pools and random state.
+        It translates, evaluates and exports like latest.pt, at a quarter of its size for the
+        article's CycleGAN; it does not resume."""
+        return self._record(sorted({record["net"] for record in self.assembly.translator_record().values()}))
+
+    def state_dict(self) -> dict:
+        """Everything ``--resume`` continues from (checkpoints/latest.pt, best.pt)."""
+        return {
+            **self._record(self.objective.networks()),
             "optimizers": self.optimizers.state_dict(),
             # the learning-rate schedule is a function of the epoch, stored above
             "schedule": {"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
@@ -295,6 +315,21 @@ class Trainer:
                             self._rank_state_path())
         self.health.saved(self.step)
         return self.ckpt_path
+
+    def keep_checkpoint(self):
+        """Rank 0 writes checkpoints/step_<N>.pt (:meth:`kept_state`) of this step."""
+        self.health.check_weights(self.step, self.objective.networks())
+        return checkpoint.save(self.kept_state(), checkpoint.step_file(self.ckpt_path.parent, self.step))
+
+    def _drop_later_kept_steps(self):
+        """Kept step checkpoints past the step this run starts from were written by a run that
+        died before its next latest.pt: they belong to steps this run trains again (and
+        rewrites), so they go, as metrics.csv drops the rows logged after the checkpoint."""
+        for step, path in checkpoint.kept_steps(self.ckpt_path.parent).items():
+            if step > self.step:
+                path.unlink(missing_ok=True)
+                log.info("removed %s: written after the checkpoint this run starts from (step %d); "
+                         "it is written again when step %d is reached", path, self.step, step)
 
     # -- the loop ---------------------------------------------------------------------
     def _autocast(self):
@@ -370,6 +405,7 @@ class Trainer:
         if world.is_rank_zero:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             files.write_text(self.out_dir / "config.yaml", to_yaml(cfg))
+            self._drop_later_kept_steps()
         shown = self.dataset if self.test_dataset is None else self.test_dataset  # sample grids
         samples = fixed_items(shown, t.samples, t.seed) if world.is_rank_zero else None
         if self._rng is not None:
@@ -378,11 +414,14 @@ class Trainer:
                              num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                              rank=world.rank, world=world.size)
         self.events = Events(cfg.disable_plugins if world.is_rank_zero else None)
+        self.device_line = self._device_line()
+        what = f"resuming {cfg.name} at step {self.step}" if self.step else f"training {cfg.name}"
         self.run_info = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.objective,
-                                description=self._describe(self.step), checkpoint_step=self.health.saved_step,
+                                description=f"{what} -> {self.out_dir}: {self.device_line}",
+                                checkpoint_step=self.health.saved_step,
                                 held_out=shown)
         # plain ints for the loop (recipe lookups are slow next to a GPU step)
-        self.every = Every(t.log_every, t.sample_every, t.checkpoint_every, cfg.eval.every,
+        self.every = Every(t.log_every, t.sample_every, t.checkpoint_every, t.keep_every, cfg.eval.every,
                            cfg.eval.at_end or cfg.eval.every > 0)
         self.epoch = self.lr = None
         self.events.on_train_start(run=self.run_info)  # the progress display's first line: the device line
@@ -398,7 +437,7 @@ class Trainer:
         if epoch != self.epoch:  # the schedule changes once an epoch
             self.epoch, self.lr = epoch, self.set_lr(epoch)
         terms = self.train_step(self._to_device(batch["A"]), self._to_device(batch["B"]))
-        self.window.add(terms)
+        self.window.add(terms)  # with loss_<phase>: each phase's loss (the report's curves per phase)
         self.step += 1
         run, every, last = self.run_info, self.every, self.step >= self.total_steps
         self.events.on_step(run=run, step=self.step)
@@ -410,11 +449,22 @@ class Trainer:
             self._log(eval_now)
         if self.world.is_rank_zero and (self.step % every.sample == 0 or last):
             self.events.on_sample(run=run, step=self.step, images=self.sample_images(samples))
-        if self.step % every.checkpoint == 0 or last or stopping:
-            path = self.save_checkpoint()
-            run.checkpoint_step = self.step
-            self.events.on_checkpoint(run=run, step=self.step, path=path)
+        keep = every.keep > 0 and self.step % every.keep == 0
+        if keep or self.step % every.checkpoint == 0 or last or stopping:
+            self._save(latest=self.step % every.checkpoint == 0 or last or stopping, keep=keep)
         return stopping
+
+    def _save(self, latest: bool, keep: bool) -> None:
+        """The checkpoints due at this step (latest.pt; the kept step_<N>.pt), then an
+        on_checkpoint event for each: a plugin hears of one when both are on disk."""
+        written = []
+        if keep and self.world.is_rank_zero:
+            written.append(self.keep_checkpoint())
+        if latest:
+            written.append(self.save_checkpoint())
+            self.run_info.checkpoint_step = self.step
+        for path in written:
+            self.events.on_checkpoint(run=self.run_info, step=self.step, path=path)
 
     def _agree_on_stop(self, received: str, log_now: bool) -> str:
         """The signal that stops the run at this step, or "". A signal may reach one rank only,
@@ -448,7 +498,8 @@ class Trainer:
         if self.world.is_distributed and not distributed.same_weights(self.world, self.objective, self.device):
             raise RuntimeError("the ranks' weights differ at the end of training")
 
-    def _describe(self, start: int) -> str:
+    def _device_line(self) -> str:
+        """What trains on what: data, batch, steps, device, precision, threads, networks."""
         cfg = self.cfg
         n_g, n_d = (next((sum(p.numel() for p in n.parameters()) for n in self.assembly.networks_of(kind)), 0)
                     for kind in ("generator", "discriminator"))
@@ -456,11 +507,10 @@ class Trainer:
         if self.device.type == "cpu":
             prec += f", {torch.get_num_threads()} threads"
         prec += f", {self.num_workers} loader workers"
-        what = f"resuming {cfg.name} at step {start}" if start else f"training {cfg.name}"
         batch = f"batch {cfg.data.batch_size}"
         if self.world.is_distributed:
             batch += f" x {self.world.size} processes = {self.batch_size} per step"
-        return (f"{what} -> {self.out_dir}: {len(self.dataset)} pairs/epoch, {batch}, "
+        return (f"{len(self.dataset)} pairs/epoch, {batch}, "
                 f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, "
                 f"generator {cfg.generator.name} "
                 f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params)")

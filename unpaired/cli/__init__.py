@@ -5,6 +5,7 @@ each adding its sub-commands to the parser built here.
     plugins.py  unpaired plugins                what is installed
     data.py     unpaired data ...               download, list, check image data sets
     model.py    unpaired translate|export|eval  a trained checkpoint at work
+    results.py  unpaired report|compare|serve   looking at results: a report, a grid, a local page
 """
 import argparse
 import logging
@@ -18,6 +19,7 @@ from ..version import __version__
 from .data import add_data_commands
 from .model import add_model_commands
 from .plugins import add_plugins_command
+from .results import add_results_commands
 from .run import add_run_command
 from ..console import log_handler, make_console, printable
 from ..errors import UnpairedError, user_message
@@ -36,6 +38,7 @@ def build_parser():
     add_plugins_command(sub)
     add_data_commands(sub)
     add_model_commands(sub)
+    add_results_commands(sub)
     return parser
 
 

@@ -17,9 +17,12 @@ def command(subparsers: argparse._SubParsersAction, func, name: str, help: str, 
 
 def add_checkpoint_args(parser, direction=True):
     """What every command that loads a checkpoint takes: the checkpoint (or run directory),
-    ``--plugins`` (the only way a plugin file is loaded for it) and, for one generator,
-    ``--direction``."""
+    ``--step`` (one of the run's kept checkpoints), ``--plugins`` (the only way a plugin file
+    is loaded for it) and, for one generator, ``--direction``."""
     parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
+    parser.add_argument("--step", type=int, default=None, metavar="N",
+                        help="the run's checkpoint of step N (checkpoints/step_<N>.pt, kept by train.keep_every); "
+                             "default: its latest")
     parser.add_argument("--plugins", action="append", metavar="FILE", default=[],
                         help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
     if direction:

@@ -30,7 +30,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     "sub-folders); inputs are never overwritten. Full resolution by default.")
     tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     tr.add_argument("--out", default=None, metavar="DIR",
-                    help="output folder (default: RUN_DIR/translated_<direction>/ for a run directory, "
+                    help="output folder (default: RUN_DIR/translated_<direction>/ for a run directory "
+                         "(translated_<direction>_step<N>/ with --step), "
                          "./translated_<direction>/ for a checkpoint file)")
     tr.add_argument("--size", type=int, default=None, metavar="N", help="resize the shorter side to N pixels first")
     tr.add_argument("--batch-size", type=int, default=None,
@@ -64,8 +65,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="feature extractor (default: the recipe's eval.extractor; 'tiny' works offline)")
     ev.add_argument("--truth", default=None, metavar="DIR", help="A->B ground truth files named like the A inputs")
     ev.add_argument("--out", default=None, metavar="DIR",
-                    help="where metrics.json (and, with ground truth, per_image.csv) go "
-                         "(default: RUN_DIR/eval/ or ./eval/)")
+                    help="where metrics.json (and, with ground truth, per_image.csv) go (default: RUN_DIR/eval/ "
+                         "(eval_step<N>/ with --step) or ./eval/)")
     ev.add_argument("--max-images", type=int, default=None, help="test images per domain (default: eval.max_images)")
     ev.add_argument("--batch-size", type=int, default=None, help="default: the recipe's eval.batch_size")
     add_device_args(ev, "; features and metrics stay fp32")
@@ -80,14 +81,14 @@ def cmd_translate(args) -> int:
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
-                                            plugins=args.plugins, tile=args.tile, key="--direction")
+                                            plugins=args.plugins, tile=args.tile, key="--direction", step=args.step)
     if translator.device.type == "cpu":  # activations of big images: reuse their memory (devices.py)
         keep_freed_memory()
     from ..inference.video import is_video
 
     if len(args.inputs) == 1 and is_video(args.inputs[0]):
         return translate_video_cli(translator, args)
-    out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction)
+    out = Path(args.out) if args.out else default_out_dir(args.checkpoint, args.direction, args.step)
     jobs = plan_jobs(args.inputs, out)
     grid = check_grid(jobs, out / f"grid_{args.direction}.png") if args.grid else None
     err = make_console(stderr=True)
@@ -130,7 +131,8 @@ def translate_video_cli(translator, args) -> int:
 def cmd_export(args) -> int:
     from ..inference.export import export
 
-    path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins)
+    path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins,
+                         step=args.step)
     sizes = ", ".join(f"{h}x{w}" for h, w in check.sizes)
     make_console().print(f"exported {args.direction} to {path} ({args.fmt}); verified against PyTorch at {sizes}: "
                     f"max error {check.max_error:.2e} <= tolerance {check.tolerance:.0e}", highlight=False)
@@ -222,11 +224,12 @@ def cmd_eval(args) -> int:
     from ..loading import get_registry
     from ..restore import load_translators, open_checkpoint, require_plugin
 
-    state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins)  # plugin files: explicit only
+    state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins, step=args.step)  # files: explicit only
     model, _ = load_translators(state, path=path)
     ckpt_step = state.get("step") if isinstance(state.get("step"), int) else "?"  # shown: never raw text
     run = run_dir_of(args.checkpoint)
-    out = files.check_folder_path(Path(args.out) if args.out else (run or Path.cwd()) / "eval", "--out")
+    folder = "eval" if args.step is None else f"eval_step{args.step}"
+    out = files.check_folder_path(Path(args.out) if args.out else (run or Path.cwd()) / folder, "--out")
     outputs = [out / "metrics.json", out / "per_image.csv"]
     inputs = files.Protected([path])
     for target in outputs:

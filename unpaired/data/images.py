@@ -8,6 +8,7 @@ which file is unusable and why.
 """
 from __future__ import annotations
 
+import io
 import os
 import threading
 import warnings
@@ -264,20 +265,37 @@ def _reason_for(exc: Exception) -> str:
     return f"cannot decode: {message} ({type(exc).__name__})"
 
 
+def decode_image(data: bytes, channels: int = 3, name: str = "upload") -> Image.Image:
+    """:func:`load_image` for a file's bytes in memory (an upload); ``name`` is what errors
+    call it. Every failure raises UnpairedError naming it and the reason."""
+    if channels not in (1, 3):
+        raise UnpairedError(f"channels={channels!r} is not supported; use 3 (RGB) or 1 (grayscale)")
+    with _ReasonsFor(Path(name)):
+        if not data:
+            raise _Unusable("empty file (0 bytes)")
+        im, _ = _decode_stream(io.BytesIO(data), draft_side=None)
+        return to_8bit(im, channels)
+
+
 def _decode(path: Path, draft_side: int | None) -> tuple[Image.Image, ImageInfo]:
     """Open, decode and orient one file; the returned image is loaded and file-independent."""
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             raise _Unusable("empty file (0 bytes); delete it or download it again")
-        with _BOMB_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(fh)
-        with im:
-            mode, fmt, (width, height) = im.mode, im.format, im.size
-            if draft_side and fmt == "JPEG":
-                im.draft(None, (draft_side, draft_side))
-            im.load()
-            oriented = _upright(im)
+        return _decode_stream(fh, draft_side)
+
+
+def _decode_stream(fh, draft_side: int | None) -> tuple[Image.Image, ImageInfo]:
+    """:func:`_decode` of an open binary stream."""
+    with _BOMB_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        im = Image.open(fh)
+    with im:
+        mode, fmt, (width, height) = im.mode, im.format, im.size
+        if draft_side and fmt == "JPEG":
+            im.draft(None, (draft_side, draft_side))
+        im.load()
+        oriented = _upright(im)
     if oriented.size != im.size:  # rotated by 90 degrees: report the displayed size
         width, height = height, width
     return oriented, ImageInfo(width=width, height=height, mode=mode, format=fmt)

@@ -57,10 +57,12 @@ def check_sizes(multiple, crop=None):
     return [(h + m, w + m) if crop and (h, w) == (crop, crop) else (h, w) for h, w in sizes]
 
 
-def default_out(checkpoint_arg, direction, fmt):
+def default_out(checkpoint_arg, direction, fmt, step=None):
+    """generator_<direction>.<fmt> (generator_<direction>_step<N>.<fmt> for a kept step)
+    in the run directory, or beside a checkpoint file."""
     p = Path(checkpoint_arg)
     base = p if p.is_dir() else p.parent
-    return base / f"generator_{direction}.{fmt}"
+    return base / f"generator_{direction}{'' if step is None else f'_step{step}'}.{fmt}"
 
 
 def _operator_of(exc):
@@ -172,9 +174,10 @@ def verify(generator, path, fmt, in_channels, multiple=4, crop=None, seed=0):
     return Verification(sizes, max(errors), errors=errors)
 
 
-def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=()):
-    """Export a checkpoint's ``direction`` generator; returns (path, Verification). Raises
-    UnpairedError when the export fails or does not match."""
+def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=(), step=None):
+    """Export a checkpoint's ``direction`` generator (``step``: a run's kept checkpoint of that
+    step); returns (path, Verification). Raises UnpairedError when the export fails or does
+    not match."""
     from omegaconf import OmegaConf
 
     from ..restore import open_checkpoint
@@ -183,9 +186,9 @@ def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=()):
     one_of("--format", fmt, FORMATS)
     if fmt == "onnx":
         require("onnx"), require("onnxscript"), require("onnxruntime")
-    state, path, cfg = open_checkpoint(checkpoint_arg, plugins=plugins)  # files: explicit only
+    state, path, cfg = open_checkpoint(checkpoint_arg, plugins=plugins, step=step)  # files: explicit only
     t = Translator.from_checkpoint(state, direction=direction, device="cpu", precision="fp32", source=path)
-    out = Path(out) if out else default_out(checkpoint_arg, direction, fmt)
+    out = Path(out) if out else default_out(checkpoint_arg, direction, fmt, step)
     if out.is_dir():
         out = out / f"generator_{direction}.{fmt}"
     if out.exists() and not out.is_file():

@@ -77,14 +77,16 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None,
-                        plugins=(), tile=None, source=None, key="direction"):
+                        plugins=(), tile=None, source=None, key="direction", step=None):
         """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
-        (its checkpoints/latest.pt). ``plugins``: local plugin files to load first (they run
-        Python: only files you trust); the checkpoint itself never loads any. ``path`` may also
-        be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path. ``key``:
-        what errors call the direction (``--direction`` from the command line)."""
+        (its checkpoints/latest.pt; with ``step=N`` the checkpoint ``train.keep_every`` kept of
+        step N, checkpoints/step_<N>.pt). ``plugins``: local plugin files to load first (they
+        run Python: only files you trust); the checkpoint itself never loads any. ``path`` may
+        also be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path.
+        ``key``: what errors call the direction (``--direction`` from the command line)."""
         one_of(key, direction, DIRECTIONS)
-        modules, state = load_translators(path, directions=(direction,), path=source, plugins=plugins, key=key)
+        modules, state = load_translators(path, directions=(direction,), path=source, plugins=plugins, key=key,
+                                          step=step)
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
         t = cls(modules[direction], cin, cout, device=device, precision=precision, size=size, batch_size=batch_size,
@@ -215,10 +217,11 @@ def check_grid(jobs, grid):
     return grid
 
 
-def default_out_dir(checkpoint_or_run, direction):
-    """A run directory's translated_<direction>/; for a checkpoint file, ./translated_<direction>/."""
+def default_out_dir(checkpoint_or_run, direction, step=None):
+    """A run directory's translated_<direction>/ (translated_<direction>_step<N>/ for a kept
+    step); for a checkpoint file, ./translated_<direction>/."""
     p = Path(checkpoint_or_run)
-    return (p if p.is_dir() else Path.cwd()) / f"translated_{direction}"
+    return (p if p.is_dir() else Path.cwd()) / f"translated_{direction}{'' if step is None else f'_step{step}'}"
 
 
 def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):

@@ -1,0 +1,60 @@
+"""The held-out images a run shows a person: the end-of-run figure's (plugins/figure.py) and
+the report's sample timeline (unpaired/report). Both take the same items, so a figure and a
+timeline of one run show the same images, spread over the held-out dataset, item i under seed i
+(reproducible crops and partners, the global random state untouched), each loaded from its
+file at its own resolution when the item names the file."""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+
+from .images import load_image
+from .order import SeededItems
+from .tensors import to_tensor
+
+
+def spread(n, k):
+    """``k`` indices spread evenly over ``n`` items (first and last included): a held-out set
+    sorted by name often starts with several images of one kind."""
+    if n <= k:
+        return list(range(n))
+    if k == 1:
+        return [0]
+    return [round(i * (n - 1) / (k - 1)) for i in range(k)]
+
+
+def held_out_items(dataset, n):
+    """``n`` items spread over the dataset (all of them when it is smaller), item i under seed i."""
+    items = SeededItems(dataset)
+    return [items[(i, i)] for i in spread(len(dataset), n)]
+
+
+def item_image(item, domain, max_side):
+    """A (1, C, H, W) tensor in [-1, 1] of ``item[domain]`` ("A" or "B"): its file at its own
+    resolution when the item names it (``A_path``), else the item's tensor; a shorter side
+    above ``max_side`` is brought down to it."""
+    x = item[domain]
+    path = item.get(f"{domain}_path")
+    if isinstance(path, str) and os.path.isfile(path):
+        x = to_tensor(load_image(path, channels=x.shape[0]), x.shape[0])
+    h, w = x.shape[-2:]
+    if min(h, w) > max_side:
+        size = (max(1, round(h * max_side / min(h, w))), max(1, round(w * max_side / min(h, w))))
+        x = F.interpolate(x[None].float(), size=size, mode="bicubic", align_corners=False).clamp(-1, 1)[0]
+    return x[None]
+
+
+def item_name(item, domain, index):
+    """What to call an item's image in a caption: its file name, else "A 1", "B 2"..."""
+    path = item.get(f"{domain}_path")
+    return os.path.basename(path) if isinstance(path, str) and path else f"{domain} {index + 1}"
+
+
+def eager():
+    """Within: compiled networks run eagerly (they would recompile for every new image size)."""
+    import contextlib
+
+    stance = getattr(torch.compiler, "set_stance", None)
+    return stance("force_eager") if stance is not None else contextlib.nullcontext()

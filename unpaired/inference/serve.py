@@ -1,0 +1,266 @@
+"""``unpaired serve RUN_DIR``: a local web page that translates the images dropped on it.
+
+    GET  /                                the page (unpaired/inference/serve_page.py)
+    GET  /info                            the run: name, objective, directions, kept steps (JSON)
+    POST /translate?direction=a2b&step=N  the image file as the body -> the translation (PNG)
+
+The server is the standard library's ``http.server``: no dependency to install or keep up
+to date, and enough for one person's browser and scripts on this machine. It is a
+ThreadingHTTPServer, so the page and /info answer while a translation runs; translations
+take one lock, one at a time (on the CPU one already uses every core). It binds 127.0.0.1
+unless told otherwise. Uploads are checked before any pixel is decoded: a body over the
+upload limit gets 413, an image of more pixels than the limit (a decompression bomb: a
+small file that decodes to gigabytes) 413, a body that is not an image 415, a bad
+direction or step 400, each with a message saying why; the server keeps serving. Large
+images are translated in tiles, as ``unpaired translate`` does.
+"""
+from __future__ import annotations
+
+from typing import cast
+
+import io
+import json
+import logging
+import socket
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image, UnidentifiedImageError
+
+from .. import checkpoint
+from ..data.images import decode_image
+from ..errors import UnpairedError
+from .serve_page import PAGE
+from .tiling import large_images
+from .translate import Translator
+
+log = logging.getLogger("unpaired")
+CACHED_TRANSLATORS = 2  # (direction, step) pairs kept loaded
+
+
+@dataclass
+class Limits:
+    upload_bytes: int = 50 * 2**20
+    pixels: int = 64_000_000
+
+
+class HttpError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class App:
+    """What the server serves: a run's generators, loaded on first use and kept for the
+    next request (the last ``CACHED_TRANSLATORS`` direction and step pairs)."""
+
+    def __init__(self, run, limits=None, device="auto", precision="auto", tile=None, plugins=()):
+        from ..restore import open_checkpoint
+
+        self.run = Path(run)
+        self.limits = limits or Limits()
+        self.options = {"device": device, "precision": precision, "tile": tile}
+        state, path, cfg = open_checkpoint(self.run, plugins=plugins)  # a bad run: an error before serving
+        self.name = self.run.name if self.run.is_dir() else path.name
+        self.objective = state.get("objective", "?")
+        self.directions = list(state["translators"])
+        self.lock = threading.Lock()
+        self.translators = OrderedDict()
+        first = Translator.from_checkpoint(state, direction=self.directions[0], source=path, **self.options)
+        self.translators[(self.directions[0], self._version(None))] = first  # the common request, ready
+        self.device = first.device
+
+    def describe(self):
+        return f"{self.run} ({self.objective}, {' and '.join(self.directions)}, on {self.device})"
+
+    def latest_step(self):
+        return checkpoint.peek_step(checkpoint.resolve(self.run))
+
+    def steps(self):
+        """The steps a request may name: the kept ones and the latest."""
+        kept = set(checkpoint.kept_steps(self.run / "checkpoints")) if self.run.is_dir() else set()
+        latest = self.latest_step()
+        return sorted(kept | ({latest} if latest is not None else set()))
+
+    def info(self):
+        return {"run": self.name, "objective": self.objective, "directions": self.directions, "steps": self.steps(),
+                "latest_step": self.latest_step(), "max_upload_bytes": self.limits.upload_bytes,
+                "max_pixels": self.limits.pixels}
+
+    def _version(self, step):
+        """What identifies the weights of ``step`` (None: latest.pt, which training may replace)."""
+        if step is not None:
+            return step
+        path = checkpoint.resolve(self.run)
+        stat = path.stat()
+        return ("latest", stat.st_mtime_ns, stat.st_size)
+
+    def translator(self, direction, step):
+        if direction not in self.directions:
+            raise HttpError(400, f"direction {direction!r}: this run ({self.objective}) translates "
+                                 f"{' and '.join(self.directions)}")
+        try:
+            key = (direction, self._version(step))
+            if key not in self.translators:
+                self.translators[key] = Translator.from_checkpoint(self.run, direction=direction, step=step,
+                                                                   **self.options)
+                while len(self.translators) > CACHED_TRANSLATORS:
+                    self.translators.popitem(last=False)
+        except UnpairedError as exc:  # e.g. a step that is not kept: the message lists the kept ones
+            raise HttpError(400, str(exc)) from None
+        self.translators.move_to_end(key)
+        return self.translators[key]
+
+    def check_size(self, data):
+        """(width, height) of an upload, read from its header; 413 for more pixels than the
+        limit, 415 for what is not an image. Nothing is decoded yet."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below decides
+                with Image.open(io.BytesIO(data)) as probe:
+                    width, height = probe.size
+        except Image.DecompressionBombError as exc:
+            raise HttpError(413, f"the image is refused as a possible decompression bomb ({exc})") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            raise HttpError(415, "the upload is not an image Pillow can read (send the image file itself: "
+                                 "PNG, JPEG, WebP, BMP, TIFF ...)") from None
+        if width * height > self.limits.pixels:
+            raise HttpError(413, f"the image is {width} x {height} = {width * height / 1e6:.1f} million pixels, more "
+                                 f"than this server's limit of {self.limits.pixels / 1e6:.1f} million (a guard "
+                                 "against decompression bombs; unpaired serve --max-megapixels raises it)")
+        return width, height
+
+    def translate(self, data, direction="a2b", step=None):
+        """An upload's translation as PNG bytes (raises HttpError)."""
+        with self.lock, large_images():  # one at a time; PIL's own pixel limit is ours while inside
+            self.check_size(data)
+            translator = self.translator(direction, step)
+            try:
+                image = decode_image(data, translator.in_channels)
+            except UnpairedError as exc:
+                raise HttpError(415, str(exc)) from None
+            out = translator(image)
+        buf = io.BytesIO()
+        out.save(buf, format="PNG")
+        return buf.getvalue()
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "unpaired-serve"
+    timeout = 120  # seconds a client may take to send its request
+
+    @property
+    def app(self) -> App:
+        return cast(Server, self.server).app
+
+    def log_message(self, format, *args):
+        log.info("%s %s", self.address_string(), format % args)
+
+    def send(self, status, body, content_type="text/plain; charset=utf-8", headers=()):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        path = urlsplit(self.path).path
+        if path in ("/", "/index.html"):
+            self.send(200, PAGE, "text/html; charset=utf-8")
+        elif path == "/info":
+            self.send(200, json.dumps(self.app.info()), "application/json")
+        else:
+            self.send(404, f"no page {path}: the page is /, the API POST /translate?direction=a2b\n")
+
+    def do_POST(self):
+        parts = urlsplit(self.path)
+        if parts.path != "/translate":
+            self.send(404, f"no endpoint {parts.path}: POST the image to /translate?direction=a2b\n")
+            return
+        try:
+            direction, step = self.query(parts.query)
+            data = self.body()
+            started = time.perf_counter()
+            png = self.app.translate(data, direction, step)
+            seconds = time.perf_counter() - started
+            self.send(200, png, "image/png", headers=[("X-Translate-Seconds", f"{seconds:.3f}")])
+        except HttpError as exc:
+            self.send(exc.status, str(exc) + "\n")
+        except Exception as exc:  # noqa: BLE001 - one request fails, the server goes on
+            log.exception("translate failed")
+            self.send(500, f"translation failed: {type(exc).__name__}: {exc}\n")
+
+    def query(self, text):
+        query = parse_qs(text)
+        direction = query.get("direction", ["a2b"])[-1]
+        step = query.get("step", [""])[-1]
+        if step and not step.isdigit():
+            raise HttpError(400, f"step {step!r} is not a step number")
+        return direction, int(step) if step else None
+
+    def body(self):
+        """The request body, at most the upload limit (411 without a length, 413 above it)."""
+        length = self.headers.get("Content-Length")
+        if length is None or not length.strip().isdigit():
+            raise HttpError(411, "send the image as the request body with a Content-Length "
+                                 "(curl --data-binary @image.jpg ...)")
+        length, limit = int(length), self.app.limits.upload_bytes
+        if length > limit:
+            self.discard(length)
+            raise HttpError(413, f"the upload is {length / 2**20:.1f} MB, more than this server's limit of "
+                                 f"{limit / 2**20:.1f} MB (unpaired serve --max-upload-mb raises it)")
+        if length == 0:
+            raise HttpError(400, "the request body is empty: send the image file as the body")
+        return self.rfile.read(length)
+
+    def discard(self, length, most=256 * 2**20):
+        """Read and drop a refused body (a client that is still sending would otherwise see the
+        connection reset instead of the answer); a very large one is cut off."""
+        left = min(length, most)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+        self.close_connection = True
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, app):
+        host = address[0]
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__(address, Handler)
+        self.app = app
+
+    @property
+    def url(self):
+        host, port = self.server_address[:2]
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def make_server(run, host="127.0.0.1", port=8000, limits=None, device="auto", precision="auto", tile=None,
+                plugins=()):
+    """A :class:`Server` for ``run`` bound to ``host:port`` (port 0: a free one; ``server.url``
+    says which); call ``serve_forever()``, and ``shutdown()`` from another thread to stop it."""
+    if not 0 <= port <= 65535:
+        raise UnpairedError(f"--port: {port} is not a TCP port (0-65535; 0 picks a free one)")
+    app = App(run, limits, device, precision, tile, plugins)
+    try:
+        return Server((host, port), app)
+    except OSError as exc:
+        raise UnpairedError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                            "choose another port (--port 0 picks a free one)") from None

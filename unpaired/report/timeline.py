@@ -1,0 +1,136 @@
+"""The report's sample timeline: the same held-out images translated by the model of each
+kept step (checkpoints/step_<N>.pt, ``train.keep_every``) and of checkpoints/latest.pt.
+
+Where the images come from, and why: they are translated from the checkpoints on disk when
+the report is built, not recorded during training. The checkpoints are the one record of
+what the model was at a step — ``unpaired translate --step N`` uses the same file — so the
+timeline cannot disagree with them, and a resumed run needs no bookkeeping beyond the
+trainer's: at its start it removes kept steps past the checkpoint it resumes from (a killed
+run wrote them; they are trained again), so what is on disk is the run's one history and the
+report built from it is right however many times the run stopped. During training the
+report plugin translates with the live model at each checkpoint (it *is* that step's model)
+and keeps those images in memory, so a refresh loads only the checkpoints of earlier
+sessions, once. The price: a run without ``train.keep_every`` shows its latest step only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .. import checkpoint
+from ..data.held_out import eager, held_out_items, item_image, item_name
+from ..objective import translator_of
+from ..data.tensors import pad_to_multiple, size_multiple, to_image
+from ..errors import UnpairedError
+
+IMAGES = 3  # held-out images per direction (the end-of-run figure shows as many)
+SIDE = 256  # the shorter side of the timeline's images, in pixels: enough to judge, small to embed
+COLUMNS = 8  # steps shown at most (evenly spaced, the first and the last always)
+DOMAINS = {"a2b": "A", "b2a": "B"}
+
+
+@dataclass
+class Inputs:
+    """The held-out images of the timeline: {direction: [(name, (1, C, H, W) tensor)]}."""
+    images: dict
+    note: str = ""  # e.g. that they are training images, the run having no held-out split
+
+
+@dataclass
+class Column:
+    step: int
+    source: str  # the checkpoint file it was translated from
+    images: dict = field(default_factory=dict)  # {direction: [PIL]}
+    error: str = ""  # why the checkpoint could not be used
+
+
+def held_out_inputs(dataset, n=IMAGES, side=SIDE, note=""):
+    """The first ``n`` held-out items' A images (for a2b) and B images (for b2a), from their
+    files, shorter side brought down to ``side``."""
+    items = held_out_items(dataset, n)
+    images = {d: [(item_name(item, domain, i), item_image(item, domain, side)) for i, item in enumerate(items)]
+              for d, domain in DOMAINS.items()}
+    return Inputs(images, note)
+
+
+def translate_inputs(model, inputs, device):
+    """{direction: [PIL]} of each direction ``model`` translates (an objective, or a
+    checkpoint's Translators: ``translators`` and ``translator(d)``), in fp32, eval mode."""
+    out = {}
+    for direction in model.translators:
+        g = translator_of(model, direction)
+        was_training = g.training
+        g.eval()
+        try:
+            multiple = size_multiple(g)
+            translated = []
+            for _, x in inputs.images.get(direction, ()):
+                padded, (h, w) = pad_to_multiple(x.to(device), multiple)
+                with torch.no_grad(), eager(), torch.autocast(device.type, enabled=False):
+                    y = g(padded)
+                translated.append(to_image(y[0, :, :h, :w].float().cpu()))
+            out[direction] = translated
+        finally:
+            g.train(was_training)
+    return out
+
+
+def pick_steps(steps, count=COLUMNS):
+    """At most ``count`` of ``steps`` (sorted): every m-th from the first, and the last. The
+    choice stays the same as steps are added until m grows, so a run's refreshes reuse it."""
+    steps = sorted(steps)
+    if len(steps) <= count:
+        return steps
+    m = math.ceil((len(steps) - 1) / (count - 1))
+    chosen = steps[::m]
+    return chosen if chosen[-1] == steps[-1] else chosen + [steps[-1]]
+
+
+def checkpoint_files(run_dir):
+    """{step: file} of a run's kept steps and its latest.pt (when latest.pt's step is not kept)."""
+    folder = Path(run_dir) / "checkpoints"
+    files = dict(checkpoint.kept_steps(folder))
+    latest = folder / "latest.pt"
+    step = checkpoint.peek_step(latest) if latest.is_file() else None
+    if step is not None and step not in files:
+        files[step] = latest
+    return dict(sorted(files.items()))
+
+
+class Timeline:
+    """The timeline's translations, kept between refreshes of one process: {step: images}."""
+
+    def __init__(self, inputs, device):
+        self.inputs = inputs
+        self.device = torch.device(device)
+        self.translated = {}
+
+    def record(self, step, model):
+        """Translate with ``model`` as it is at ``step`` (the live model at a checkpoint)."""
+        if step not in self.translated:
+            self.translated[step] = translate_inputs(model, self.inputs, self.device)
+
+    def columns(self, run_dir, count=COLUMNS, plugins=()):
+        """The timeline's :class:`Column` s: the chosen steps of the run's checkpoint files,
+        translated (or taken from memory). A checkpoint that cannot be used is a column with
+        its error; translations of steps no longer chosen are dropped from memory."""
+        from ..restore import load_translators
+
+        files = checkpoint_files(run_dir)
+        chosen = pick_steps(files, count)
+        out = []
+        for step in chosen:
+            column = Column(step, str(files[step]))
+            if step not in self.translated:
+                try:
+                    model, _ = load_translators(files[step], plugins=plugins)
+                    self.translated[step] = translate_inputs(model.to(self.device), self.inputs, self.device)
+                except UnpairedError as exc:
+                    column.error = str(exc)
+            column.images = self.translated.get(step, {})
+            out.append(column)
+        self.translated = {s: v for s, v in self.translated.items() if s in chosen}
+        return out, len(files)
