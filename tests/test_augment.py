@@ -323,3 +323,14 @@ def test_augment_null_and_the_plugins_listing(capsys, tmp_path):
     assert "augmentation: diffaugment, ada" in out
     assert "augmentation ada(p=0.0, target=0.6, interval=4, speed=1000, max_p=0.8" in out
     assert "augmentation diffaugment(color=True, translation=0.125, cutout=0.5)" in out
+
+
+def test_resume_may_switch_the_augmentation_on(tiny_recipe, caplog):
+    import logging
+
+    train(tiny_recipe("train.max_steps=2", FP32))
+    with caplog.at_level(logging.INFO, logger="unpaired"):
+        resumed = train(tiny_recipe("train.max_steps=3", "augment.name=ada", "augment.params.p=0.25", FP32), resume=True)
+    assert resumed.step == 3
+    assert any("holds no augmentation state; 'ada' starts afresh" in r.getMessage() for r in caplog.records)
+    assert float(torch.load(resumed.checkpoint, weights_only=True)["augment"]["state"]["p"]) == 0.25
