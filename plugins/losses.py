@@ -9,10 +9,12 @@ from unpaired.errors import UnpairedError
 
 class TargetLoss:
     """A GAN loss that pulls real logits to 1 and fake ones to 0 with ``criterion``
-    (logits, targets); the discriminator loss averages its real and fake terms."""
+    (logits, targets); the discriminator loss averages its real and fake terms. ``boundary``:
+    the logit between fake and real (0 for logits through a sigmoid; 0.5 for least squares)."""
 
-    def __init__(self, criterion):
+    def __init__(self, criterion, boundary=0.0):
         self.criterion = criterion
+        self.boundary = boundary
 
     def generator_loss(self, fake_logits):
         return self.criterion(fake_logits, torch.ones_like(fake_logits))
@@ -78,7 +80,7 @@ def bce():
 
 def lsgan():
     """Least squares (the CycleGAN reference's default)."""
-    return TargetLoss(F.mse_loss)
+    return TargetLoss(F.mse_loss, boundary=0.5)  # targets 0 (fake) and 1 (real)
 
 
 def hinge():

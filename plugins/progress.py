@@ -79,6 +79,8 @@ class ProgressDisplay:
         rate = self.rate.add(metrics.get("it_per_s", 0.0), now - since) or 0.0
         eta = self.rate.eta(total - step)
         losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in metrics.items() if k.startswith("loss_"))  # each phase's
+        if "ada_p" in metrics:  # the built-in ada's augmentation probability
+            losses += f" p {metrics['ada_p']:.2f}"
         if self.progress is not None:
             self.progress.update(self.task, completed=step, losses=losses, speed=f"{rate:.2f} it/s", eta=eta)
         else:

@@ -47,7 +47,7 @@ from unpaired import hookimpl
 from unpaired.errors import UnpairedError, one_of
 
 __all__ = ["SyntheticDataset", "make_synthetic", "a_to_b", "render_scene", "ground_truth_pairs",
-           "structure_masks", "STRUCTURES", "LINE_WIDTHS"]
+           "training_b", "structure_masks", "STRUCTURES", "LINE_WIDTHS"]
 
 # Seed streams: scenes are drawn from numpy's SeedSequence([seed, stream, index]), so the
 # three sets never share a scene whatever n is.
@@ -288,6 +288,14 @@ def ground_truth_pairs(n: int, size: int = 64, seed: int = 0, split: str = "test
     _check_params(n, size, split, seed, structures)
     a = torch.stack([_scene(seed, split, i, size, structures) for i in range(n)])
     return a, a_to_b(a)
+
+
+def training_b(n: int, size: int = 64, seed: int = 0, structures: bool = False) -> torch.Tensor:
+    """The B images of the train split of ``n`` scenes, (n, 3, H, W) in [-1, 1]: every B a
+    training item can draw, i.e. the real images a discriminator of B learns from (to compare
+    its verdicts on them with those on held-out B images: overfitting)."""
+    _check_params(n, size, "train", seed, structures)
+    return a_to_b(torch.stack([_scene(seed, "train_b", i, size, structures) for i in range(n)]))
 
 
 def structure_masks(n: int, size: int = 64, seed: int = 0, split: str = "test",

@@ -22,6 +22,8 @@ VARIANTS = {  # options of the built-ins that change the architecture, checked t
                       ("multiscale_patchgan", {"num_scales": 3}),
                       ("multiscale_patchgan", {"num_scales": 2, "spectral_norm": True, "norm": "none"})],
     "loss": [("wgan", {"gp_weight": 0.0})],
+    "augmentation": [("diffaugment", {"color": False, "cutout": 0.0}), ("diffaugment", {"translation": 0.0}),
+                     ("ada", {"p": 0.5}), ("ada", {"p": 1.0, "max_p": 1.0, "transforms": ["scale", "color"]})],
 }
 
 
@@ -46,6 +48,11 @@ def test_discriminator_contract(name, params):
 @pytest.mark.parametrize("name,params", _cases("loss"), ids=_ids("loss"))
 def test_loss_contract(name, params):
     testing.check_loss(name, **params)
+
+
+@pytest.mark.parametrize("name,params", _cases("augmentation"), ids=_ids("augmentation"))
+def test_augmentation_contract(name, params):
+    testing.check_augmentation(name, **params)
 
 
 DATASET_PARAMS = {

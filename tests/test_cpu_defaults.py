@@ -88,7 +88,7 @@ def test_bf16_auto_run_resumes_bit_exactly_with_fp32_checkpoints(monkeypatch, ti
     common = ("train.precision=auto", "objective.params.pool_size=2", "data.batch_size=2")
     full = Trainer(tiny_recipe(*common, out="full"))
     assert full.amp_dtype == torch.bfloat16
-    assert "cpu bf16 (auto)" in full._describe(0)
+    assert "cpu bf16 (auto)" in full._device_line()
     full = full.run()
     train(tiny_recipe(*common, "train.max_steps=2", out="split"))
     resumed = train(tiny_recipe(*common, out="split"), resume=True)
@@ -139,7 +139,7 @@ def test_num_workers_defaults_to_auto_and_resolves_in_the_trainer(tiny_recipe, m
     torch.set_num_threads(2)
     trainer = Trainer(tiny_recipe("data.num_workers=auto"))
     assert trainer.num_workers == 0
-    assert "2 threads, 0 loader workers" in trainer._describe(0)
+    assert "2 threads, 0 loader workers" in trainer._device_line()
     for bad in ("-1", "many"):
         with pytest.raises(UnpairedError, match="data.num_workers"):
             tiny_recipe(f"data.num_workers={bad}")

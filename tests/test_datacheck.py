@@ -162,3 +162,17 @@ def test_cli_exit_codes_and_output(tmp_path, capsys):
     _image(scraped / "x" / "1.png")
     _image(scraped / "y" / "1.png", seed=5)
     assert _run_cli(str(scraped), "--a", "x", "--b", "y") == 0
+
+
+def test_few_training_images_are_noted_with_the_augmentation_to_use(tmp_path, monkeypatch):
+    from unpaired.data import check
+
+    root = _cyclegan(tmp_path / "set")  # trainA 3 images, trainB 2
+    report = check_data(root)
+    notes = [n for n in report.notes if "few training images" in n]
+    assert len(notes) == 1 and "trainA has 3, trainB has 2" in notes[0]
+    assert "augment.name=ada" in notes[0] and "augment.name=diffaugment" in notes[0]
+    assert report.exit_code == 0 and "few training images" in " ".join(report.text().split())
+    monkeypatch.setattr(check, "FEW_IMAGES", 3)  # trainA has enough now
+    notes = [n for n in check_data(root).notes if "few training images" in n]
+    assert len(notes) == 1 and "trainB has 2" in notes[0] and "trainA" not in notes[0]

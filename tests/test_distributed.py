@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from helpers import RECIPE, TINY
@@ -72,3 +73,30 @@ def test_cut_two_processes_match_one_process(image_root, tmp_path):
     for net in ddp:
         for k in ddp[net]:
             assert torch.allclose(ddp[net][k], single[net][k], atol=1e-5), (net, k)
+
+
+def test_ada_p_is_the_same_on_every_rank_from_statistics_summed_over_them(image_root, tmp_path):
+    # ADA at p = 0 with a target r_t cannot exceed: p stays 0 (no image changes), so two processes
+    # still train as one process with the combined batch, and r_t must come out the same as that
+    # process's: the signs of both ranks' real logits, summed. Each rank has its own random stream.
+    ada = ["augment.name=ada", "augment.params={p: 0.0, target: 1.0, interval: 2}"]
+    common = [f"data.params.root={image_root}", *NO_NORM, "objective.params.pool_size=0", *ada]
+    proc = torchrun([*common, "data.batch_size=1", f"out_dir={tmp_path / 'ddp'}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = torch.load(tmp_path / "ddp" / "checkpoints" / "latest.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "ddp" / "checkpoints" / "rank1.pt", weights_only=True)
+    for k in ("p", "rt"):
+        assert torch.equal(rank0["augment"]["state"][k], rank1["augment"]["state"][k]), k
+    assert not torch.equal(rank0["augment"]["rng"], rank1["augment"]["rng"])  # per-rank draws
+
+    from helpers import tiny_recipe
+    from unpaired.trainer import train
+
+    single = torch.load(train(tiny_recipe(image_root, tmp_path / "single", *NO_NORM, "objective.params.pool_size=0",
+                                          *ada, "data.batch_size=2")).checkpoint, weights_only=True)
+    rt = float(single["augment"]["state"]["rt"])
+    assert rt != 0 and float(rank0["augment"]["state"]["rt"]) == pytest.approx(rt, abs=1e-6)
+    assert float(rank0["augment"]["state"]["p"]) == 0.0
+    for net in single["nets"]:
+        for k in single["nets"][net]:
+            assert torch.allclose(rank0["nets"][net][k], single["nets"][net][k], atol=1e-5), (net, k)

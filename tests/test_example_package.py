@@ -44,7 +44,7 @@ def test_installed_example_is_listed(site, tmp_path):
     assert "unpaired_unet" in out and "unpaired-unet 0.1.0" in out
     assert "generator unet(ngf=64, num_downs=8, norm='instance', dropout=0.0)" in out
     assert "loss unet_hinge(margin=1.0)" in out
-    assert "objective gcgan(transform='rot', share_generator=True)" in out
+    assert "objective gcgan(transform='rot', share_generator=True, pool_size=50)" in out
     assert "failed" not in out
 
 

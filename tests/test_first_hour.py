@@ -244,7 +244,7 @@ def test_modules_added_after_an_editable_install_are_found(tmp_path):
     tree = tmp_path / "tree"  # what a strict editable install links: only the files of that day
     for package, source in (("unpaired", REPO / "unpaired"), ("unpaired/plugins", REPO / "plugins")):
         (tree / package).mkdir(parents=True)
-        for name in ("__init__.py", "errors.py", "hookspecs.py", "loading.py", "registry.py"):
+        for name in ("__init__.py", "version.py", "errors.py", "hookspecs.py", "loading.py", "registry.py"):
             if (source / name).is_file():
                 (tree / package / name).symlink_to(source / name)
     env = dict(os.environ, PYTHONPATH=str(tree))

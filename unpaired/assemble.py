@@ -8,6 +8,8 @@ translate (unpaired.restore):
     assembly.kind_of(net)           "generator" | "discriminator" | None (the objective's own, e.g. CUT's F)
     assembly.translator("a2b")      the module that translates a direction
     assembly.translator_record()    {direction: {net, in_channels, out_channels}}, for checkpoints
+    assembly.augmentation           the recipe's augmentation hooked onto the discriminators
+                                    (unpaired.augment); None for inference or without one
 
 The recipe itself is never changed here: ``--print-config``, ``runs/NAME/config.yaml`` and the
 checkpoint hold the recipe as written, and the losses are resolved again, the same way, whenever
@@ -23,6 +25,8 @@ from omegaconf import DictConfig
 import torch
 from torch import nn
 
+from .augment import Augmentation, attach
+from .augment import build as build_augmentation
 from .config import plain
 from .errors import UnpairedError
 from .loading import get_registry
@@ -73,6 +77,7 @@ class Assembly:
     objective: Any  # the objective: an nn.Module with the contract's methods (unpaired.hookspecs)
     parts: Parts
     losses: dict = field(default_factory=dict)
+    augmentation: Augmentation | None = None
 
     def kind_of(self, net: nn.Module) -> str | None:
         return self.parts.kind_of(net)
@@ -85,6 +90,10 @@ class Assembly:
         """The adversarial losses handed to the objective (the engine's seam for penalties and
         augmentation statistics)."""
         return self.parts.adversarial
+
+    def discriminators(self) -> list[nn.Module]:
+        """The objective's networks that ``parts.discriminator()`` built, once each."""
+        return list({id(net): net for net in self.networks_of("discriminator")}.values())
 
     def translator(self, direction: str) -> nn.Module:
         return translator_of(self.objective, direction)
@@ -128,7 +137,9 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
     ``channels``: the image channels of domains A and B (the data's; a checkpoint stores them);
     ``rank``: this process under torchrun; ``purpose``: "train" or "inference" (see Parts);
     ``losses``: already resolved ones (else resolved here). ``factory``, ``label`` and ``params``
-    build a given factory instead of the recipe's ``objective`` (unpaired.testing)."""
+    build a given factory instead of the recipe's ``objective`` (unpaired.testing). For training,
+    the recipe's ``augment`` is hooked onto every discriminator ``parts`` built
+    (``assembly.augmentation``, unpaired.augment)."""
     registry = registry or get_registry()
     name = label or cfg.objective.name
     if factory is None:
@@ -144,7 +155,12 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
     else:
         objective = factory(parts=parts, **params)
     check_objective_shape(objective, name, parts)
-    return Assembly(objective, parts, losses)
+    assembly = Assembly(objective, parts, losses)
+    if purpose != "inference":  # translation never augments (it never calls a discriminator)
+        augmentation = build_augmentation(cfg, registry, rank)
+        if augmentation is not None:
+            assembly.augmentation = attach(augmentation, assembly.discriminators(), assembly.adversarial)
+    return assembly
 
 
 def recipe_losses(cfg: DictConfig, registry=None, warn: bool = False) -> dict:

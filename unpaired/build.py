@@ -44,6 +44,8 @@ def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str,
     for role, choice in losses.items():
         if choice["name"] is not None:
             check(registry.check_params, "loss", choice["name"], choice["params"], key=f"losses.{role}")
+    if cfg.augment.name is not None:  # built here (cheap, no data): its param values are checked too
+        check(registry.create, "augmentation", cfg.augment.name, plain(cfg.augment.params), key="augment")
     if cfg.eval.every > 0 or cfg.eval.at_end:
         check(registry.check_params, "feature_extractor", cfg.eval.extractor, plain(cfg.eval.extractor_params),
               key="eval.extractor")
@@ -78,6 +80,8 @@ def provenance(cfg: DictConfig, registry: Registry | None = None,
         "dataset": ("dataset", cfg.data.name),
         **{f"loss.{r}": ("loss", c["name"]) for r, c in losses.items() if c.get("name") is not None},
     }
+    if cfg.augment.name is not None:
+        chosen["augment"] = ("augmentation", cfg.augment.name)
     out = {}
     for role, (kind, name) in chosen.items():
         p = registry.entry(kind, name).plugin

@@ -38,6 +38,13 @@ class LossChoice:
 
 
 @dataclass
+class AugmentChoice:
+    # a registered augmentation (diffaugment, ada, ...) of everything the discriminators see; null: none
+    name: Optional[str] = None
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Data:
     name: str = "image_folder"
     params: Dict[str, Any] = field(default_factory=dict)
@@ -97,6 +104,8 @@ class Recipe:
     discriminator: PluginChoice = field(default_factory=lambda: PluginChoice("patchgan"))
     # role -> choice, laid over the objective's defaults (`unpaired plugins -v` lists each objective's roles)
     losses: Dict[str, LossChoice] = field(default_factory=dict)
+    # differentiable augmentation of every discriminator input (unpaired.augment); `augment: null` = off
+    augment: AugmentChoice = field(default_factory=AugmentChoice)
     data: Data = field(default_factory=Data)
     train: Train = field(default_factory=Train)
     eval: Eval = field(default_factory=Eval)
@@ -108,6 +117,16 @@ class Recipe:
 
 
 OPEN_MAPPINGS = ("params", "test_params", "extractor_params")  # free-form: plugins' keyword arguments
+NULLABLE_CHOICES = {"augment": AugmentChoice}  # `augment: null` (a recipe, an override, a checkpoint): {name: null}
+
+
+def _null_choices(raw: dict) -> dict:
+    """``raw`` (a plain recipe dict) with each of NULLABLE_CHOICES that is null as ``{name: null}``."""
+    for key in NULLABLE_CHOICES:
+        if key in raw and raw[key] is None:
+            raw[key] = {"name": None, "params": {}}
+    return raw
+
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # train.precision; translate and eval take all but fp16
 CHOICES = {
@@ -139,7 +158,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), quick: bool = F
         raise UnpairedError(f"recipe {path} must be a mapping of keys, not a {type(raw).__name__}")
     cfg = OmegaConf.structured(Recipe)
     try:
-        moved = move_keys(_mapping(raw), f"recipe {path}", DEFAULT_OBJECTIVE)
+        moved = move_keys(_null_choices(_mapping(raw)), f"recipe {path}", DEFAULT_OBJECTIVE)
         cfg = cast(DictConfig, OmegaConf.merge(cfg, moved))
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, f"recipe {path}") from None
@@ -203,6 +222,8 @@ def set_key(cfg: DictConfig, key: str, value: Any, source: str) -> None:
     key = moved_override(key, cfg.objective.name)  # e.g. train.pool_size -> objective.params.pool_size
     if key is None:
         return
+    if key in NULLABLE_CHOICES and value is None:
+        value = OmegaConf.structured(NULLABLE_CHOICES[key])
     parts = key.split(".")
     if len(parts) >= 2 and parts[0] == "losses" and parts[1] not in cfg.losses:
         cfg.losses[parts[1]] = LossChoice()  # a loss role an objective may use (losses.nce.weight=2)
@@ -331,7 +352,7 @@ def from_container(container: dict, source: str = "checkpoint config") -> DictCo
     import copy
 
     try:
-        container = move_keys(copy.deepcopy(container), source, DEFAULT_OBJECTIVE)
+        container = move_keys(_null_choices(copy.deepcopy(container)), source, DEFAULT_OBJECTIVE)
         return cast(DictConfig, OmegaConf.merge(OmegaConf.structured(Recipe), container))
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, "checkpoint config") from None

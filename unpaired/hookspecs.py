@@ -36,7 +36,9 @@ class AdversarialLoss(Protocol):
     """An adversarial loss (scalar tensors; logits are whatever a discriminator returns). It may
     also define ``penalty(discriminator, real, fake) -> Tensor`` (e.g. a gradient penalty):
     objectives compute each discriminator's loss through ``judge`` (unpaired.objective.Adversarial),
-    which adds it once."""
+    which adds it once. An optional float ``boundary`` (default 0) is the logit between "fake"
+    and "real" (lsgan's targets are 0 and 1: 0.5); an adaptive augmentation's overfitting
+    signal (ADA's r_t) counts the real logits above it."""
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor: ...
 
@@ -101,6 +103,10 @@ def register_losses(register: Register) -> None:
     it exactly once, with ``real`` and ``fake`` the images that discriminator judged (fake
     detached).
 
+    An adversarial loss whose logits are not centred on 0 says where "fake" turns "real" with a
+    float attribute ``boundary`` (lsgan, with targets 0 and 1: 0.5; default 0): what an adaptive
+    augmentation's ``observe`` receives is the real logits less it.
+
     No base class is needed. A recipe that puts one kind in the other's slot is an error.
     """
 
@@ -130,6 +136,65 @@ def register_feature_extractors(register: Register) -> None:
     mapping images ``(N, 3, H, W)`` in [-1, 1] (any size; it resizes itself) to features
     ``(N, D)``, with a ``dim`` attribute giving D. Only the built-in ``inception`` gives
     numbers comparable with published FIDs.
+    """
+
+
+@hookspec
+def register_augmentations(register: Register) -> None:
+    """Register differentiable augmentations of what the discriminators see (DiffAugment, ADA).
+
+    ``register(name, factory, help="")`` where ``factory(**params)`` returns an augmentation: a
+    callable (an ``nn.Module`` when it keeps state) ``augment(images, generator) -> Tensor``. The
+    recipe chooses one with ``augment: {name, params}`` (null: none); check param values yourself
+    and raise ``UnpairedError`` naming ``augment.params.<key>``.
+
+    What the engine does with it (unpaired.augment): a forward pre-hook on every network
+    ``parts.discriminator()`` built replaces its input by ``augment(input, generator)`` while
+    that network is in training mode: real images, generated ones, history-pool images and a
+    gradient penalty's interpolates, in the discriminator's update and in the generator's (whose
+    gradient flows back through the augmentation), for every objective, with no code in it.
+    Inference never builds it.
+
+    * ``images``: (N, C, H, W) float32 on the training device, values in [-1, 1]; called outside
+      autocast (the result is cast back to the caller's dtype).
+    * ``generator``: a ``torch.Generator`` on that device, one per process, seeded from
+      ``train.seed`` and the rank, saved in the checkpoint. Draw **every** random number from it
+      (``torch.rand(n, generator=generator, device=images.device)``) and let the draws depend on
+      the batch's shape only, never on its values: then a resumed run draws what an uninterrupted
+      one draws, and the engine can replay a draw.
+    * Return a tensor of the same shape, differentiable with respect to ``images``. Geometric
+      transforms keep values in [-1, 1]; colour transforms may leave it by their amounts, as in
+      the papers (reals and fakes are shifted alike).
+    * **Per sample**: each image of a batch gets its own draw (DiffAugment: a colour change,
+      translation and cutout per image; ADA: each transform applied to each image with
+      probability p, its parameters drawn per image). Both papers apply the same *pipeline* to
+      real and fake batches (the same transforms; for ADA the same p) with independent draws, in
+      both updates; neither needs the same draw for a real batch and a fake one.
+    * **The same draw** for several batches, when an objective asks for it (e.g. a term that
+      compares D's outputs on a real image and on its translation under one transform): inside
+      ``with step.same_draw():`` (unpaired.phases.Step) every batch of a shape already augmented in
+      the block gets the first one's draw again (the engine restores the generator's state
+      before the call); after the block the generator continues past every draw made in it.
+
+    Optional capabilities (an adaptive augmentation such as ADA uses them):
+
+    * ``observe(real_logits)``: called with the real logits of every discriminator loss in
+      training (``discriminator_loss`` and ``judge``), less the adversarial loss's ``boundary``,
+      detached, float32: above 0 means "real". Accumulate tensors; reading a value (``.item()``)
+      would wait for the GPU every step.
+    * ``adapt(step, images, reduce)``: called after every optimisation step, in every process.
+      ``step``: steps completed; ``images``: the real images one discriminator saw in that step
+      over all processes (``data.batch_size`` x processes); ``reduce(tensor)``: the sum over the
+      processes (the tensor itself in one process), a collective: call it on the same steps in
+      every process. Whatever p-like state it sets from reduced values is then the same
+      everywhere.
+    * ``metrics() -> {name: scalar Tensor}``: values logged at each log step (progress display,
+      ``metrics.csv``, on_log), the same on every process. Prefix the names with yours (``ada_p``).
+    * State: an ``nn.Module``'s buffers are run state: moved to the training device, saved in
+      the checkpoint (``augment``; rank N's in ``rankN.pt``) and restored by ``--resume``. A run
+      resumed with another number of processes gives ranks > 0 rank 0's state.
+
+    ``unpaired.testing.check_augmentation`` checks all of this.
     """
 
 

@@ -20,6 +20,7 @@ BUILTIN_MODULES = (
     "unpaired.plugins.resnet",
     "unpaired.plugins.patchgan",
     "unpaired.plugins.losses",
+    "unpaired.plugins.augmentations",
     "unpaired.plugins.datasets",
     "unpaired.plugins.synthetic",
     "unpaired.plugins.features",

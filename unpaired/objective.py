@@ -53,12 +53,18 @@ class Adversarial:
     ``judge`` call when the loss has a penalty.
 
     ``observers``: callables the engine adds (e.g. ADA's overfitting signal), given the real
-    logits of every ``discriminator_loss`` and ``judge`` call.
+    logits of every ``discriminator_loss`` and ``judge`` call. ``boundary``: the logit between
+    "fake" and "real" (the plugin's ``boundary``, default 0; lsgan's 0.5).
     """
 
     def __init__(self, loss: AdversarialLoss, name: str, key: str):
         self.loss, self.name, self.key = loss, name, key
         self.has_penalty = callable(getattr(loss, "penalty", None))
+        boundary = getattr(loss, "boundary", 0.0)
+        if isinstance(boundary, bool) or not isinstance(boundary, (int, float)) or boundary != boundary:
+            raise UnpairedError(f"{key}.name: loss {name!r} has a boundary {boundary!r}, not a number "
+                                "(the logit between fake and real)")
+        self.boundary = float(boundary)
         self.observers: list[Callable[[torch.Tensor], None]] = []
         self.judged = 0  # judge() calls since the engine last reset the count
         self.penalties: list[torch.Tensor] = []  # this step's penalty values (logged as "penalty")

@@ -10,6 +10,7 @@ scaler skipped the step (an inf or NaN gradient), True otherwise.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,11 @@ class Step(Mapping):
     ``device``, ``dtype`` (the autocast dtype, None for fp32), ``rank`` and ``world_size``,
     ``config`` (the recipe, read only). An objective that keeps its own step-dependent state
     (an EMA warm-up) can read ``index`` instead of counting, so it resumes right.
+
+    ``same_draw()``: a block within which the recipe's augmentation (unpaired.augment) gives
+    every batch of a shape the draw the first batch of that shape got (e.g. a real batch and
+    its translation under the same transforms); outside it each call draws anew, per sample.
+    Without an augmentation it does nothing. ``augmentation`` is the engine's (or None).
     """
 
     phases: dict[str, nn.Module]
@@ -93,6 +99,11 @@ class Step(Mapping):
     rank: int = 0
     world_size: int = 1
     config: Any = None
+    augmentation: Any = None
+
+    def same_draw(self):
+        """The augmentation's same-draw block (see the class docstring); a no-op without one."""
+        return self.augmentation.same_draw() if self.augmentation is not None else contextlib.nullcontext()
 
     def __getitem__(self, phase: str) -> nn.Module:
         return self.phases[phase]

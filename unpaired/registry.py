@@ -1,6 +1,6 @@
 """The registry of named factories that plugins register: generators, discriminators,
-losses, datasets, feature extractors, objectives. Small on purpose: ``names(kind)``,
-``create(kind, name, **params)`` (or ``create(kind, name, params, key=...)``),
+losses, datasets, feature extractors, objectives, augmentations. Small on purpose:
+``names(kind)``, ``create(kind, name, **params)`` (or ``create(kind, name, params, key=...)``),
 ``entry(kind, name)`` (and ``check_params``, which ``create`` runs first).
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ HOOKS = {
     "dataset": "register_datasets",
     "feature_extractor": "register_feature_extractors",
     "objective": "register_objectives",
+    "augmentation": "register_augmentations",
 }
 
 # arguments the engine passes itself, which a recipe's params may not set
@@ -31,6 +32,7 @@ ENGINE_ARGS = {
     "dataset": (),
     "feature_extractor": (),
     "objective": ("parts",),
+    "augmentation": (),
 }
 
 

@@ -14,6 +14,9 @@ are checked against its signature first, as a recipe's are)::
     def test_my_loss():
         check_loss("my_loss")
 
+    def test_my_augmentation():
+        check_augmentation("my_augmentation", strength=0.5)
+
 Objectives are checked with small built-in networks (``generator=``, ``discriminator=``:
 (name, params) of registered ones) on one tiny batch::
 
@@ -35,6 +38,7 @@ __all__ = [
     "check_dataset",
     "check_feature_extractor",
     "check_objective",
+    "check_augmentation",
 ]
 
 GENERATOR_CHANNELS = ((3, 3), (1, 3), (3, 1))
@@ -157,6 +161,84 @@ def check_feature_extractor(factory, *, sizes=FEATURE_SIZES, **params):
                     f"{label}: an image's features change with the call or the batch (eval mode?)")
 
 
+def check_augmentation(factory, *, channels=(3, 1), sizes=((32, 32), (32, 48)), **params):
+    """``factory(**params)`` -> an augmentation (register_augmentations in unpaired.hookspecs):
+    ``augment(images, generator)`` gives a finite float32 tensor of the images' shape; gradients
+    reach the images; every random number comes from ``generator`` (torch's global generator is
+    untouched, one generator state gives one output, a batch's draws do not depend on its values,
+    so the engine's same draw holds); draws are per sample (copies of one image in a batch come out
+    different, unless the augmentation leaves every image as it is, as ADA does at p = 0).
+    Optional ``observe``, ``adapt`` and ``metrics`` run on a few steps of logits, metrics are
+    scalar tensors, and an ``nn.Module``'s state round-trips through a checkpoint. Returns the
+    augmentation."""
+    import io
+
+    factory, label = _resolve("augmentation", factory, params)
+    aug = factory(**params)
+    _expect(callable(aug), f"{label}: built a {type(aug).__name__}, not callable as augment(images, generator)")
+    for c in channels:
+        for h, w in sizes:
+            where = f"{label} on ({BATCH * 2}, {c}, {h}, {w})"
+            torch.manual_seed(0)
+            x = _images(BATCH * 2, c, h, w).requires_grad_(True)
+            other = _images(BATCH * 2, c, h, w)
+            before = torch.get_rng_state()
+            y = _augment(aug, x, 1, where)
+            again = _augment(aug, x.detach(), 1, where)
+            _expect(torch.equal(torch.get_rng_state(), before),
+                    f"{where}: drew from torch's global generator; draw every random number from `generator`")
+            shape = tuple(getattr(y, "shape", ())) or type(y).__name__
+            _expect(isinstance(y, torch.Tensor) and tuple(y.shape) == tuple(x.shape),
+                    f"{where}: returned {shape}, expected {tuple(x.shape)}")
+            _expect(y.dtype == torch.float32, f"{where}: returned {y.dtype} for float32 images")
+            _finite(y, where)
+            _expect(torch.equal(y.detach(), again), f"{where}: one generator state gave two different outputs")
+            y.float().square().mean().backward()
+            _expect(x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0,
+                    f"{where}: no finite gradient reaches the images (the augmentation must be differentiable)")
+            # the draws depend on the batch's shape only: as many are drawn for other images
+            states = []
+            for images in (x.detach(), other):
+                generator = torch.Generator().manual_seed(2)
+                _augment(aug, images, generator, where)
+                states.append(generator.get_state())
+            _expect(torch.equal(*states), f"{where}: draws a number of random values that depends on the images' "
+                    "values; the engine's same draw needs draws that depend on the batch's shape only")
+            same = x.detach()[:1].expand_as(x).contiguous()
+            out = _augment(aug, same, 3, where)
+            _expect(torch.equal(out, same) or any(not torch.equal(out[0], out[i]) for i in range(1, len(out))),
+                    f"{where}: every copy of one image came out the same: draw per sample")
+    observe, adapt, metrics = (getattr(aug, k, None) for k in ("observe", "adapt", "metrics"))
+    for step in range(1, 9):
+        if callable(observe):
+            observe(torch.randn(BATCH, 1, 6, 6) + 0.5)
+        if callable(adapt):
+            adapt(step, BATCH, lambda t: t)
+    if callable(metrics):
+        for k, v in dict(metrics()).items():
+            _expect(isinstance(k, str) and isinstance(v, torch.Tensor) and v.dim() == 0,
+                    f"{label}: metrics()[{k!r}] is {type(v).__name__} {tuple(getattr(v, 'shape', ()))}, "
+                    "expected a scalar tensor")
+            _finite(v, f"{label}: metrics()[{k!r}]")
+    if isinstance(aug, nn.Module):
+        buf = io.BytesIO()
+        torch.save(aug.state_dict(), buf)
+        buf.seek(0)
+        fresh = factory(**params)
+        fresh.load_state_dict(torch.load(buf, weights_only=True))
+        _expect(_same_state(fresh.state_dict(), aug.state_dict()),
+                f"{label}: state_dict() does not round-trip through load_state_dict()")
+    return aug
+
+
+def _augment(aug, x, seed, where):
+    generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+    try:
+        return aug(x, generator)
+    except Exception as exc:
+        raise AssertionError(f"{where}: raised {type(exc).__name__}: {exc}") from exc
+
+
 # --- losses ------------------------------------------------------------------------------------
 def _check_adversarial(loss, label):
     for shape in ((BATCH, 1, 6, 6), (BATCH, 1)):
@@ -221,9 +303,12 @@ def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_D
     A to B (and B to A) images, one step gives finite scalar terms, every phase is updated and
     each update moves that phase's parameters only, samples are image batches, and
     extra_state() round-trips through a checkpoint. When the objective has an adversarial
-    role, one more step with a loss that has a penalty (``wgan``) checks that every
-    discriminator loss goes through ``judge``, which adds it. ``losses``: {role: {name, weight,
-    params}} over the objective's defaults."""
+    role, one more step with a loss that has a penalty (``wgan``, unless the first had one)
+    and an augmentation hooked on (unpaired.augment) checks that every discriminator loss goes
+    through ``judge``, which adds the penalty, and that every discriminator input, the
+    penalty's included, went through the discriminator's call (``d(x)``, not ``d.forward(x)``),
+    where the engine augments it. ``losses``: {role: {name, weight, params}} over the
+    objective's defaults."""
     import io
 
     factory, label = _resolve("objective", factory, params)
@@ -251,11 +336,38 @@ def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_D
     from .objective import ADVERSARIAL
 
     adversarial = [role for role, kind in (getattr(factory, "loss_kinds", None) or {}).items() if kind == ADVERSARIAL]
-    if adversarial and not any(adv.has_penalty for adv in assembly.adversarial):
-        wgan = {"name": "wgan", "params": {"gp_weight": 10.0}}
-        with_penalty = {**(losses or {}), **{role: wgan for role in adversarial}}
-        _objective_step(factory, label, params, generator, discriminator, with_penalty, channels, size, batch, seed=2)
+    if adversarial:
+        with_penalty = losses
+        if not any(adv.has_penalty for adv in assembly.adversarial):
+            wgan = {"name": "wgan", "params": {"gp_weight": 10.0}}
+            with_penalty = {**(losses or {}), **{role: wgan for role in adversarial}}
+        _objective_step(factory, label, params, generator, discriminator, with_penalty, channels, size, batch, seed=2,
+                        spy=_AugmentationSpy())
     return terms
+
+
+class _AugmentationSpy:
+    """An augmentation for check_objective: a copy of each batch, each copy kept, so that a
+    discriminator's forward can tell whether its input came through the engine's hook."""
+
+    def __init__(self):
+        self.outputs: list = []
+        self.bypassed = 0  # discriminator forwards in training mode on an input that skipped the hook
+
+    def __call__(self, images, generator):
+        out = images.clone()
+        self.outputs.append(out)
+        return out
+
+    def watch(self, net):
+        forward = net.forward
+
+        def watched(x, *args, **kwargs):
+            if net.training and not any(x is out for out in self.outputs):
+                self.bypassed += 1
+            return forward(x, *args, **kwargs)
+
+        net.forward = watched
 
 
 def _assemble(factory, label, params, generator, discriminator, losses, channels, seed):
@@ -278,8 +390,10 @@ def _assemble(factory, label, params, generator, discriminator, losses, channels
         raise AssertionError(str(exc)) from None
 
 
-def _objective_step(factory, label, params, generator, discriminator, losses, channels, size, batch, seed):
-    """(objective, assembly, terms) after one train_step as the engine runs it, checked."""
+def _objective_step(factory, label, params, generator, discriminator, losses, channels, size, batch, seed, spy=None):
+    """(objective, assembly, terms) after one train_step as the engine runs it, checked; with
+    ``spy`` (an _AugmentationSpy) hooked onto the discriminators as the engine's augmentation."""
+    from .augment import Augmentation, attach
     from .errors import UnpairedError
     from .objective import translator_of
     from .phases import PhaseOptimizers, Step
@@ -297,6 +411,11 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
     groups = obj.param_groups()
     optimizers = PhaseOptimizers(groups, lr=1e-3)
     d_phases = assembly.discriminator_phases(groups)
+    augmentation = None
+    if spy is not None:
+        augmentation = attach(Augmentation(spy, "check_objective"), assembly.discriminators(), assembly.adversarial)
+        for net in assembly.discriminators():
+            spy.watch(net)
 
     def update(phase, loss):
         _expect(phase in groups, f"{label}: update({phase!r}) names no phase of param_groups() ({', '.join(groups)})")
@@ -310,7 +429,7 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
                 f"{label}: update({phase!r}) changed parameters of another phase")
         return stepped
 
-    terms = obj.train_step(Step(obj.phases, config=assembly.parts.config), a, b, update)
+    terms = obj.train_step(Step(obj.phases, config=assembly.parts.config, augmentation=augmentation), a, b, update)
     _expect(isinstance(terms, dict) and terms, f"{label}: train_step returned {type(terms).__name__}, "
             "expected a dict of loss terms")
     for k, v in terms.items():
@@ -321,6 +440,12 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
         assembly.penalties(optimizers.updated, d_phases)
     except UnpairedError as exc:
         raise AssertionError(str(exc)) from None
+    if spy is not None:
+        _expect(spy.bypassed == 0, f"{label}: {spy.bypassed} discriminator forward(s) in training mode got an input "
+                "the engine's augmentation never saw: call a discriminator as d(x), not d.forward(x), and only "
+                "networks made by parts.discriminator() (docs/plugins.md, 'Augmentations')")
+        _expect(not assembly.discriminators() or spy.outputs,
+                f"{label}: train_step never called a discriminator made by parts.discriminator()")
     return obj, assembly, terms
 
 

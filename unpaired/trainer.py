@@ -185,6 +185,10 @@ class Trainer:
         self.objective = self.assembly.objective
         layout = torch.channels_last if self.channels_last else torch.preserve_format
         self.objective.to(self.device, memory_format=layout)
+        # the recipe's augmentation, hooked onto every discriminator (unpaired.augment); None: off
+        self.augmentation = self.assembly.augmentation
+        if self.augmentation is not None:
+            self.augmentation.to(self.device)
         probe.check_model(cfg, self.assembly, sizes, self.device)
         self.provenance = provenance(cfg, registry, losses)
 
@@ -245,8 +249,12 @@ class Trainer:
         return resumable_state(self.ckpt_path, self.cfg)
 
     def _per_rank_state(self) -> dict:
-        """What differs between ranks: the objective's extra state (pools) and the random generators."""
-        return {"objective_state": self.objective.extra_state(), "rng": rng.rng_state()}
+        """What differs between ranks: the objective's extra state (pools), the random generators
+        and the augmentation's state (its generator, statistics not yet summed over the ranks)."""
+        state = {"objective_state": self.objective.extra_state(), "rng": rng.rng_state()}
+        if self.augmentation is not None:
+            state["augment"] = self.augmentation.state_dict()
+        return state
 
     def _record(self, nets) -> dict:
         """What every checkpoint holds besides the training state: the step, the recipe, the
@@ -302,6 +310,12 @@ class Trainer:
         if own is not None:
             self.objective.load_extra_state(own["objective_state"])
             self._rng = own["rng"]
+        if self.augmentation is not None:
+            if own is not None:
+                self.augmentation.load_state_dict(own.get("augment"), str(self.ckpt_path))
+            else:  # another number of processes: rank 0's state (p), this rank's own random stream
+                shared = {k: v for k, v in (state.get("augment") or {}).items() if k != "rng"}
+                self.augmentation.load_state_dict(shared, str(self.ckpt_path))
         self.step = state["step"]
         self.best = state.get("best") or None
 
@@ -340,11 +354,12 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def train_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One optimisation step of the objective; returns its loss terms (tensors): the
-        objective's own, ``loss_<phase>`` (what each phase's update was given) and ``penalty``
-        (the adversarial loss's penalty, summed over the step's judge calls) when there is one."""
+        """One optimisation step of the objective, then the augmentation's ``adapt``; returns its
+        loss terms (tensors): the objective's own, ``loss_<phase>`` (what each phase's update was
+        given) and ``penalty`` (the adversarial loss's penalty, summed over the step's judge
+        calls) when there is one."""
         step = Step(self.phases, self.step, self.step // self.steps_per_epoch, self.total_steps, self.device,
-                    self.amp_dtype, self.world.rank, self.world.size, self.cfg)
+                    self.amp_dtype, self.world.rank, self.world.size, self.cfg, augmentation=self.augmentation)
         self.optimizers.updated.clear()
         with self._autocast():  # forwards under autocast; update() steps out of it
             terms = dict(self.objective.train_step(step, a, b, self.update))
@@ -354,6 +369,8 @@ class Trainer:
         penalty = self.assembly.penalties(self.optimizers.updated, self.d_phases)
         if penalty is not None:
             terms.setdefault("penalty", penalty)
+        if self.augmentation is not None:  # e.g. ADA's p, from statistics summed over the ranks
+            self.augmentation.adapt(self.step + 1, self.batch_size, lambda t: distributed.total(self.world, t))
         return terms
 
     def update(self, phase: str, loss: torch.Tensor) -> bool:
@@ -483,6 +500,8 @@ class Trainer:
         now = time.perf_counter()
         metrics = {"epoch": self.epoch, "lr": self.lr,
                    **{k: float(v) for k, v in distributed.mean(self.world, self.window.means()).items()}}
+        if self.augmentation is not None:  # the same on every rank (set from summed statistics)
+            metrics.update({k: float(v) for k, v in self.augmentation.metrics().items()})
         metrics["it_per_s"] = self.window.rate(self.step, now)
         self.health.check_metrics(self.step, metrics, self.lr)  # raises on NaN/inf
         if eval_now and self.evaluator is not None:
@@ -497,6 +516,10 @@ class Trainer:
                      self.best["value"], self.best["step"])
         if self.world.is_distributed and not distributed.same_weights(self.world, self.objective, self.device):
             raise RuntimeError("the ranks' weights differ at the end of training")
+        metrics = self.augmentation.metrics() if self.augmentation is not None else {}
+        if self.world.is_distributed and metrics and not distributed.same_values(self.world, metrics, self.device):
+            raise RuntimeError(f"the ranks' augmentation state ({', '.join(sorted(metrics))}) "
+                               "differs at the end of training")
 
     def _device_line(self) -> str:
         """What trains on what: data, batch, steps, device, precision, threads, networks."""
@@ -510,10 +533,11 @@ class Trainer:
         batch = f"batch {cfg.data.batch_size}"
         if self.world.is_distributed:
             batch += f" x {self.world.size} processes = {self.batch_size} per step"
+        augment = f", augment {cfg.augment.name}" if self.augmentation is not None else ""
         return (f"{len(self.dataset)} pairs/epoch, {batch}, "
                 f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, "
                 f"generator {cfg.generator.name} "
-                f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params)")
+                f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params){augment}")
 
 
 def train(cfg: DictConfig, resume: bool = False) -> TrainResult:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from PIL import Image
 
-from .. import checkpoint
+from .. import checkpoint, files
 from ..config import from_container
 from ..errors import UnpairedError
 from ..loading import load_plugin_file
@@ -157,12 +156,8 @@ def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUM
             figure = im.convert("RGB")
     html = page(info, curves(run_dir / "metrics.csv"), view, figure, sample_grids(run_dir))
     path = run_dir / REPORT
-    tmp = path.with_name(f".{REPORT}.tmp{os.getpid()}")
-    try:
+    with files.atomic_path(path) as tmp:
         tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -75,6 +75,25 @@ def mean(world, tensors):
     return dict(zip(keys, flat))
 
 
+def total(world, tensor):
+    """The sum over ranks of ``tensor`` (a new tensor; ``tensor`` itself in one process)."""
+    if not world.is_distributed:
+        return tensor
+    out = tensor.clone()
+    dist.all_reduce(out)
+    return out
+
+
+def same_values(world, tensors, device):
+    """True when every rank holds the same values in the dict of scalar tensors ``tensors``."""
+    if not world.is_distributed or not tensors:
+        return True
+    flat = torch.stack([tensors[k].detach().double().reshape(()) for k in sorted(tensors)]).to(device)
+    gathered = [torch.zeros_like(flat) for _ in range(world.size)]
+    dist.all_gather(gathered, flat)
+    return all(torch.equal(g, gathered[0]) for g in gathered)
+
+
 def any_rank(world, flag, device):
     """True on every rank when ``flag`` is true on any rank."""
     if not world.is_distributed:
