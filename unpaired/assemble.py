@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 import torch
 from torch import nn
 
+from . import conditions
 from .config import plain
 from .errors import UnpairedError
 from .loading import get_registry
@@ -136,8 +137,9 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
         params = plain(cfg.objective.params)
     if losses is None:
         losses = resolve_losses(cfg, declared_losses(factory), name, warn=warn)
+    needs = {kind: conditions.needed(factory, kind) for kind in conditions.KINDS}
     parts = Parts(cfg, registry, channels, name, getattr(factory, "loss_kinds", {}), losses=losses, rank=rank,
-                  purpose=purpose)
+                  purpose=purpose, conditions=needs)
     if label is None:
         objective = registry.create("objective", cfg.objective.name, params, key="objective", parts=parts)
     else:

@@ -1,5 +1,6 @@
 """From a resolved recipe to objects: plugins loaded, every name and param checked, datasets,
 provenance. The objective itself is assembled in unpaired.assemble. Errors name the recipe key."""
+from . import conditions
 from .config import plain
 from .errors import UnpairedError
 from .loading import get_registry, load_plugin_file
@@ -37,13 +38,38 @@ def check_recipe(cfg, registry=None):
     for role, choice in losses.items():
         if choice["name"] is not None:
             check(registry.check_params, "loss", choice["name"], choice["params"], key=f"losses.{role}")
+    if entry is not None:
+        for kind in conditions.KINDS:
+            check(check_conditions, cfg, registry, entry.factory, kind)
     if cfg.eval.every > 0 or cfg.eval.at_end:
         check(registry.check_params, "feature_extractor", cfg.eval.extractor, plain(cfg.eval.extractor_params),
               key="eval.extractor")
+    problems = list(dict.fromkeys(problems))  # a bad param is found by check_params and by a build
     if problems:
         head = f"the recipe has {len(problems)} problems:\n  " if len(problems) > 1 else ""
         raise UnpairedError(head + "\n  ".join(problems))
     return losses
+
+
+def check_conditions(cfg, registry, factory, kind):
+    """The recipe's ``kind`` network, built on the meta device (no memory), takes the conditions
+    the objective ``factory`` needs (unpaired.conditions); a plugin that cannot be built there
+    is checked when it is built for real."""
+    needs = conditions.needed(factory, kind)
+    choice = cfg[kind]
+    if not needs or choice.name not in registry.names(kind):
+        return
+    import torch
+
+    channels = {"in_channels": 3, "out_channels": 3} if kind == "generator" else {"in_channels": 3}
+    try:
+        with torch.device("meta"):
+            net = registry.create(kind, choice.name, plain(choice.params), key=kind, **channels)
+    except UnpairedError:
+        raise
+    except Exception:
+        return
+    conditions.check(net, kind, needs, cfg.objective.name, choice.name, registry.entry(kind, choice.name).factory)
 
 
 def build_dataset(cfg, registry=None, test=False):

@@ -25,3 +25,19 @@ def user_message(exc):
         prefix = f"{type(exc).__module__}.{type(exc).__name__}: "
         text = last[len(prefix):] if last.startswith(prefix) else last
     return text
+
+
+def number(key, value, *, minimum=None, above=None, integer=False):
+    """``value`` when it is a finite number (an int with ``integer``; never a bool), at least
+    ``minimum`` and more than ``above`` where given; else an UnpairedError naming ``key``:
+    ``KEY: VALUE must be a finite number >= 0``. For plugins' params."""
+    import math
+
+    kinds = (int,) if integer else (int, float)
+    ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (minimum is None or value >= minimum) and (above is None or value > above)
+    if not ok:
+        what = "an integer" if integer else "a finite number"
+        bounds = [f">= {minimum}"] * (minimum is not None) + [f"> {above}"] * (above is not None)
+        raise UnpairedError(f"{key}: {value!r} must be {what}" + (" " + " and ".join(bounds) if bounds else ""))
+    return value
