@@ -27,10 +27,19 @@ regions, small objects, lines 3/2/1 px), PSNR, SSIM and KID (tiny). Two tables, 
     scoring; ``--clock cpu`` counts this process's CPU seconds instead of wall seconds (steadier
     on a shared machine; with ``--threads 1`` the two agree on a quiet one).
 
-For the CUT objectives the bench sets ``objective.params.nce_layers`` to input, down1, down2,
-block1 and the last block when the generator has fewer than 5 blocks (the default names block5).
-The recipe's ``losses.cycle`` and ``losses.identity`` stay: the one-sided objectives ignore them
-(one warning line each).
+For the CUT objectives (and UNSB) the bench sets ``objective.params.nce_layers`` to input, down1,
+down2, block1 and the last block when the generator has fewer than 5 blocks (the default names
+block5); an objective that needs conditioned networks (UNSB: unpaired.conditions) gets the params
+the generator and discriminator name for it (``conditioning``). The recipe's ``losses.cycle`` and
+``losses.identity`` stay: the one-sided objectives ignore them (one warning line each).
+
+Per run the bench also measures the **translation cost**: the translator (``translator("a2b")``,
+UNSB's 5-step sampler) on the test images one at a time after training, in ms per image, and
+the generator passes it makes per image (counted with forward hooks on the networks
+``parts.generator`` built).
+
+Long comparisons split by seed, each piece its own process (``--seeds 0``, then ``--seeds 1``,
+with the same ``--seconds``); ``--out`` appends each piece's tables.
 
     python bench/quality.py --objectives cyclegan,cut,fastcut --size 32 --steps 0,5,10 --test-n 8   # smoke
     python bench/quality.py --objectives cyclegan,cut,fastcut --size 64 --ngf 8 --ndf 8 --blocks 2 \
@@ -221,11 +230,46 @@ def objective_overrides(name, blocks):
     block1 and the last block."""
     from unpaired.loading import get_registry
 
+    from unpaired import conditions
+
+    registry = get_registry()
+    factory = registry.entry("objective", name, "objective.name").factory
     out = [f"objective.name={name}"]
-    if "nce_layers" in get_registry().entry("objective", name, "objective.name").parameters() and blocks < 5:
+    if "nce_layers" in registry.entry("objective", name, "objective.name").parameters() and blocks < 5:
         layers = list(dict.fromkeys(["input", "down1", "down2", "block1", f"block{blocks}"]))
         out.append(f"objective.params.nce_layers=[{', '.join(layers)}]")
+    for kind, network in (("generator", "resnet"), ("discriminator", "patchgan")):
+        enable = conditions.enabling_params(registry.entry(kind, network).factory, conditions.needed(factory, kind))
+        out += [f"{kind}.params.{k}=[{', '.join(v)}]" for k, v in enable.items()]
     return out
+
+
+def translation_cost(trainer, images):
+    """(ms per image, generator passes per image) of the a2b translator on ``images`` (N, C, H,
+    W), one at a time, in eval mode without gradients."""
+    from unpaired.objective import translator_of
+
+    translator = translator_of(trainer.objective, "a2b")
+    nets = trainer.assembly.networks_of("generator")
+    calls = [0]
+    hooks = [n.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1)) for n in nets]
+    modes = [n.training for n in trainer.objective.networks().values()]
+    for n in trainer.objective.networks().values():
+        n.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng():
+            translator(images[:1])  # warm-up
+            calls[0] = 0
+            t0 = time.perf_counter()
+            for i in range(len(images)):
+                translator(images[i:i + 1])
+            seconds = time.perf_counter() - t0
+    finally:
+        for h in hooks:
+            h.remove()
+        for n, mode in zip(trainer.objective.networks().values(), modes):
+            n.train(mode)
+    return 1000 * seconds / len(images), calls[0] / len(images)
 
 
 def others_share(busy0, own0, wall0):
@@ -240,7 +284,7 @@ def others_share(busy0, own0, wall0):
     return max(0.0, (busy - busy0 - own) / (wall * (os.cpu_count() or 1)))
 
 
-def train_objective(args, name, seed, marks, score, workdir):
+def train_objective(args, name, seed, marks, score, workdir, images):
     """One run of objective ``name`` from ``seed``; returns its ScoreRun and wall/contention info."""
     from train_step import busy_seconds
     from unpaired.loading import register_plugin, unregister_plugin
@@ -265,6 +309,7 @@ def train_objective(args, name, seed, marks, score, workdir):
               f"reaching step {max(args.steps)} and {max(scorer.marks or [0]):.0f} s", file=sys.stderr)
     info = {"wall": time.perf_counter() - wall0, "steps": scorer.step, "train_s": scorer.train_time,
             "others": others_share(busy0, own0, wall0)}
+    info["translate_ms"], info["passes"] = translation_cost(trainer, images)
     return scorer, info
 
 
@@ -344,15 +389,18 @@ def time_table(args, results, marks):
 
 def runs_tables(args, results, infos):
     """Per run: steps, speed and contention; then every score taken."""
-    lines = ["Per run (train s/step: training time over the steps it ran; others: the share of the cores "
-             "other processes used during the run):", "",
-             "| objective | seed | steps run | train s | train s/step | run wall s | others |", "|---|---|---|---|---|---|---|"]
+    lines = ["Per run (train s/step: training time over the steps it ran; translate: the a2b translator on "
+             "the test images one at a time after training, ms per image and generator passes per image; "
+             "others: the share of the cores other processes used during the run):", "",
+             "| objective | seed | steps run | train s | train s/step | translate ms/img | G passes/img | "
+             "run wall s | others |", "|---|---|---|---|---|---|---|---|---|"]
     for o in args.objectives:
         for s in args.seeds:
             i = infos[o, s]
             others = "-" if i["others"] is None else f"{100 * i['others']:.0f}%"
             lines.append(f"| {o} | {s} | {i['steps']} | {i['train_s']:.1f} | "
-                         f"{i['train_s'] / max(i['steps'], 1):.3f} | {i['wall']:.0f} | {others} |")
+                         f"{i['train_s'] / max(i['steps'], 1):.3f} | {i['translate_ms']:.1f} | {i['passes']:g} | "
+                         f"{i['wall']:.0f} | {others} |")
     lines += ["", *_head(["objective", "seed", "step"])]
     for o in args.objectives:
         for s in args.seeds:
@@ -404,7 +452,7 @@ def compare_objectives(args, argv):
         results, infos = {}, {}
         for seed in args.seeds:
             for name in args.objectives:
-                scorer, info = train_objective(args, name, seed, marks, score, tmp)
+                scorer, info = train_objective(args, name, seed, marks, score, tmp, a)
                 results[name, seed], infos[name, seed] = scorer, info
                 print(f"{name} seed {seed}: {info['steps']} steps, {info['train_s']:.1f} s training "
                       f"({info['train_s'] / max(info['steps'], 1):.3f} s/step), run {info['wall']:.0f} s", file=sys.stderr)

@@ -21,7 +21,7 @@ from unpaired.errors import UnpairedError, flag, number
 from unpaired.objective import ADVERSARIAL, Objective
 
 from .cyclegan import batch_independent
-from .patchnce import FeatureTap, PatchSampler, patch_nce_loss
+from .patchnce import FeatureTap, PatchSampler, patch_nce
 
 CUT_LAYERS = ("input", "down1", "down2", "block1", "block5")
 MAX_MLP_UNITS = 4096  # the paper's 256; 4096 already makes F's layers 16.8M parameters each
@@ -69,12 +69,7 @@ class GeneratorPass(nn.Module):
         """PatchNCE averaged over layers (each layer's loss a mean over its patches)."""
         if flip:  # back to the keys' orientation
             query_features = [f.flip(3) for f in query_features]
-        with torch.no_grad():
-            keys, ids = self.sampler(key_features, self.num_patches)
-        queries, _ = self.sampler(query_features, self.num_patches, ids)
-        n = key_features[0].shape[0]
-        losses = [patch_nce_loss(q, k, n, self.temperature).mean() for q, k in zip(queries, keys)]
-        return sum(losses) / len(losses)
+        return patch_nce(self.sampler, key_features, query_features, self.num_patches, self.temperature)
 
 
 class Discriminate(nn.Module):

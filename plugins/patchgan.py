@@ -3,6 +3,12 @@
 ``patchgan``: defaults (ndf 64, 3 layers) give the 70x70 PatchGAN: 2,764,737 parameters, a
 256x256 image -> 30x30 logits. ``multiscale_patchgan``: several PatchGANs, each judging the
 image at half the resolution of the previous one (pix2pixHD's multi-scale discriminator).
+
+``conditioning: [timestep]`` (unpaired.conditions) makes either a discriminator of a sampler's
+step, ``D(x, timestep=t)``, as the UNSB code conditions its discriminators: the step's sinusoidal
+embedding (4 ndf wide) through a two-layer MLP, and a per-channel bias from it added after each
+strided or middle convolution, before its norm (plugins/conditioning.py). Without conditioning
+(the default) the network and its weights' names are exactly the unconditioned ones.
 """
 import torch
 import torch.nn.functional as F
@@ -10,8 +16,10 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from unpaired import hookimpl
+from unpaired import conditions as _conditions
 from unpaired.errors import UnpairedError
 
+from .conditioning import TimeEmbedding, time_bias
 from .norms import norm_layer
 
 
@@ -29,13 +37,16 @@ class PatchGAN(nn.Module):
     """PatchGAN: ``ndf`` base width, ``n_layers`` strided layers (3 gives 70x70 patches),
     ``norm`` instance | batch | none, ``spectral_norm`` wraps every convolution in spectral
     normalisation (Miyato et al. 2018; usually with ``norm: none``). With spectral_norm the
-    weights keep PyTorch's default initialisation: the normalisation fixes their scale."""
+    weights keep PyTorch's default initialisation: the normalisation fixes their scale.
+    ``conditioning`` [] | [timestep]: a discriminator of a sampler's step (module docstring)."""
 
     test_params = {"ndf": 8, "n_layers": 2}  # small enough for the contract tests
+    conditions_param = "conditioning"  # unpaired.conditions: the param that asks for conditions
 
-    def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
+    def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False, conditioning=()):
         super().__init__()
         check_widths(ndf, n_layers)
+        self.conditions = _conditions.parse("discriminator.params.conditioning", conditioning, (_conditions.TIMESTEP,))
         norm, bias = norm_layer(norm, "discriminator.params.norm")
         sn = _spectral_norm if spectral_norm else (lambda conv: conv)
         layers = [sn(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
@@ -51,9 +62,26 @@ class PatchGAN(nn.Module):
         layers.append(sn(nn.Conv2d(ch, 1, 4, stride=1, padding=1)))
         self.model = nn.Sequential(*layers)
         self.n_layers = n_layers
+        if self.conditions:  # a bias from the step after each convolution but the first and the last
+            convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d)][1:-1]
+            self.timed = {i: k for k, i in enumerate(convs)}  # index in model -> its Linear
+            self.time_embed = TimeEmbedding(4 * ndf, 4 * ndf, final_act=False)
+            self.time_bias = nn.ModuleList(nn.Linear(4 * ndf, layers[i].out_channels) for i in convs)
+            for linear in self.time_bias:
+                nn.init.zeros_(linear.bias)
 
-    def forward(self, x):
-        return self.model(x)
+    def forward(self, x, timestep=None):
+        if not self.conditions:
+            if timestep is not None:
+                raise UnpairedError("discriminator.params.conditioning: this patchgan takes no timestep; "
+                                    "set conditioning: [timestep]")
+            return self.model(x)
+        temb = self.time_embed(timestep, x.device)
+        for i, layer in enumerate(self.model):
+            x = layer(x)
+            if i in self.timed:
+                x = x + time_bias(self.time_bias[self.timed[i]], temb)
+        return x
 
 
 def patchgan_output_size(size, n_layers):
@@ -70,28 +98,33 @@ class MultiScalePatchGAN(nn.Module):
     scale's logit map is nearest-upsampled to the finest map's size (h, w) and the maps are
     concatenated along the width: (N, 1, h, num_scales * w). Every scale then holds the same
     number of logits, so it weighs equally in the adversarial losses, which average over the map.
+    ``conditioning`` [] | [timestep]: every scale takes the step (as patchgan's).
     """
 
     test_params = {"ndf": 8, "n_layers": 2}  # small enough for the contract tests
+    conditions_param = "conditioning"
 
-    def __init__(self, in_channels, num_scales=2, ndf=64, n_layers=3, norm="instance", spectral_norm=False):
+    def __init__(self, in_channels, num_scales=2, ndf=64, n_layers=3, norm="instance", spectral_norm=False,
+                 conditioning=()):
         super().__init__()
         if not isinstance(num_scales, int) or num_scales < 1:
             raise UnpairedError(f"discriminator.params.num_scales: {num_scales!r} must be a positive integer "
                                 "(2 or 3 usually)")
         self.scales = nn.ModuleList(
-            PatchGAN(in_channels, ndf=ndf, n_layers=n_layers, norm=norm, spectral_norm=spectral_norm)
+            PatchGAN(in_channels, ndf=ndf, n_layers=n_layers, norm=norm, spectral_norm=spectral_norm,
+                     conditioning=conditioning)
             for _ in range(num_scales)
         )
         self.n_layers = n_layers
+        self.conditions = self.scales[0].conditions
 
-    def forward(self, x):
+    def forward(self, x, timestep=None):
         self._check_size(x)
         maps = []
         for k, net in enumerate(self.scales):
             if k:
                 x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
-            maps.append(net(x))
+            maps.append(net(x) if timestep is None else net(x, timestep=timestep))
         h, w = maps[0].shape[-2:]
         maps = [maps[0]] + [F.interpolate(m, size=(h, w), mode="nearest") for m in maps[1:]]
         return torch.cat(maps, dim=-1)

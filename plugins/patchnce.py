@@ -10,6 +10,8 @@ the parts the CUT objectives share.
 * :func:`patch_nce_loss`: for each sampled query patch, the key patch at the same position is
   the positive and the other sampled patches of the same image are the negatives;
   cross-entropy over (positive, negatives) / temperature.
+* :func:`patch_nce`: the loss between two images' features, averaged over layers (CUT's and
+  UNSB's NCE term).
 """
 import torch
 import torch.nn.functional as F
@@ -37,10 +39,12 @@ class FeatureTap:
                     "Give module paths (e.g. model.4), or add features() to the generator (docs/plugins.md)")
         self.owner = owner
 
-    def __call__(self, x):
+    def __call__(self, x, **conditions):
+        """The activations for images ``x``; ``conditions`` (``timestep=``, ``noise=``) go to a
+        conditioned generator (unpaired.conditions)."""
         if self.by_name:
             try:
-                return self.generator.features(x, self.layers)
+                return self.generator.features(x, self.layers, **conditions)
             except UnpairedError as exc:
                 raise UnpairedError(f"{self.owner}: {exc}") from None
         found = {}
@@ -48,7 +52,7 @@ class FeatureTap:
         hooks = [modules[name].register_forward_hook(lambda m, i, out, name=name: found.__setitem__(name, out))
                  for name in self.layers]
         try:
-            self.generator(x)
+            self.generator(x, **conditions)
         finally:
             for h in hooks:
                 h.remove()
@@ -78,6 +82,18 @@ class PatchSampler(nn.Module):
             samples.append(x / (x.norm(dim=1, keepdim=True) + 1e-7))
             drawn.append(layer_ids)
         return samples, drawn
+
+
+def patch_nce(sampler, key_features, query_features, num_patches, temperature):
+    """PatchNCE between two images' features (lists per layer, keys without gradient), averaged
+    over the layers, each layer's loss the mean over its patches: F (``sampler``) draws
+    ``num_patches`` positions per layer on the keys and samples the queries at the same ones."""
+    with torch.no_grad():
+        keys, ids = sampler(key_features, num_patches)
+    queries, _ = sampler(query_features, num_patches, ids)
+    n = key_features[0].shape[0]
+    losses = [patch_nce_loss(q, k, n, temperature).mean() for q, k in zip(queries, keys)]
+    return sum(losses) / len(losses)
 
 
 def patch_nce_loss(query, key, n_images, temperature=0.07):

@@ -17,10 +17,14 @@ def small(kind, name):
 
 VARIANTS = {  # options of the built-ins that change the architecture, checked too
     "generator": [("resnet", {"upsample": "resize_conv"}),
-                  ("resnet", {"upsample": "resize_conv", "upsample_mode": "bilinear", "norm": "batch"})],
+                  ("resnet", {"upsample": "resize_conv", "upsample_mode": "bilinear", "norm": "batch"}),
+                  ("resnet", {"conditioning": ["timestep", "noise"]}),
+                  ("resnet", {"conditioning": ["noise"], "norm": "batch", "checkpoint_blocks": True})],
     "discriminator": [("patchgan", {"spectral_norm": True, "norm": "none"}),
                       ("multiscale_patchgan", {"num_scales": 3}),
-                      ("multiscale_patchgan", {"num_scales": 2, "spectral_norm": True, "norm": "none"})],
+                      ("multiscale_patchgan", {"num_scales": 2, "spectral_norm": True, "norm": "none"}),
+                      ("patchgan", {"conditioning": ["timestep"]}),
+                      ("multiscale_patchgan", {"conditioning": ["timestep"]})],
     "loss": [("wgan", {"gp_weight": 0.0})],
     "augmentation": [("diffaugment", {"color": False, "cutout": 0.0}), ("diffaugment", {"translation": 0.0}),
                      ("ada", {"p": 0.5}), ("ada", {"p": 1.0, "max_p": 1.0, "transforms": ["scale", "color"]})],

@@ -100,3 +100,27 @@ def test_ada_p_is_the_same_on_every_rank_from_statistics_summed_over_them(image_
     for net in single["nets"]:
         for k in single["nets"][net]:
             assert torch.allclose(rank0["nets"][net][k], single["nets"][net][k], atol=1e-5), (net, k)
+
+
+def test_unsb_two_processes_match_one_process(image_root, tmp_path):
+    # UNSB's noise is drawn for the whole step's batch on every rank and sliced, its step t and the
+    # PatchNCE positions come from the seeded generator, and its energy term is per image: two
+    # processes of batch 1 train as one of batch 2, over a first step (A2 = A mirrored) and a
+    # second (A2 = the previous batch)
+    unsb = ["objective.name=unsb", "losses.adversarial.name=lsgan",
+            "objective.params={nce_layers: [input, down1, down2, block1], num_patches: 16}",
+            "generator.params={ngf: 4, n_blocks: 1, norm: none, conditioning: [timestep, noise]}",
+            "discriminator.params={ndf: 4, n_layers: 2, norm: none, conditioning: [timestep]}",
+            "train.max_steps=2", "train.precision=fp32"]
+    proc = torchrun([f"data.params.root={image_root}", *unsb, "data.batch_size=1", f"out_dir={tmp_path / 'ddp'}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = nets(tmp_path / "ddp" / "checkpoints" / "latest.pt")
+    assert set(ddp) == {"g", "d", "e", "f"}
+
+    from helpers import tiny_recipe
+    from unpaired.trainer import train
+
+    single = nets(train(tiny_recipe(image_root, tmp_path / "single", *unsb, "data.batch_size=2")).checkpoint)
+    for net in ddp:
+        for k in ddp[net]:
+            assert torch.allclose(ddp[net][k], single[net][k], atol=1e-5), (net, k)

@@ -119,17 +119,22 @@ def test_objectives_smoke_equal_steps_and_equal_time(quality, tmp_path, capsys):
     threads = torch.get_num_threads()
     out = tmp_path / "q.md"
     try:
-        rc = quality.main(["--objectives", "cyclegan,cut,fastcut", "--size", "32", "--steps", "0,2", "--n", "8",
+        rc = quality.main(["--objectives", "cyclegan,cut,fastcut,unsb", "--size", "32", "--steps", "0,2", "--n", "8",
                            "--test-n", "4", "--out", str(out)])
     finally:
         torch.set_num_threads(threads)
     assert rc == 0
     text = capsys.readouterr().out
     written = out.read_text()
-    assert "`python bench/quality.py --objectives cyclegan,cut,fastcut" in written and "(a) **Equal steps**" in written
+    assert "`python bench/quality.py --objectives cyclegan,cut,fastcut,unsb" in written and "(a) **Equal steps**" in written
     steps_part = text.split("(a) **Equal steps**")[1].split("(b) **Equal training time**")[0]
     time_part = text.split("(b) **Equal training time**")[1].split("Per run")[0]
-    for name in ("cyclegan", "cut", "fastcut"):
+    runs_part = text.split("Per run")[1]
+    for name, passes in (("cyclegan", 1), ("cut", 1), ("unsb", 5)):  # generator passes per translated image
+        row = next(line for line in runs_part.splitlines() if line.startswith(f"| {name} | "))
+        cells = row.strip("| ").split(" | ")
+        assert float(cells[5]) > 0 and float(cells[6]) == passes, row
+    for name in ("cyclegan", "cut", "fastcut", "unsb"):
         row = next(line for line in steps_part.splitlines() if line.startswith(f"| {name} | 2 |"))
         values = [float(v) for v in row.strip("| ").split(" | ")[2:]]
         assert len(values) == 11 and all(math.isfinite(v) for v in values), row

@@ -47,3 +47,20 @@ def test_every_recipe_error_is_reported_before_data_is_touched(tmp_path):
                  "objective.params.x: objective 'cyclegan'"):
         assert part in msg, part
     assert "no_such_folder" not in msg  # the data folder was not looked at yet
+
+
+def test_the_unsb_recipe_is_the_papers_settings_and_its_networks_are_conditioned():
+    from unpaired.assemble import assemble
+    from unpaired.build import check_recipe
+
+    path = RECIPES[0].parent / "horse2zebra_unsb.yaml"
+    for quick in (False, True):
+        cfg = load_recipe(path, quick=quick)
+        assert cfg.objective.name == "unsb" and cfg.losses.adversarial.name == "lsgan"
+        assert dict(cfg.objective.params) == {"num_timesteps": 5, "tau": 0.01, "lambda_sb": 1.0, "lambda_nce": 1.0,
+                                              "nce_idt": True}
+        assert (cfg.train.epochs, cfg.train.decay_epochs, cfg.train.init, cfg.train.lr) == (200, 200, "xavier", 2e-4)
+        check_recipe(cfg)  # the conditioned generator and discriminators, at recipe time
+    unsb = assemble(cfg, channels=(3, 3)).objective  # the --quick one
+    assert unsb.bridge.steps == 5 and unsb.bridge.noise_inputs["z"] == ("N", 5, 128)
+    assert unsb.e.model[0].in_channels == 12  # E judges two (X_t, X_t+1) pairs side by side

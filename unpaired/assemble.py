@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 import torch
 from torch import nn
 
+from . import conditions
 from .augment import Augmentation, attach
 from .augment import build as build_augmentation
 from .config import plain
@@ -148,8 +149,9 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
         params = plain(cfg.objective.params)
     if losses is None:
         losses = resolve_losses(cfg, declared_losses(factory), name, warn=warn)
+    needs = {kind: conditions.needed(factory, kind) for kind in conditions.KINDS}
     parts = Parts(cfg, registry, channels, name, getattr(factory, "loss_kinds", {}), losses=losses, rank=rank,
-                  purpose=purpose)
+                  purpose=purpose, conditions=needs)
     if label is None:
         objective = registry.create("objective", cfg.objective.name, params, key="objective", parts=parts)
     else:

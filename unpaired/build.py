@@ -6,6 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from . import conditions
 from .assemble import declared_losses, resolve_losses
 from .config import plain
 from .errors import UnpairedError
@@ -46,13 +47,38 @@ def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str,
             check(registry.check_params, "loss", choice["name"], choice["params"], key=f"losses.{role}")
     if cfg.augment.name is not None:  # built here (cheap, no data): its param values are checked too
         check(registry.create, "augmentation", cfg.augment.name, plain(cfg.augment.params), key="augment")
+    if entry is not None:
+        for kind in conditions.KINDS:
+            check(check_conditions, cfg, registry, entry.factory, kind)
     if cfg.eval.every > 0 or cfg.eval.at_end:
         check(registry.check_params, "feature_extractor", cfg.eval.extractor, plain(cfg.eval.extractor_params),
               key="eval.extractor")
+    problems = list(dict.fromkeys(problems))  # a bad param is found by check_params and by a build
     if problems:
         head = f"the recipe has {len(problems)} problems:\n  " if len(problems) > 1 else ""
         raise UnpairedError(head + "\n  ".join(problems))
     return losses
+
+
+def check_conditions(cfg: DictConfig, registry: Registry, factory: Any, kind: str) -> None:
+    """The recipe's ``kind`` network, built on the meta device (no memory), takes the conditions
+    the objective ``factory`` needs (unpaired.conditions); a plugin that cannot be built there
+    is checked when it is built for real."""
+    needs = conditions.needed(factory, kind)
+    choice = cfg[kind]
+    if not needs or choice.name not in registry.names(kind):
+        return
+    import torch
+
+    channels = {"in_channels": 3, "out_channels": 3} if kind == "generator" else {"in_channels": 3}
+    try:
+        with torch.device("meta"):
+            net = registry.create(kind, choice.name, plain(choice.params), key=kind, **channels)
+    except UnpairedError:
+        raise
+    except Exception:
+        return
+    conditions.check(net, kind, needs, cfg.objective.name, choice.name, registry.entry(kind, choice.name).factory)
 
 
 def build_dataset(cfg: DictConfig, registry: Registry | None = None, test: bool = False) -> Any:

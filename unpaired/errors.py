@@ -53,3 +53,4 @@ def user_message(exc):
         prefix = f"{type(exc).__module__}.{type(exc).__name__}: "
         text = last[len(prefix):] if last.startswith(prefix) else last
     return text
+

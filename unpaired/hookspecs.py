@@ -59,6 +59,12 @@ class Generator(Protocol):
     * ``features(x, layers) -> list[Tensor]`` — encoder activations at named layers, in the
       order asked (CUT's PatchNCE reads them); unknown names raise UnpairedError listing the
       generator's layer names.
+    * ``conditions: tuple[str, ...]`` — what it takes beside the image (unpaired.conditions):
+      ``"timestep"`` and/or ``"noise"``; it is then called ``G(x, timestep=t, noise=z)`` (and
+      ``features(x, layers, timestep=t, noise=z)``), ``t`` an int or an (N,) int64 tensor, ``z``
+      (N, ``noise_dim``), and ``G(x)`` means step 0 and zero noise. Objectives that need them
+      (UNSB) declare ``generator_conditions``; a discriminator declares its own ``conditions``
+      the same way (``D(x, timestep=t)``).
     """
 
     def __call__(self, x: Tensor) -> Tensor: ...
@@ -225,7 +231,12 @@ def register_objectives(register: Register) -> None:
       ``parts.generator`` that translate each direction (a one-sided objective gives only a2b).
     * ``translator(direction) -> nn.Module`` (optional; the base class returns the network
       ``translators`` names): what translate, eval, export, tiling, video and the figures run.
-      An objective whose translation is a procedure over its networks returns a module doing it.
+      An objective whose translation is a procedure over its networks (several passes, a
+      sampler) returns a module doing it. A module that draws noise declares it in
+      ``noise_inputs = {name: shape}`` (shapes of ints and "N", "H", "W"; standard normal) and
+      takes it as keyword arguments, drawing it itself when not given (unpaired.noise): then
+      ``translate --seed`` reproduces a translation, tiles share one noise field, and export
+      makes the noise inputs of the graph.
     * ``param_groups() -> {phase: [parameters]}``: one Adam optimizer per phase (``train.lr``,
       ``train.betas``, the schedule); together they hold every trainable parameter, each once.
     * ``phases``: ``{phase: nn.Module}``: the module whose ``forward`` each phase calls once per
@@ -254,8 +265,10 @@ def register_objectives(register: Register) -> None:
       resumes with another number of processes, ranks > 0 start without it.
 
     Class attributes of the factory declare what it reads from the recipe: ``losses = {role:
-    default}`` (a dict ``{name, weight, params}``, or None when the recipe must choose) and
-    ``loss_kinds = {role: "adversarial" | "reconstruction"}``.
+    default}`` (a dict ``{name, weight, params}``, or None when the recipe must choose),
+    ``loss_kinds = {role: "adversarial" | "reconstruction"}`` and, for conditioned networks,
+    ``generator_conditions`` / ``discriminator_conditions`` (e.g. ``("timestep", "noise")``:
+    every network ``parts`` builds must declare them, checked at recipe time; unpaired.conditions).
     ``unpaired.testing.check_objective`` checks all of this the way the engine runs it.
     """
 
@@ -287,7 +300,8 @@ def on_log(run, step, metrics):
     every objective: ``loss_g``, ``loss_d`` for the built-ins), ``penalty`` when the adversarial
     loss has one, and each of the objective's own loss terms averaged since the previous call
     (cyclegan: ``g_adv_ab``, ``g_adv_ba``, ``cycle_a``, ``cycle_b``, ``idt_a``, ``idt_b``,
-    ``g_total``, ``d_a``, ``d_b``; cut: ``d``, ``g_adv``, ``nce``, ``nce_idt``, ``g_total``),
+    ``g_total``, ``d_a``, ``d_b``; cut: ``d``, ``g_adv``, ``nce``, ``nce_idt``, ``g_total``; unsb: ``d``,
+    ``e``, ``g_adv``, ``sb``, ``nce``, ``nce_idt``, ``g_total``),
     plus evaluation metrics on the steps where they are computed."""
 
 
@@ -296,7 +310,8 @@ def on_sample(run, step, images):
     """Every ``train.sample_every`` steps (and at the last): ``images`` is a dict of CPU
     tensors in [0, 1]: ``grid`` (3, H, W) — a row per image of each of the objective's sample
     rows — and those rows by name, tuples of (N, C, h, w) batches (cyclegan: ``a2b``, ``b2a``,
-    each (real, translated, reconstructed); cut: ``a2b`` (real, translated), ``idt_b``)."""
+    each (real, translated, reconstructed); cut: ``a2b`` (real, translated), ``idt_b``; unsb:
+    ``a2b`` (real, the sampler's prediction at each step))."""
 
 
 @hookspec

@@ -17,6 +17,7 @@ from .registry import HOOKS, PluginInfo, Registry
 BUILTIN_MODULES = (
     "unpaired.plugins.cyclegan",
     "unpaired.plugins.cut",
+    "unpaired.plugins.unsb",
     "unpaired.plugins.resnet",
     "unpaired.plugins.patchgan",
     "unpaired.plugins.losses",

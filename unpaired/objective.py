@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from . import conditions
 from .config import plain
 from .errors import UnpairedError
 from .hookspecs import AdversarialLoss
@@ -208,7 +209,9 @@ class Parts:
     ``loss(role)``: the recipe's ``losses.<role>`` (resolved against the objective's defaults,
     kind-checked; an adversarial one as an :class:`Adversarial`); ``weight(role)``: its weight.
     ``seed`` (``train.seed``) and ``rank`` (this process's index under torchrun) seed
-    per-process randomness; ``config`` is the whole recipe (read only).
+    per-process randomness; ``config`` is the whole recipe (read only). ``conditions``: {kind:
+    (condition, ...)} the objective needs its networks to take (its ``generator_conditions`` and
+    ``discriminator_conditions``, unpaired.conditions): every network built here is checked.
 
     ``purpose="inference"``: a checkpoint opened to translate. Weights are loaded afterwards, so
     nothing is initialised; discriminators are built on the ``meta`` device (no memory), and a
@@ -216,7 +219,7 @@ class Parts:
     """
 
     def __init__(self, cfg: DictConfig, registry, channels, objective_name: str, loss_kinds=None,
-                 losses: dict | None = None, rank: int = 0, purpose: str = "train"):
+                 losses: dict | None = None, rank: int = 0, purpose: str = "train", conditions: dict | None = None):
         self.config, self.registry = cfg, registry
         self.channels = tuple(int(c) for c in channels)
         self.seed, self.rank = int(cfg.train.seed), rank
@@ -224,6 +227,7 @@ class Parts:
         self.loss_kinds = dict(loss_kinds or {})
         self.losses = dict(losses or {})  # role -> {name, weight, params}, resolved (assemble.resolve_losses)
         self.purpose = purpose
+        self.conditions = dict(conditions or {})  # kind -> conditions its networks must take
         self.built: dict[int, tuple] = {}  # id(network) -> ("generator", cin, cout) | ("discriminator", cin)
         self.adversarial: list[Adversarial] = []  # every adversarial loss handed out
         self._sized: set = set()
@@ -269,10 +273,11 @@ class Parts:
         net = self._checked(build(), kind, choice.name)
         return self._record(self.init(net), record)
 
-    @staticmethod
-    def _checked(net, kind, name):
+    def _checked(self, net, kind, name):
         if not isinstance(net, nn.Module):
             raise UnpairedError(f"{kind}.name: {name!r} built a {type(net).__name__}, not a torch nn.Module")
+        conditions.check(net, kind, self.conditions.get(kind, ()), self.objective_name, name,
+                         self.registry.entry(kind, name).factory)
         return net
 
     def _record(self, net: nn.Module, record: tuple) -> nn.Module:

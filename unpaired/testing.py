@@ -302,7 +302,11 @@ def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_D
     unpaired.phases): its param groups partition the trainable parameters, its translators map
     A to B (and B to A) images, one step gives finite scalar terms, every phase is updated and
     each update moves that phase's parameters only, samples are image batches, and
-    extra_state() round-trips through a checkpoint. When the objective has an adversarial
+    extra_state() round-trips through a checkpoint; a stochastic translator (one declaring
+    ``noise_inputs``, unpaired.noise) gives the same output for the same noise and another for
+    other noise. An objective that needs conditioned networks (``generator_conditions``,
+    ``discriminator_conditions``: unpaired.conditions) gets the small networks with the params
+    their factory names for it (``conditions_param``). When the objective has an adversarial
     role, one more step with a loss that has a penalty (``wgan``, unless the first had one)
     and an augmentation hooked on (unpaired.augment) checks that every discriminator loss goes
     through ``judge``, which adds the penalty, and that every discriminator input, the
@@ -377,10 +381,16 @@ def _assemble(factory, label, params, generator, discriminator, losses, channels
     from .config import LossChoice, Recipe
     from .errors import UnpairedError
 
+    from . import conditions
+    from .loading import get_registry
+
     cfg = OmegaConf.structured(Recipe)
     cfg.name = "check_objective"
     for key, (name, net_params) in (("generator", generator), ("discriminator", discriminator)):
-        cfg[key].name, cfg[key].params = name, dict(net_params)
+        # an objective that needs conditioned networks gets them, where the factory says how
+        needs = conditions.needed(factory, key)
+        enable = conditions.enabling_params(get_registry().entry(key, name).factory, needs) if needs else {}
+        cfg[key].name, cfg[key].params = name, {**enable, **dict(net_params)}
     for role, choice in (losses or {}).items():
         cfg.losses[role] = LossChoice(**choice)
     torch.manual_seed(seed)
@@ -408,6 +418,7 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
             y = translator_of(obj, direction)(x)
         _expect(isinstance(y, torch.Tensor) and tuple(y.shape) == (batch, cout, *size),
                 f"{label}: translator {direction} gave {tuple(getattr(y, 'shape', ()))} for {tuple(x.shape)}")
+        _check_stochastic(translator_of(obj, direction), x, f"{label}: translator {direction}")
     groups = obj.param_groups()
     optimizers = PhaseOptimizers(groups, lr=1e-3)
     d_phases = assembly.discriminator_phases(groups)
@@ -447,6 +458,25 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
         _expect(not assembly.discriminators() or spy.outputs,
                 f"{label}: train_step never called a discriminator made by parts.discriminator()")
     return obj, assembly, terms
+
+
+def _check_stochastic(module, x, where):
+    """A translator that declares noise inputs (unpaired.noise) takes them and draws nothing
+    else: the same noise gives the same output, other noise another one."""
+    from .errors import UnpairedError
+    from .noise import draw, is_stochastic
+
+    try:
+        if not is_stochastic(module):
+            return
+        noise, other = (draw(module, x, torch.Generator().manual_seed(s)) for s in (0, 1))
+    except UnpairedError as exc:
+        raise AssertionError(f"{where}: {exc}") from None
+    with torch.no_grad():
+        first, again, another = module(x, **noise), module(x, **noise), module(x, **other)
+    _expect(torch.equal(first, again), f"{where}: two outputs for the same noise: it draws random numbers "
+            "outside its noise_inputs (translate --seed could not reproduce it)")
+    _expect(not torch.equal(first, another), f"{where}: the same output for other noise: its noise_inputs are unused")
 
 
 def _same_state(x, y):

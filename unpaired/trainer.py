@@ -390,7 +390,9 @@ class Trainer:
         modes = [n.training for n in nets]
         for n in nets:
             n.eval()
-        with torch.no_grad(), self._autocast():
+        # under train.seed: a translator that draws noise draws the same for every grid, and the
+        # training's random state (rank 0's alone samples) is left as it was
+        with rng.seeded(self.cfg.train.seed), torch.no_grad(), self._autocast():
             rows = self.objective.samples(self._to_device(batch["A"]), self._to_device(batch["B"]))
         for n, mode in zip(nets, modes):
             n.train(mode)

@@ -42,6 +42,10 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--tile", type=int, default=None, metavar="N",
                     help="translate in overlapping N-px tiles (bounded memory; default: only when the image "
                          "would not fit the memory budget)")
+    tr.add_argument("--seed", type=int, default=None, metavar="N",
+                    help="the noise of a stochastic translator (UNSB's sampler): the same seed gives the same "
+                         "output, another seed another sample (default: the recipe's train.seed; a deterministic "
+                         "translator ignores it)")
 
     ex = checkpoint_command(
         subparsers, cmd_export, "export", help="export a generator to ONNX or torch.export (.pt2), verified",
@@ -81,7 +85,8 @@ def cmd_translate(args) -> int:
 
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
-                                            plugins=args.plugins, tile=args.tile, key="--direction", step=args.step)
+                                            plugins=args.plugins, tile=args.tile, key="--direction", step=args.step,
+                                            seed=args.seed)
     if translator.device.type == "cpu":  # activations of big images: reuse their memory (devices.py)
         keep_freed_memory()
     from ..inference.video import is_video

@@ -5,6 +5,13 @@ generator's size multiple, 4 by the plugin contract). Each export is verified be
 reported: the exported model runs on three input sizes (one non-square, none the training crop)
 and is compared with the PyTorch generator; the tolerance and the largest difference are returned.
 
+A stochastic translator (a sampler that draws noise, unpaired.noise) is exported whole — its
+steps unrolled into the graph — with each of its noise inputs as a further input of the graph,
+named as the translator declares them (UNSB: ``z`` and ``eps``), standard normal, with the
+batch, height and width dynamic like the image's; the verification feeds both the same seeded
+noise. (Noise generated inside the graph from a seed input is not portable: ONNX's random
+operators take their seed as a fixed attribute.)
+
 The generator comes from :class:`unpaired.inference.translate.Translator` (the checkpoint's own recipe and
 plugins); this module never rebuilds networks itself.
 """
@@ -21,6 +28,7 @@ import torch
 
 from .. import files
 from ..errors import UnpairedError, one_of
+from ..noise import BATCH, HEIGHT, WIDTH, draw, noise_inputs
 
 FORMATS = ("onnx", "pt2")
 OPSET = 18
@@ -86,38 +94,52 @@ def _refuse_export(fmt, name, exc):
                         f"data-dependent Python in forward() is the usual cause {hint}") from None
 
 
-def _dims(multiple):
+def _dims(multiple, noise=None):
+    """The dynamic shapes of the image input and of each noise input (in their order)."""
     from torch.export import Dim
 
     batch = Dim("batch", min=1, max=1024)
     h = Dim("h", min=1, max=4096)
     w = Dim("w", min=1, max=4096)
-    return {"x": {0: batch, 2: multiple * h, 3: multiple * w}}
+    axes = {BATCH: batch, HEIGHT: multiple * h, WIDTH: multiple * w}
+    specs = [{0: batch, 2: multiple * h, 3: multiple * w}]
+    for template in (noise or {}).values():
+        specs.append({i: axes[s] for i, s in enumerate(template) if s in axes})
+    return {"x": specs[0]} if len(specs) == 1 else {"x": specs[0], "noise": tuple(specs[1:])}
 
 
 class _Wrapped(torch.nn.Module):
-    """The generator with a named input, so dynamic shapes can refer to it."""
+    """The generator with named inputs, so dynamic shapes can refer to them: the image, then a
+    stochastic translator's noise inputs in their declared order."""
 
     def __init__(self, g):
         super().__init__()
         self.g = g
+        self.names = list(noise_inputs(g))
 
-    def forward(self, x):
-        return self.g(x)
+    def forward(self, x, *noise):
+        return self.g(x, **dict(zip(self.names, noise)))
+
+
+def _example(generator, in_channels, multiple):
+    """Example inputs: a batch of 2 images of 16 multiples a side, and their noise."""
+    x = torch.randn(2, in_channels, 16 * multiple, 16 * multiple)
+    return (x, *draw(generator, x, torch.Generator().manual_seed(0)).values())
 
 
 def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generator"):
     require("onnx"), require("onnxscript")
     model = _Wrapped(generator).eval()
-    example = torch.randn(2, in_channels, 16 * multiple, 16 * multiple)
+    example = _example(generator, in_channels, multiple)
     try:
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes=_dims(multiple),
-                                        input_names=["input"], output_names=["output"], opset_version=OPSET,
-                                        verbose=False)
+            program = torch.onnx.export(model, example, dynamo=True,
+                                        dynamic_shapes=_dims(multiple, noise_inputs(generator)),
+                                        input_names=["input", *model.names], output_names=["output"],
+                                        opset_version=OPSET, verbose=False)
     except Exception as exc:  # the exporter raises many kinds
         _refuse_export("onnx", name, exc)
     proto = program.model_proto
@@ -133,9 +155,9 @@ def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generat
 
 def export_pt2(generator, in_channels, out, metadata, multiple=4, name="generator"):
     model = _Wrapped(generator).eval()
-    example = torch.randn(2, in_channels, 16 * multiple, 16 * multiple)
+    example = _example(generator, in_channels, multiple)
     try:
-        program = torch.export.export(model, (example,), dynamic_shapes=_dims(multiple))
+        program = torch.export.export(model, example, dynamic_shapes=_dims(multiple, noise_inputs(generator)))
     except Exception as exc:
         _refuse_export("pt2", name, exc)
     # into memory first: torch's zip writer aborts the process when the disk is full (exit 134);
@@ -145,28 +167,32 @@ def export_pt2(generator, in_channels, out, metadata, multiple=4, name="generato
     return files.write_bytes(out, buffer.getvalue())
 
 
-def run_exported(path, fmt, x):
-    """The exported model at ``path`` applied to (N, C, H, W) float32 ``x`` -> tensor."""
+def run_exported(path, fmt, x, noise=None):
+    """The exported model at ``path`` applied to (N, C, H, W) float32 ``x`` -> tensor; ``noise``:
+    a stochastic translator's noise inputs by name."""
+    noise = noise or {}
     if fmt == "onnx":
         ort = require("onnxruntime")
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+        feed = {session.get_inputs()[0].name: x.numpy(), **{k: v.contiguous().numpy() for k, v in noise.items()}}
+        return torch.from_numpy(session.run(None, feed)[0])
     program = torch.export.load(str(path))
     with torch.no_grad():
-        return program.module()(x)
+        return program.module()(x, *noise.values())
 
 
 def verify(generator, path, fmt, in_channels, multiple=4, crop=None, seed=0):
-    """Run the export on three sizes (batch 2 for one) and compare with ``generator``."""
+    """Run the export on three sizes (batch 2 for one) and compare with ``generator`` (a
+    stochastic one: both with the same seeded noise)."""
     g = torch.Generator().manual_seed(seed)
     sizes = check_sizes(multiple, crop)
     errors = []
     for i, (h, w) in enumerate(sizes):
         x = torch.rand(2 if i == 0 else 1, in_channels, h, w, generator=g) * 2 - 1
+        noise = draw(generator, x, g)
         with torch.no_grad():
-            ref = generator(x)
-        got = run_exported(path, fmt, x)
+            ref = generator(x, **noise)
+        got = run_exported(path, fmt, x, noise)
         if got.shape != ref.shape:
             raise UnpairedError(f"{path}: the exported model gives shape {tuple(got.shape)} for input "
                                 f"{tuple(x.shape)}, the generator {tuple(ref.shape)}")
@@ -203,6 +229,9 @@ def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=(), st
         "layout": "NCHW float32", "step": state.get("step"), "generator": cfg.generator.name,
         "recipe": json.dumps(OmegaConf.to_container(cfg, resolve=True)),
     }
+    noise = noise_inputs(t.generator)
+    if noise:  # a stochastic translator: its noise inputs, standard normal, by name and shape
+        metadata["noise_inputs"] = json.dumps({k: list(v) for k, v in noise.items()})
     writer = export_onnx if fmt == "onnx" else export_pt2
     files.remove_stale_temps_of([out])
     with contextlib.suppress(OSError):

@@ -4,8 +4,12 @@ A generator with instance normalisation normalises each image by its own statist
 translated on their own would each get their own tone. Here the statistics of every
 instance-norm layer are first recorded on the whole image scaled down to at most
 ``STATS_SIDE`` pixels on its longer side; every tile is then normalised with those statistics
-(the whole image's), so tiles agree. Tiles overlap by a quarter of their side (at least 64 px) and are blended
-with a raised-cosine window. The output is streamed, one row of tiles at a time, into a
+(the whole image's), so tiles agree. A translator that runs its networks several times (a
+sampler's steps, unpaired.noise) has each layer's statistics recorded per pass, and the k-th
+pass over a tile uses the k-th pass's statistics; its noise is read from one seeded field over
+the whole image, each tile at its own position (``Translator.translate_tensor(origin=...)``).
+Tiles overlap by a quarter of their side (at least 64 px) and are blended with a raised-cosine
+window. The output is streamed, one row of tiles at a time, into a
 preallocated uint8 canvas: the activations held at any time are those of one tile, whatever
 the image size.
 
@@ -59,12 +63,14 @@ def _instance_norms(generator):
 
 @contextlib.contextmanager
 def recorded_stats(generator, stats):
-    """Within: each instance-norm layer appends its input's per-channel (mean, var) to ``stats``."""
+    """Within: each instance-norm layer ``i`` appends its input's per-channel (mean, var) to
+    ``stats[i]``, a list with one entry per pass through the layer."""
     handles = []
     for i, m in enumerate(_instance_norms(generator)):
         def hook(module, args, i=i):
             x = args[0].float()
-            stats[i] = (x.mean(dim=(2, 3), keepdim=True), x.var(dim=(2, 3), keepdim=True, unbiased=False))
+            stats.setdefault(i, []).append((x.mean(dim=(2, 3), keepdim=True),
+                                            x.var(dim=(2, 3), keepdim=True, unbiased=False)))
         handles.append(m.register_forward_pre_hook(hook))
     try:
         yield stats
@@ -75,14 +81,18 @@ def recorded_stats(generator, stats):
 
 @contextlib.contextmanager
 def fixed_stats(generator, stats):
-    """Within: each instance-norm layer normalises with the given statistics, not its input's."""
+    """Within: each instance-norm layer normalises with the given statistics, not its input's:
+    its k-th pass with ``stats[i][k]``, counted modulo the passes recorded (so each tile's
+    passes start again at the first)."""
     patched = []
     for i, m in enumerate(_instance_norms(generator)):
-        if i not in stats:
+        if not stats.get(i):
             continue
-        mean, var = stats[i]
+        passes, count = stats[i], [0]
 
-        def forward(x, m=m, mean=mean, var=var):
+        def forward(x, m=m, passes=passes, count=count):
+            mean, var = passes[count[0] % len(passes)]
+            count[0] += 1
             y = (x - mean.to(x)) * torch.rsqrt(var.to(x) + m.eps)
             if m.affine:
                 y = y * m.weight.view(1, -1, 1, 1) + m.bias.view(1, -1, 1, 1)
@@ -137,7 +147,8 @@ def translate_tiled(translator, img: Image.Image, tile: int, overlap: int | None
     stats: dict = {}
     with recorded_stats(translator.generator, stats):
         translator.translate_tensor(to_tensor(small, translator.in_channels)[None])
-    stats = {i: (mu.to(translator.device), var.to(translator.device)) for i, (mu, var) in stats.items()}
+    stats = {i: [(mu.to(translator.device), var.to(translator.device)) for mu, var in passes]
+             for i, passes in stats.items()}
 
     source = np.asarray(img).reshape(height, width, -1)  # uint8, H x W x C
     cout = translator.out_channels
@@ -153,7 +164,7 @@ def translate_tiled(translator, img: Image.Image, tile: int, overlap: int | None
                 tw = (width if c == len(xs) - 1 else x + tile) - x
                 part = torch.from_numpy(np.ascontiguousarray(source[y:y + th, x:x + tw])).permute(2, 0, 1)
                 part = from_uint8(part)[None]
-                out = translator.translate_tensor(part)[0]
+                out = translator.translate_tensor(part, origin=(y, x))[0]
                 wy = window(th, y == 0, r == len(ys) - 1, overlap)
                 wx = window(tw, x == 0, c == len(xs) - 1, overlap)
                 w2 = wy[:, None] * wx[None, :]

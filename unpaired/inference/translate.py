@@ -11,6 +11,11 @@ generator's size multiple (4, the plugin contract's; a generator may declare ano
 ``size_multiple`` attribute), translated and cropped back, so the output has the input's size.
 With ``size=N`` the shorter side is first resized to N pixels.
 
+A stochastic translator (one that draws noise, e.g. UNSB's sampler: unpaired.noise) gets its
+noise from a field seeded by ``seed`` (default: the checkpoint's ``train.seed``): the same seed
+gives the same output for an image whatever the batch, the order or the tiling; another seed
+another sample.
+
 :func:`translate_files` is the ``unpaired translate`` command's engine: input files, folders
 and globs -> PNG files named after the inputs, never over an input.
 """
@@ -29,6 +34,7 @@ from torch import nn
 from .. import files
 from ..runtime.devices import autocast, autocast_dtype, pick_device
 from ..errors import UnpairedError, one_of
+from ..noise import NoiseField, is_stochastic
 from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
 from ..data.tensors import MIN_SIDE, pad_to_multiple, size_multiple, to_image, to_tensor
 from ..restore import DIRECTIONS, load_translators
@@ -54,11 +60,12 @@ class Translator:
     where larger batches measured slower: bench/translate.py).
     ``tile``: translate in overlapping tiles of this many pixels (unpaired/inference/tiling.py); None: only
     images over 2048 x 2048 pixels, in 1024-px tiles; 0: never.
+    ``seed``: the noise of a stochastic translator (unpaired.noise); ignored by a deterministic one.
     """
 
     def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",
                  precision="auto", size: int | None = None, batch_size: int | None = None, direction: str = "a2b",
-                 tile: int | None = None):
+                 tile: int | None = None, seed: int = 0):
         if size is not None and size < 1:
             raise UnpairedError(f"--size: {size!r} must be a positive number of pixels")
         self.device = device if isinstance(device, torch.device) else pick_device(device, "--device")
@@ -74,37 +81,51 @@ class Translator:
         self.multiple = size_multiple(generator)
         self.size, self.batch_size, self.direction = size, batch_size, direction
         self.tile = tile  # None: tile only images over the budget (unpaired/inference/tiling.py); 0: never
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise UnpairedError(f"--seed: {seed!r} must be an integer")
+        self.seed = seed
+        self.noise = NoiseField(generator, seed) if is_stochastic(generator) else None
 
     @classmethod
     def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None,
-                        plugins=(), tile=None, source=None, key="direction", step=None):
+                        plugins=(), tile=None, source=None, key="direction", step=None, seed=None):
         """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
         (its checkpoints/latest.pt; with ``step=N`` the checkpoint ``train.keep_every`` kept of
         step N, checkpoints/step_<N>.pt). ``plugins``: local plugin files to load first (they
         run Python: only files you trust); the checkpoint itself never loads any. ``path`` may
         also be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path.
-        ``key``: what errors call the direction (``--direction`` from the command line)."""
+        ``key``: what errors call the direction (``--direction`` from the command line).
+        ``seed``: the noise of a stochastic translator (None: the recipe's ``train.seed``)."""
         one_of(key, direction, DIRECTIONS)
         modules, state = load_translators(path, directions=(direction,), path=source, plugins=plugins, key=key,
                                           step=step)
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
+        if seed is None:
+            seed = int(checkpoint_recipe(state, source or path).train.seed)
         t = cls(modules[direction], cin, cout, device=device, precision=precision, size=size, batch_size=batch_size,
-                direction=direction, tile=tile)
+                direction=direction, tile=tile, seed=seed)
         t.step = state.get("step")
         return t
 
     def describe(self):
         prec = "bf16" if self.dtype == torch.bfloat16 else "fp32"
-        return f"{self.direction} on {self.device} {prec}"
+        seed = f", seed {self.seed}" if self.noise is not None else ""
+        return f"{self.direction} on {self.device} {prec}{seed}"
 
     @torch.no_grad()
-    def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) in [-1, 1], any H, W -> the generator's output of the same H, W (float, CPU)."""
+    def translate_tensor(self, x: torch.Tensor, origin=(0, 0)) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1], any H, W -> the generator's output of the same H, W (float, CPU).
+        ``origin``: where ``x``'s pixel (0, 0) lies in the image (a tile's corner): a stochastic
+        translator reads its noise there in the seeded field."""
         x = x.to(self.device, torch.float32)
         padded, (h, w) = pad_to_multiple(x, self.multiple, MIN_SIDE)  # 1x1 and 3x300 images too
+        noise = {}
+        if self.noise is not None:
+            (top, left), (height, width) = origin, padded.shape[-2:]
+            noise = self.noise.region(padded.shape[0], top, left, height, width, device=self.device)
         with autocast(self.device, self.dtype):
-            y = self.generator(padded)
+            y = self.generator(padded, **noise)
         return y[..., :h, :w].float().cpu()
 
     def prepare(self, img: Image.Image) -> torch.Tensor:
