@@ -25,7 +25,7 @@ class ReportWriter:
             note = "" if run.config.data.test_params is not None else \
                 "The run has no held-out split (data.test_params): these are training images."
             try:
-                self.timeline = Timeline(held_out_inputs(held_out, note=note), run.device)
+                self.timeline = Timeline(held_out_inputs(held_out, note=note), run.device, seed=run.config.train.seed)
             except Exception as exc:  # noqa: BLE001 - the run goes on; the report says what it can
                 log.warning("report.html: the held-out images cannot be loaded: %s", _first_line(exc))
 

@@ -248,7 +248,8 @@ class UNSB(Objective):
                                 f"so A and B need the same channels (the data has {ca} and {cb})")
         self.g = parts.generator(ca, cb)
         self.d = parts.discriminator(cb)
-        self.e = parts.discriminator(4 * cb)  # judges two (X_t, X_t+1) pairs side by side
+        # judges two (X_t, X_t+1) pairs side by side; an energy, not a judge of real images: never augmented
+        self.e = parts.discriminator(4 * cb, augment=False)
         self.adversarial, self.w_adv = parts.loss("adversarial"), parts.weight("adversarial")
         self.tau, self.lambda_sb, self.lambda_nce = float(tau), float(lambda_sb), float(lambda_nce)
         self.nce_idt = nce_idt

@@ -362,3 +362,33 @@ def test_an_outside_generator_lacking_the_conditions_is_refused_and_one_declarin
     terms = trainer.train_step(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
     assert all(torch.isfinite(v) for v in terms.values())
     assert trainer.model.bridge.noise_inputs["z"] == ("N", 5, 6)
+
+
+def test_the_augmentation_is_hooked_onto_d_and_never_onto_the_energy_network(tiny_recipe):
+    # E judges (X_t, X_t+1) pairs stacked on the channels, not real against generated images:
+    # augmenting it would mix four images' colours; D, the adversarial judge, is augmented
+    from unpaired.assemble import assemble
+
+    for name in ("diffaugment", "ada"):
+        assembly = assemble(unsb_recipe(tiny_recipe, f"augment.name={name}", "train.precision=fp32"), channels=(3, 3))
+        obj = assembly.objective
+        assert assembly.discriminators(augmented=True) == [obj.d]
+        assert {id(n) for n in assembly.discriminators()} == {id(obj.d), id(obj.e)}
+        assert len(obj.d._forward_pre_hooks) == 1 and not obj.e._forward_pre_hooks
+
+
+def test_the_report_timeline_shows_what_translate_gives_and_leaves_torch_random_state_alone(run):
+    # the report's columns are the run's translations at the recipe's seed, as `translate` by
+    # default; translating them at a checkpoint of a live run must not move its random state
+    from unpaired.data.tensors import to_tensor
+    from unpaired.inference.translate import Translator
+    from unpaired.report.timeline import Inputs, Timeline
+
+    image = smooth_image(32, 32)
+    timeline = Timeline(Inputs({"a2b": [("in.png", to_tensor(image, 3).unsqueeze(0))]}), "cpu", seed=0)
+    before = torch.get_rng_state()
+    columns, _ = timeline.columns(run.out_dir)
+    assert torch.equal(torch.get_rng_state(), before)
+    shown = np.asarray(columns[-1].images["a2b"][0]).astype(int)
+    t = Translator.from_checkpoint(run.checkpoint, device="cpu", precision="fp32")
+    assert np.abs(shown - np.asarray(t(image)).astype(int)).max() <= 1

@@ -92,9 +92,12 @@ class Assembly:
         augmentation statistics)."""
         return self.parts.adversarial
 
-    def discriminators(self) -> list[nn.Module]:
-        """The objective's networks that ``parts.discriminator()`` built, once each."""
-        return list({id(net): net for net in self.networks_of("discriminator")}.values())
+    def discriminators(self, augmented: bool = False) -> list[nn.Module]:
+        """The objective's networks that ``parts.discriminator()`` built, once each
+        (``augmented``: those the recipe's augmentation is hooked onto, not built with
+        ``augment=False``)."""
+        nets = {id(net): net for net in self.networks_of("discriminator")}
+        return [net for key, net in nets.items() if not (augmented and key in self.parts.unaugmented)]
 
     def translator(self, direction: str) -> nn.Module:
         return translator_of(self.objective, direction)
@@ -161,7 +164,7 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
     if purpose != "inference":  # translation never augments (it never calls a discriminator)
         augmentation = build_augmentation(cfg, registry, rank)
         if augmentation is not None:
-            assembly.augmentation = attach(augmentation, assembly.discriminators(), assembly.adversarial)
+            assembly.augmentation = attach(augmentation, assembly.discriminators(augmented=True), assembly.adversarial)
     return assembly
 
 

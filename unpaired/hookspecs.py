@@ -155,11 +155,11 @@ def register_augmentations(register: Register) -> None:
     and raise ``UnpairedError`` naming ``augment.params.<key>``.
 
     What the engine does with it (unpaired.augment): a forward pre-hook on every network
-    ``parts.discriminator()`` built replaces its input by ``augment(input, generator)`` while
-    that network is in training mode: real images, generated ones, history-pool images and a
-    gradient penalty's interpolates, in the discriminator's update and in the generator's (whose
-    gradient flows back through the augmentation), for every objective, with no code in it.
-    Inference never builds it.
+    ``parts.discriminator()`` built (not ``parts.discriminator(c, augment=False)``) replaces its
+    input by ``augment(input, generator)`` while that network is in training mode: real images,
+    generated ones, history-pool images and a gradient penalty's interpolates, in the
+    discriminator's update and in the generator's (whose gradient flows back through the
+    augmentation), for every objective, with no code in it. Inference never builds it.
 
     * ``images``: (N, C, H, W) float32 on the training device, values in [-1, 1]; called outside
       autocast (the result is cast back to the caller's dtype).

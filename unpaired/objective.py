@@ -229,6 +229,7 @@ class Parts:
         self.purpose = purpose
         self.conditions = dict(conditions or {})  # kind -> conditions its networks must take
         self.built: dict[int, tuple] = {}  # id(network) -> ("generator", cin, cout) | ("discriminator", cin)
+        self.unaugmented: set[int] = set()  # ids of discriminators built with augment=False
         self.adversarial: list[Adversarial] = []  # every adversarial loss handed out
         self._sized: set = set()
 
@@ -239,8 +240,14 @@ class Parts:
     def generator(self, in_channels: int, out_channels: int) -> nn.Module:
         return self._network("generator", in_channels=in_channels, out_channels=out_channels)
 
-    def discriminator(self, in_channels: int) -> nn.Module:
-        return self._network("discriminator", in_channels=in_channels)
+    def discriminator(self, in_channels: int, augment: bool = True) -> nn.Module:
+        """The recipe's discriminator for ``in_channels``. ``augment=False``: a network of that
+        shape that does not judge real against generated images (UNSB's energy network over
+        image pairs): the recipe's augmentation is not hooked onto it."""
+        net = self._network("discriminator", in_channels=in_channels)
+        if not augment:
+            self.unaugmented.add(id(net))
+        return net
 
     def init(self, module: nn.Module) -> nn.Module:
         """``module`` initialised as the recipe says (``train.init``, ``train.init_gain``)."""

@@ -424,8 +424,9 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
     d_phases = assembly.discriminator_phases(groups)
     augmentation = None
     if spy is not None:
-        augmentation = attach(Augmentation(spy, "check_objective"), assembly.discriminators(), assembly.adversarial)
-        for net in assembly.discriminators():
+        augmentation = attach(Augmentation(spy, "check_objective"), assembly.discriminators(augmented=True),
+                              assembly.adversarial)
+        for net in assembly.discriminators(augmented=True):
             spy.watch(net)
 
     def update(phase, loss):
@@ -455,7 +456,7 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
         _expect(spy.bypassed == 0, f"{label}: {spy.bypassed} discriminator forward(s) in training mode got an input "
                 "the engine's augmentation never saw: call a discriminator as d(x), not d.forward(x), and only "
                 "networks made by parts.discriminator() (docs/plugins.md, 'Augmentations')")
-        _expect(not assembly.discriminators() or spy.outputs,
+        _expect(not assembly.discriminators(augmented=True) or spy.outputs,
                 f"{label}: train_step never called a discriminator made by parts.discriminator()")
     return obj, assembly, terms
 

@@ -141,7 +141,7 @@ def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUM
     view = TimelineView()
     if timeline is None and cfg is not None and state is not None:
         try:
-            timeline = Timeline(recipe_inputs(cfg, run_dir), device)
+            timeline = Timeline(recipe_inputs(cfg, run_dir), device, seed=cfg.train.seed)
         except UnpairedError as exc:
             view.error = f"The held-out images cannot be loaded: {exc}"
     if timeline is not None:

@@ -25,6 +25,7 @@ from ..data.held_out import eager, held_out_items, item_image, item_name
 from ..objective import translator_of
 from ..data.tensors import pad_to_multiple, size_multiple, to_image
 from ..errors import UnpairedError
+from ..noise import NoiseField, is_stochastic
 
 IMAGES = 3  # held-out images per direction (the end-of-run figure shows as many)
 SIDE = 256  # the shorter side of the timeline's images, in pixels: enough to judge, small to embed
@@ -56,9 +57,12 @@ def held_out_inputs(dataset, n=IMAGES, side=SIDE, note=""):
     return Inputs(images, note)
 
 
-def translate_inputs(model, inputs, device):
+def translate_inputs(model, inputs, device, seed=0):
     """{direction: [PIL]} of each direction ``model`` translates (an objective, or a
-    checkpoint's Translators: ``translators`` and ``translator(d)``), in fp32, eval mode."""
+    checkpoint's Translators: ``translators`` and ``translator(d)``), in fp32, eval mode. A
+    stochastic translator reads its noise from the field of ``seed`` (the recipe's
+    ``train.seed``), as ``unpaired translate`` does by default: the same images, and torch's
+    random state untouched (a run's report never moves its training's draws)."""
     out = {}
     for direction in model.translators:
         g = translator_of(model, direction)
@@ -66,11 +70,14 @@ def translate_inputs(model, inputs, device):
         g.eval()
         try:
             multiple = size_multiple(g)
+            field = NoiseField(g, seed) if is_stochastic(g) else None
             translated = []
             for _, x in inputs.images.get(direction, ()):
                 padded, (h, w) = pad_to_multiple(x.to(device), multiple)
+                height, width = padded.shape[-2:]
+                noise = field.region(1, 0, 0, height, width, device=device) if field is not None else {}
                 with torch.no_grad(), eager(), torch.autocast(device.type, enabled=False):
-                    y = g(padded)
+                    y = g(padded, **noise)
                 translated.append(to_image(y[0, :, :h, :w].float().cpu()))
             out[direction] = translated
         finally:
@@ -103,15 +110,16 @@ def checkpoint_files(run_dir):
 class Timeline:
     """The timeline's translations, kept between refreshes of one process: {step: images}."""
 
-    def __init__(self, inputs, device):
+    def __init__(self, inputs, device, seed=0):
         self.inputs = inputs
         self.device = torch.device(device)
+        self.seed = int(seed)  # a stochastic translator's noise (the recipe's train.seed)
         self.translated = {}
 
     def record(self, step, model):
         """Translate with ``model`` as it is at ``step`` (the live model at a checkpoint)."""
         if step not in self.translated:
-            self.translated[step] = translate_inputs(model, self.inputs, self.device)
+            self.translated[step] = translate_inputs(model, self.inputs, self.device, self.seed)
 
     def columns(self, run_dir, count=COLUMNS, plugins=()):
         """The timeline's :class:`Column` s: the chosen steps of the run's checkpoint files,
@@ -127,7 +135,7 @@ class Timeline:
             if step not in self.translated:
                 try:
                     model, _ = load_translators(files[step], plugins=plugins)
-                    self.translated[step] = translate_inputs(model.to(self.device), self.inputs, self.device)
+                    self.translated[step] = translate_inputs(model.to(self.device), self.inputs, self.device, self.seed)
                 except UnpairedError as exc:
                     column.error = str(exc)
             column.images = self.translated.get(step, {})
