@@ -73,10 +73,11 @@ def evaluate(run_dir):
     return json.loads((out / "metrics.json").read_text())["metrics"]
 
 
-def train(out_dir, upsample, seed, steps):
+def train(out_dir, seed, steps, *overrides):
+    """The preview (``--quick``) of the forest -> abstract recipe with ``overrides``, in a
+    subprocess as a user runs it; returns its wall time in seconds."""
     cmd = [sys.executable, "-m", "unpaired", "run", str(RECIPE), "--quick", f"out_dir={out_dir}",
-           f"generator.params.upsample={upsample}", f"train.seed={seed}", f"train.max_steps={steps}",
-           "disable_plugins=[progress]"]
+           f"train.seed={seed}", f"train.max_steps={steps}", "disable_plugins=[progress]", *overrides]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     return time.perf_counter() - start
@@ -104,7 +105,7 @@ def main():
     for seed in seeds:
         for upsample in UPSAMPLES:  # interleaved: a change in the machine's load hits both alike
             run = base / f"{upsample}_seed{seed}"
-            seconds = train(run, upsample, seed, args.steps)
+            seconds = train(run, seed, args.steps, f"generator.params.upsample={upsample}")
             scores = evaluate(run)
             row = {"seconds": seconds, "checker": checkerboard(run, images), "kid_a2b": scores["kid_a2b"],
                    "kid_b2a": scores["kid_b2a"], "cycle_a": scores["cycle_a"], "cycle_b": scores["cycle_b"]}
