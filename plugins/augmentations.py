@@ -39,40 +39,16 @@ below which the paper finds its transforms do not leak into the generated images
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from unpaired import hookimpl
-from unpaired.errors import UnpairedError, one_of
+from unpaired.errors import UnpairedError, flag, number, one_of
 
 ADA_TRANSFORMS = ("xflip", "rotate90", "translation", "scale", "color")
-
-
-# --------------------------------------------------------------------------- param checks
-def _number(key, value, low, high, low_open=False, high_open=False):
-    """``value`` as a float when it is a finite number in the range, else an UnpairedError naming
-    ``augment.params.<key>``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise UnpairedError(f"augment.params.{key}: {value!r} must be a finite number in {span}")
-    return float(value)
-
-
-def _integer(key, value, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise UnpairedError(f"augment.params.{key}: {value!r} must be an integer >= {low}")
-    return value
-
-
-def _flag(key, value):
-    if not isinstance(value, bool):
-        raise UnpairedError(f"augment.params.{key}: {value!r} must be true or false")
-    return value
+K = "augment.params."  # what param errors name
 
 
 # --------------------------------------------------------------------------- draws
@@ -135,9 +111,9 @@ class DiffAugment(nn.Module):
 
     def __init__(self, color=True, translation=0.125, cutout=0.5):
         super().__init__()
-        self.color = _flag("color", color)
-        self.translation = _number("translation", translation, 0.0, 0.5)
-        self.cutout = _number("cutout", cutout, 0.0, 1.0, high_open=True)
+        self.color = flag(K + "color", color)
+        self.translation = float(number(K + "translation", translation, 0.0, 0.5))
+        self.cutout = float(number(K + "cutout", cutout, 0.0, 1.0, below=True))
 
     def forward(self, x, generator):
         if self.color:
@@ -169,11 +145,11 @@ class ADA(nn.Module):
 
     def __init__(self, p=0.0, target=0.6, interval=4, speed=1000, max_p=0.8, transforms=ADA_TRANSFORMS):
         super().__init__()
-        self.max_p = _number("max_p", max_p, 0.0, 1.0, low_open=True)
-        p = _number("p", p, 0.0, self.max_p)
-        self.target = _number("target", target, -1.0, 1.0)
-        self.interval = _integer("interval", interval, 1)
-        self.speed = _number("speed", speed, 0.0, math.inf, low_open=True, high_open=True)
+        self.max_p = float(number(K + "max_p", max_p, 0.0, 1.0, above=True))
+        p = float(number(K + "p", p, 0.0, self.max_p))
+        self.target = float(number(K + "target", target, -1.0, 1.0))
+        self.interval = number(K + "interval", interval, 1, integer=True)
+        self.speed = float(number(K + "speed", speed, 0.0, above=True))
         if isinstance(transforms, str) or not isinstance(transforms, (list, tuple)) or not transforms:
             raise UnpairedError(f"augment.params.transforms: {transforms!r} must be a non-empty list of "
                                 f"{', '.join(ADA_TRANSFORMS)}")

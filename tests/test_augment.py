@@ -286,7 +286,7 @@ def test_bf16_and_compile_train_with_ada(tiny_recipe):
 
 # --------------------------------------------------------------------------- the recipe
 @pytest.mark.parametrize("args,words", [
-    (["augment.name=ada", "augment.params.target=2"], ["augment.params.target", "[-1, 1]"]),
+    (["augment.name=ada", "augment.params.target=2"], ["augment.params.target", ">= -1.0 and <= 1"]),
     (["augment.name=ada", "augment.params.interval=0"], ["augment.params.interval", "integer >= 1"]),
     (["augment.name=ada", "augment.params.speed=.nan"], ["augment.params.speed", "finite"]),
     (["augment.name=ada", "augment.params.transforms=[xflip, hue]"], ["augment.params.transforms[1]", "'hue'"]),

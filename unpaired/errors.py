@@ -16,11 +16,12 @@ def one_of(key, value, allowed):
     return value
 
 
-def number(key, value, low=None, high=None, *, integer=False, above=False):
+def number(key, value, low=None, high=None, *, integer=False, above=False, below=False):
     """``value`` when it is a finite number (an integer with ``integer=True``; never a bool, a
     string or NaN) at least ``low`` (more than ``low`` with ``above=True``) and at most
-    ``high``; else an UnpairedError naming ``key``: ``KEY: VALUE must be a finite number > 0``.
-    For plugins' params too (the built-ins check theirs with it)."""
+    ``high`` (less than ``high`` with ``below=True``); else an UnpairedError naming ``key``:
+    ``KEY: VALUE must be a finite number > 0``. For plugins' params too (the built-ins check
+    theirs with it)."""
     import math
 
     kind = "an integer" if integer else "a finite number"
@@ -29,10 +30,10 @@ def number(key, value, low=None, high=None, *, integer=False, above=False):
     if ok and low is not None:
         ok = value > low if above else value >= low
     if ok and high is not None:
-        ok = value <= high
+        ok = value < high if below else value <= high
     if not ok:
         bounds = [f"{'>' if above else '>='} {low}" if low is not None else "",
-                  f"<= {high:,}" if high is not None else ""]
+                  f"{'<' if below else '<='} {high:,}" if high is not None else ""]
         raise UnpairedError(f"{key}: {value!r} must be {kind} {' and '.join(b for b in bounds if b)}".rstrip())
     return value
 
