@@ -36,8 +36,8 @@ both images. Where this departs from the authors' code:
 * A2 is the previous step's A batch (at the first step, A mirrored); theirs comes from a second
   data loader. An independent image at no extra loading, saved with the per-rank state so resume
   stays exact.
-* G's encoder and decoder are the built-in resnet's (strided convolutions); the authors' blur
-  before and after them (anti-aliasing, as the CUT code does).
+* G's encoder and decoder are the built-in resnet's (strided convolutions), without the authors'
+  blur before and after them (anti-aliasing, as the CUT code does).
 * The training rollout stops at X_t; theirs also runs G once more at t and discards it.
 """
 import functools
@@ -49,7 +49,7 @@ from torch import nn
 from unpaired import hookimpl
 from unpaired.conditions import NOISE, TIMESTEP
 from unpaired.data.tensors import size_multiple
-from unpaired.errors import UnpairedError, number
+from unpaired.errors import UnpairedError, flag, number
 from unpaired.noise import draw
 from unpaired.objective import ADVERSARIAL, Objective
 
@@ -240,8 +240,7 @@ class UNSB(Objective):
         number(key + "nce_temperature", nce_temperature, 0, above=True)
         number(key + "num_patches", num_patches, 1, integer=True)
         number(key + "mlp_units", mlp_units, 1, integer=True)
-        if not isinstance(nce_idt, bool):
-            raise UnpairedError(f"{key}nce_idt: {nce_idt!r} must be true or false")
+        flag(key + "nce_idt", nce_idt)
         ca, cb = parts.channels
         if ca != cb:
             raise UnpairedError(f"objective.name: objective {self.name!r} mixes the A image with G's B prediction, "

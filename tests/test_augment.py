@@ -121,6 +121,31 @@ def test_same_draw_leaves_the_generator_past_the_draws_it_made():
     assert torch.equal(a.augment(x4), b.augment(x4))
 
 
+def test_a_new_shape_after_a_replay_draws_past_every_draw_so_far():
+    # shapes S, S2, S (replayed), S3: S3 must not get the numbers S2 got (the generator sits past
+    # S2's draw after the replay), and the block leaves it where three fresh draws leave it
+    a, b = Augmentation(build("diffaugment"), "d"), Augmentation(build("diffaugment"), "d")
+    x4, x2, x3 = images(4, seed=1), images(2, seed=2), images(3, seed=3)
+    with a.same_draw():
+        a.augment(x4), a.augment(x2), a.augment(x4)
+        y3 = a.augment(x3)
+    b.augment(x4), b.augment(x2)
+    assert torch.equal(y3, b.augment(x3))
+    assert torch.equal(a.state_dict()["rng"], b.state_dict()["rng"])
+
+
+def test_a_generator_state_of_another_device_type_starts_afresh_with_a_line(caplog):
+    import logging
+
+    a = Augmentation(build("diffaugment"), "d", seed=3)
+    a.load_state_dict({"name": "d", "rng": torch.zeros(16, dtype=torch.uint8), "rng_device": "cuda"})
+    with caplog.at_level(logging.INFO, logger="unpaired"):
+        y = a.augment(images(2))  # a CUDA generator's state would not fit a CPU generator
+    assert torch.equal(y, Augmentation(build("diffaugment"), "d", seed=3).augment(images(2)))
+    assert any("of a cuda device" in r.getMessage() for r in caplog.records)
+    assert a.state_dict()["rng_device"] == "cpu"
+
+
 # --------------------------------------------------------------------------- ADA's p
 def test_ada_p_follows_the_overfitting_signal_of_a_discriminator():
     torch.manual_seed(0)

@@ -65,10 +65,11 @@ class Augmentation:
         self.seed, self.rank = int(seed), int(rank)
         self._generator: torch.Generator | None = None
         self._pending_rng: torch.Tensor | None = None  # a loaded state, for the generator made on first use
+        self._pending_device = "cpu"  # the device type of the generator that state is of
         self._replay: dict | None = None  # inside same_draw(): shape -> generator state before its first draw
         self._after: torch.Tensor | None = None  # inside same_draw(): the state after the newest draw
         self.handles: list = []  # the forward pre-hooks (removable)
-        self.calls = 0  # batches augmented (a Python count: no device work)
+        self.calls = 0  # batches augmented (a Python count, no device work; what tests read)
 
     # -- what the hooks run ---------------------------------------------------------------
     def generator(self, device: torch.device) -> torch.Generator:
@@ -78,9 +79,12 @@ class Augmentation:
         if gen is None or gen.device.type != device.type:
             gen = torch.Generator(device=device)
             gen.manual_seed(generator_seed(self.seed, self.rank))
-            if self._pending_rng is not None:
+            if self._pending_rng is not None and self._pending_device != device.type:
+                log.info("augment: the checkpoint's augmentation generator is of a %s device, this run trains on %s: "
+                         "its draws start afresh from train.seed", self._pending_device, device.type)
+            elif self._pending_rng is not None:
                 gen.set_state(self._pending_rng)
-                self._pending_rng = None
+            self._pending_rng = None
             self._generator = gen
         return gen
 
@@ -96,7 +100,9 @@ class Augmentation:
                 self._replay[key] = gen.get_state()
         with torch.autocast(x.device.type, enabled=False):
             y = self.module(x.float(), gen)
-        if self._replay is not None and not replayed:
+        if replayed and self._after is not None:  # the next new shape draws past every draw so far
+            gen.set_state(self._after)
+        elif self._replay is not None:
             self._after = gen.get_state()
         self.calls += 1
         if not isinstance(y, torch.Tensor) or y.shape != x.shape:
@@ -164,9 +170,9 @@ class Augmentation:
         if isinstance(self.module, nn.Module):
             state["state"] = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
         if self._generator is not None:
-            state["rng"] = self._generator.get_state()
+            state["rng"], state["rng_device"] = self._generator.get_state(), self._generator.device.type
         elif self._pending_rng is not None:
-            state["rng"] = self._pending_rng
+            state["rng"], state["rng_device"] = self._pending_rng, self._pending_device
         return state
 
     def load_state_dict(self, state: dict | None, source: str = "the checkpoint") -> None:
@@ -184,7 +190,7 @@ class Augmentation:
             self.module.load_state_dict(state["state"])
         if "rng" in state:
             self._generator = None
-            self._pending_rng = state["rng"]
+            self._pending_rng, self._pending_device = state["rng"], state.get("rng_device", "cpu")
 
     def detach(self) -> None:
         """Remove the hooks (the discriminators see their inputs as they are again)."""
