@@ -235,7 +235,7 @@ def test_plugins_verbose_lists_the_new_params(capsys, monkeypatch):
     assert cli.main(["plugins", "-v"]) == 0
     out = capsys.readouterr().out
     assert "upsample='deconv'" in out and "upsample_mode='nearest'" in out
-    assert "multiscale_patchgan(num_scales=2, ndf=64, n_layers=3, norm='instance', spectral_norm=False)" in out
+    assert "multiscale_patchgan(num_scales=2, ndf=64, n_layers=3, norm='instance', spectral_norm=False, conditioning=())" in out
     assert "wgan(gp_weight=10.0)" in out and "loss hinge()" in out
 
 

@@ -110,7 +110,13 @@ def test_the_command_prints_its_url_and_stops_on_ctrl_c(kept_run):
         url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
         assert json.loads(request(url + "info")[2])["latest_step"] == 4
         process.send_signal(signal.SIGINT)
-        assert process.wait(TIMEOUT) == 0
+        try:
+            code = process.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate(timeout=TIMEOUT)
+            raise AssertionError(f"unpaired serve still ran {TIMEOUT} s after Ctrl-C; its stderr:\n{err[-3000:]}")
+        assert code == 0, process.stderr.read()[-3000:]
     finally:
         if process.poll() is None:
             process.kill()

@@ -152,7 +152,8 @@ def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: s
         counts = ", ".join(f"{f.label} has {len(f.scan.good)}" for f in few)
         report.notes.append(f"few training images ({counts}; fewer than {FEW_IMAGES}): a discriminator memorises so "
                             "few within a few thousand steps and the translations degrade; train with augmentation "
-                            "of what it sees: augment.name=ada (or augment.name=diffaugment), README 'Few images'")
+                            "of what it sees: augment.name=ada (or augment.name=diffaugment), "
+                            "README 'Few images: augmentation'")
     present = [name for name in CYCLEGAN_TEST if (root / name).is_dir()]
     if a is None and len(present) < len(CYCLEGAN_TEST):
         what = "no testA/testB folders" if not present else f"only {present[0]}, no {_other_test(present[0])}"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .. import checkpoint
+from .. import checkpoint, rng
 from ..data.held_out import eager, held_out_items, item_image, item_name
 from ..objective import translator_of
 from ..data.tensors import pad_to_multiple, size_multiple, to_image
@@ -133,9 +133,11 @@ class Timeline:
         for step in chosen:
             column = Column(step, str(files[step]))
             if step not in self.translated:
-                try:
-                    model, _ = load_translators(files[step], plugins=plugins)
-                    self.translated[step] = translate_inputs(model.to(self.device), self.inputs, self.device, self.seed)
+                try:  # building the networks draws their initial weights: never from the caller's state
+                    with rng.seeded(self.seed):
+                        model, _ = load_translators(files[step], plugins=plugins)
+                        self.translated[step] = translate_inputs(model.to(self.device), self.inputs, self.device,
+                                                                 self.seed)
                 except UnpairedError as exc:
                     column.error = str(exc)
             column.images = self.translated.get(step, {})
