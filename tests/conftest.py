@@ -62,3 +62,25 @@ def kept_run(tmp_path_factory):
     train(tiny_recipe(root, base / "run", "train.keep_every=2", "train.precision=fp32", "eval.every=2",
                       "eval.extractor=tiny"))
     return base / "run"
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """A finished tiny CycleGAN run (2 steps, fp32, a checkpoint at step 2). Shared: read it,
+    or take a :func:`run_copy` to change it."""
+    from helpers import make_image_root, tiny_recipe
+    from unpaired.trainer import train
+
+    base = tmp_path_factory.mktemp("finished")
+    train(tiny_recipe(make_image_root(base / "data"), base / "run", "train.max_steps=2", "train.checkpoint_every=2",
+                      "train.precision=fp32"))
+    return base / "run"
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    """A copy of :func:`finished_run` in tmp_path/run, this test's to change."""
+    import shutil
+
+    shutil.copytree(finished_run, tmp_path / "run")
+    return tmp_path / "run"

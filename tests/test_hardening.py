@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import random
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -48,20 +47,10 @@ def save_png(path, size=(40, 32), seed=0):
     return path
 
 
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory):
-    from helpers import make_image_root, tiny_recipe
-
-    base = tmp_path_factory.mktemp("hardening")
-    train(tiny_recipe(make_image_root(base / "data"), base / "run", "train.max_steps=2", "train.precision=fp32"))
-    return base / "run"
-
-
 @pytest.fixture
-def run_dir(trained_once, tmp_path):
+def run_dir(run_copy):
     """A copy of a finished 2-step CycleGAN run (tiny networks)."""
-    shutil.copytree(trained_once, tmp_path / "run")
-    return tmp_path / "run"
+    return run_copy
 
 
 def crafted(run_dir, tmp_path, change, name="crafted.pt"):

@@ -4,7 +4,6 @@ a clean message on a full disk, exit 2 naming the key for bad values, and kill -
 the same weights."""
 import errno
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,20 +34,10 @@ def dead_pid():
     return p.pid
 
 
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory):
-    from helpers import make_image_root, tiny_recipe
-
-    base = tmp_path_factory.mktemp("trained")
-    train(tiny_recipe(make_image_root(base / "data"), base / "run", "train.max_steps=2", "train.checkpoint_every=2"))
-    return base / "run"
-
-
 @pytest.fixture
-def trained(trained_once, tmp_path):
+def trained(run_copy):
     """A healthy 2-step run in tmp_path/run (a copy): its latest.pt."""
-    shutil.copytree(trained_once, tmp_path / "run")
-    return tmp_path / "run" / "checkpoints" / "latest.pt"
+    return run_copy / "checkpoints" / "latest.pt"
 
 
 # ----------------------------------------------------------------------------- 1. no code from checkpoints
