@@ -23,11 +23,17 @@ def add_checkpoint_args(parser, direction=True):
     parser.add_argument("--step", type=int, default=None, metavar="N",
                         help="the run's checkpoint of step N (checkpoints/step_<N>.pt, kept by train.keep_every); "
                              "default: its latest")
-    parser.add_argument("--plugins", action="append", metavar="FILE", default=[],
-                        help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
+    add_plugins_arg(parser)
     if direction:
         parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
                             help="which generator (default a2b; a one-sided objective has only a2b)")
+
+
+def add_plugins_arg(parser) -> None:
+    """``--plugins FILE`` (repeatable): local plugin files loaded first, for a run whose
+    networks or dataset come from one; never loaded from a checkpoint."""
+    parser.add_argument("--plugins", action="append", metavar="FILE", default=[],
+                        help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
 
 
 def add_device_args(parser, note=""):

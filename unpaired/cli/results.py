@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..console import make_console
-from .args import add_device_args, command
+from .args import add_device_args, add_plugins_arg, command
 
 
 def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +17,7 @@ def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
                               "the final figure. `unpaired run` refreshes it at each checkpoint.")
     rep.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
     rep.add_argument("--device", default="auto", help="where the timeline's checkpoints run (auto, cpu, cuda ...)")
-    rep.add_argument("--plugins", action="append", metavar="FILE", default=[],
-                     help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
+    add_plugins_arg(rep)
 
     cmp = command(subparsers, cmd_compare, "compare", help="one grid: the same images translated by several runs",
                   description="Translate the same images with each run (RUN, or RUN@STEP for a kept step, or a "
@@ -31,8 +30,7 @@ def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
     cmp.add_argument("--size", type=int, default=256, metavar="N",
                      help="resize each image's shorter side to N pixels first (default 256; 0: full resolution)")
     cmp.add_argument("--max-images", type=int, default=16, metavar="N", help="rows at most (default 16)")
-    cmp.add_argument("--plugins", action="append", metavar="FILE", default=[],
-                     help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
+    add_plugins_arg(cmp)
     add_device_args(cmp)
 
     srv = command(subparsers, cmd_serve, "serve", help="a local web page that translates the images you drop on it",
@@ -50,8 +48,7 @@ def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
                           "decompression bombs)")
     srv.add_argument("--tile", type=int, default=None, metavar="N",
                      help="translate in overlapping N-px tiles (default: images over 2048 x 2048, as translate)")
-    srv.add_argument("--plugins", action="append", metavar="FILE", default=[],
-                     help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
+    add_plugins_arg(srv)
     add_device_args(srv)
 
 
