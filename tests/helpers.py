@@ -45,3 +45,17 @@ def mean_level_difference(a, b):
     x, y = (np.asarray(im.convert("RGB"), dtype=np.float64) for im in (a, b))
     assert x.shape == y.shape, (x.shape, y.shape)
     return float(np.abs(x - y).mean())
+
+
+def nce_over_every_position(mlps, keys, queries, n, temperature=0.07):
+    """CUT's PatchNCE by hand over every position of every layer (order-free): each layer's
+    features through its MLP of F, L2-normalised, then the NCE of ``n`` images, averaged."""
+    from unpaired.plugins.patchnce import patch_nce_loss
+
+    losses = []
+    for kf, qf, mlp in zip(keys, queries, mlps):
+        def project(t):
+            y = mlp(t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]))
+            return y / (y.norm(dim=1, keepdim=True) + 1e-7)
+        losses.append(patch_nce_loss(project(qf), project(kf), n, temperature).mean())
+    return sum(losses) / len(losses)

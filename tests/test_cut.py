@@ -12,6 +12,8 @@ from unpaired import UnpairedError, checkpoint
 from unpaired.plugins.patchnce import patch_nce_loss
 from unpaired.trainer import Trainer, train
 
+from helpers import nce_over_every_position
+
 CUT = ["objective.name=cut", "generator.params={ngf: 4, n_blocks: 2}",
        "objective.params={nce_layers: [input, down1, down2, block1, block2]}"]
 
@@ -65,13 +67,7 @@ def full_nce(objective, src, tgt, flip=False):
         queries = gp.tap(tgt)
     if flip:
         queries = [f.flip(3) for f in queries]
-    losses = []
-    for kf, qf, mlp in zip(keys, queries, objective.f.mlps):
-        def project(f):
-            x = mlp(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]))
-            return x / (x.norm(dim=1, keepdim=True) + 1e-7)
-        losses.append(patch_nce_loss(project(qf), project(kf), src.shape[0], 0.07).mean())
-    return sum(losses) / len(losses)
+    return nce_over_every_position(objective.f.mlps, keys, queries, src.shape[0])
 
 
 # --- the step --------------------------------------------------------------------------------

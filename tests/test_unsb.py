@@ -13,9 +13,10 @@ from torch import nn
 
 import unpaired
 from unpaired import UnpairedError, checkpoint
-from unpaired.plugins.patchnce import patch_nce_loss
 from unpaired.plugins.unsb import Bridge, Energy, energies, schedule
 from unpaired.trainer import Trainer, train
+
+from helpers import nce_over_every_position
 
 UNSB = ["objective.name=unsb", "generator.params={ngf: 4, n_blocks: 2, conditioning: [timestep, noise]}",
         "discriminator.params={ndf: 4, n_layers: 2, conditioning: [timestep]}",
@@ -81,13 +82,7 @@ def full_nce(f, tap, src, tgt, z):
     """NCE over every position of every layer at step 0 (order-free), by hand."""
     with torch.no_grad():
         keys, queries = tap(src, timestep=0, noise=z), tap(tgt, timestep=0, noise=z)
-    losses = []
-    for kf, qf, mlp in zip(keys, queries, f.mlps):
-        def project(t):
-            y = mlp(t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]))
-            return y / (y.norm(dim=1, keepdim=True) + 1e-7)
-        losses.append(patch_nce_loss(project(qf), project(kf), src.shape[0], 0.07).mean())
-    return sum(losses) / len(losses)
+    return nce_over_every_position(f.mlps, keys, queries, src.shape[0])
 
 
 def recording(objective):
