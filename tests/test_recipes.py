@@ -64,3 +64,13 @@ def test_the_unsb_recipe_is_the_papers_settings_and_its_networks_are_conditioned
     unsb = assemble(cfg, channels=(3, 3)).objective  # the --quick one
     assert unsb.bridge.steps == 5 and unsb.bridge.noise_inputs["z"] == ("N", 5, 128)
     assert unsb.e.model[0].in_channels == 12  # E judges two (X_t, X_t+1) pairs side by side
+
+
+def test_forest_abstract_augments_its_discriminators_and_null_turns_it_off():
+    # measured on its 48 + 48 images (bench/augment_forest.py): DiffAugment is the recipe's
+    # default, --quick's too; augment=null is the article's exact setup
+    recipe = RECIPES[0].parent / "forest_abstract.yaml"
+    for quick in (False, True):
+        assert load_recipe(recipe, [], quick=quick).augment.name == "diffaugment"
+    assert load_recipe(recipe, ["augment=null"]).augment.name is None
+    assert load_recipe(RECIPES[0].parent / "horse2zebra.yaml", []).augment.name is None
