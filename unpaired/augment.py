@@ -180,7 +180,8 @@ class Augmentation:
         changed ``augment.name`` on ``--resume``), or none, starts this one afresh, with a line
         saying so."""
         if not state:
-            log.info("augment: %s holds no augmentation state; %r starts afresh", source, self.name)
+            log.info("augment: %s holds no augmentation state; %r starts afresh (augment=null continues "
+                     "without augmentation)", source, self.name)
             return
         if state.get("name") != self.name:
             log.info("augment: %s holds the state of augmentation %r; %r starts afresh", source, state.get("name"),
