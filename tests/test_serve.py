@@ -99,9 +99,10 @@ def test_serve_refuses_a_bad_run_or_port(tmp_path, kept_run, capsys):
 
 def test_the_command_prints_its_url_and_stops_on_ctrl_c(kept_run):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # started as a script's background job is (SIGINT ignored, inherited): Ctrl-C must still stop it
     process = subprocess.Popen([sys.executable, "-m", "unpaired", "serve", str(kept_run), "--port", "0",
                                 "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env, cwd=REPO)
+                               env=env, cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         ready, _, _ = select.select([process.stdout], [], [], TIMEOUT)
         assert ready, "no line from unpaired serve"

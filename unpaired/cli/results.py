@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from pathlib import Path
 
 from ..console import make_console
@@ -87,10 +89,21 @@ def cmd_serve(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[bold]note:[/] --host {args.host}: other machines can reach this page; it has no password",
                       highlight=False)
+    # Ctrl-C (and SIGTERM) stop it even when it was started with SIGINT ignored (a background job
+    # of a script inherits that, and Python leaves an inherited SIG_IGN in place)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         console.print("stopped", highlight=False)
     finally:
         server.server_close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
