@@ -60,3 +60,20 @@ def nce_over_every_position(mlps, keys, queries, n, temperature=0.07):
             return y / (y.norm(dim=1, keepdim=True) + 1e-7)
         losses.append(patch_nce_loss(project(qf), project(kf), n, temperature).mean())
     return sum(losses) / len(losses)
+
+
+def plain_generator_class():
+    """A small outside generator (two 3x3 convolutions, no named features, no conditions), as a
+    third-party plugin would register it."""
+    from torch import nn
+
+    class Plain(nn.Module):
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(8, out_channels, 3, padding=1), nn.Tanh())
+
+        def forward(self, x):
+            return self.body(x)
+
+    return Plain

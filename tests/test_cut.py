@@ -12,7 +12,7 @@ from unpaired import UnpairedError, checkpoint
 from unpaired.plugins.patchnce import patch_nce_loss
 from unpaired.trainer import Trainer, train
 
-from helpers import nce_over_every_position
+from helpers import nce_over_every_position, plain_generator_class
 
 CUT = ["objective.name=cut", "generator.params={ngf: 4, n_blocks: 2}",
        "objective.params={nce_layers: [input, down1, down2, block1, block2]}"]
@@ -223,16 +223,7 @@ def test_a_loss_role_the_objective_needs_and_the_recipe_lacks(tiny_recipe, with_
 
 
 def test_a_generator_without_features_uses_module_paths(tiny_recipe, with_plugin):
-    from torch import nn
-
-    class Plain(nn.Module):
-        def __init__(self, in_channels, out_channels):
-            super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(),
-                                      nn.Conv2d(8, out_channels, 3, padding=1), nn.Tanh())
-
-        def forward(self, x):
-            return self.body(x)
+    Plain = plain_generator_class()
 
     class Plugin:
         @unpaired.hookimpl

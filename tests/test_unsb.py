@@ -16,7 +16,7 @@ from unpaired import UnpairedError, checkpoint
 from unpaired.plugins.unsb import Bridge, Energy, energies, schedule
 from unpaired.trainer import Trainer, train
 
-from helpers import nce_over_every_position
+from helpers import nce_over_every_position, plain_generator_class
 
 UNSB = ["objective.name=unsb", "generator.params={ngf: 4, n_blocks: 2, conditioning: [timestep, noise]}",
         "discriminator.params={ndf: 4, n_layers: 2, conditioning: [timestep]}",
@@ -315,14 +315,7 @@ def test_unconditioned_networks_are_refused_at_recipe_time(tiny_recipe):
         Trainer(unsb_recipe(tiny_recipe, "objective.params.tau=.nan"))
 
 
-class Plain(nn.Module):
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(8, out_channels, 3, padding=1), nn.Tanh())
-
-    def forward(self, x):
-        return self.body(x)
+Plain = plain_generator_class()
 
 
 class Conditioned(Plain):

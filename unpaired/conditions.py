@@ -23,7 +23,7 @@ factory whose networks take conditions when asked says how, with an attribute
 """
 from __future__ import annotations
 
-from .errors import UnpairedError
+from .errors import UnpairedError, one_of
 
 TIMESTEP, NOISE = "timestep", "noise"
 CONDITIONS = (TIMESTEP, NOISE)
@@ -48,8 +48,7 @@ def parse(key: str, value, allowed=CONDITIONS) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise UnpairedError(f"{key}: {value!r} must be a list of conditions, e.g. [{', '.join(allowed)}] or []")
     for name in value:
-        if name not in allowed:
-            raise UnpairedError(f"{key}: {name!r} is not one of {', '.join(allowed)}")
+        one_of(key, name, allowed)
     if len(set(value)) != len(value):
         raise UnpairedError(f"{key}: {list(value)!r} names a condition twice")
     return tuple(c for c in allowed if c in value)

@@ -283,8 +283,9 @@ class Parts:
     def _checked(self, net, kind, name):
         if not isinstance(net, nn.Module):
             raise UnpairedError(f"{kind}.name: {name!r} built a {type(net).__name__}, not a torch nn.Module")
-        conditions.check(net, kind, self.conditions.get(kind, ()), self.objective_name, name,
-                         self.registry.entry(kind, name).factory)
+        needs = self.conditions.get(kind, ())
+        if needs:
+            conditions.check(net, kind, needs, self.objective_name, name, self.registry.entry(kind, name).factory)
         return net
 
     def _record(self, net: nn.Module, record: tuple) -> nn.Module:

@@ -23,9 +23,8 @@ import torch
 from .. import checkpoint, rng
 from ..data.held_out import eager, held_out_items, item_image, item_name
 from ..objective import translator_of
-from ..data.tensors import pad_to_multiple, size_multiple, to_image
+from ..data.tensors import to_image
 from ..errors import UnpairedError
-from ..noise import NoiseField, is_stochastic
 
 IMAGES = 3  # held-out images per direction (the end-of-run figure shows as many)
 SIDE = 256  # the shorter side of the timeline's images, in pixels: enough to judge, small to embed
@@ -63,23 +62,21 @@ def translate_inputs(model, inputs, device, seed=0):
     stochastic translator reads its noise from the field of ``seed`` (the recipe's
     ``train.seed``), as ``unpaired translate`` does by default: the same images, and torch's
     random state untouched (a run's report never moves its training's draws)."""
+    from ..inference.translate import Translator
+
     out = {}
     for direction in model.translators:
         g = translator_of(model, direction)
         was_training = g.training
-        g.eval()
         try:
-            multiple = size_multiple(g)
-            field = NoiseField(g, seed) if is_stochastic(g) else None
-            translated = []
-            for _, x in inputs.images.get(direction, ()):
-                padded, (h, w) = pad_to_multiple(x.to(device), multiple)
-                height, width = padded.shape[-2:]
-                noise = field.region(1, 0, 0, height, width, device=device) if field is not None else {}
-                with torch.no_grad(), eager(), torch.autocast(device.type, enabled=False):
-                    y = g(padded, **noise)
-                translated.append(to_image(y[0, :, :h, :w].float().cpu()))
-            out[direction] = translated
+            images = [x for _, x in inputs.images.get(direction, ())]
+            if images:  # translate's own padding, noise and crop (out_channels is not read here)
+                channels = images[0].shape[1]
+                t = Translator(g, channels, channels, device=device, precision="fp32", seed=seed)
+                with eager(), torch.autocast(device.type, enabled=False):
+                    out[direction] = [to_image(t.translate_tensor(x)[0]) for x in images]
+            else:
+                out[direction] = []
         finally:
             g.train(was_training)
     return out
