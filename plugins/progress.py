@@ -60,7 +60,7 @@ class ProgressDisplay:
         self.t0, self.start_step = time.perf_counter(), start
         if self.live:
             self.progress = Progress(
-                TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
+                TextColumn("step", style="bold"), MofNCompleteColumn(), BarColumn(),
                 TextColumn("{task.fields[losses]}"), TextColumn("{task.fields[speed]}"),
                 TimeElapsedColumn(), TextColumn("eta {task.fields[eta]}"),
                 console=self.console, transient=False,

@@ -55,8 +55,7 @@ def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str,
               key="eval.extractor")
     problems = list(dict.fromkeys(problems))  # a bad param is found by check_params and by a build
     if problems:
-        head = f"the recipe has {len(problems)} problems:\n  " if len(problems) > 1 else ""
-        raise UnpairedError(head + "\n  ".join(problems))
+        raise UnpairedError(problems=problems)
     return losses
 
 

@@ -23,7 +23,7 @@ factory whose networks take conditions when asked says how, with an attribute
 """
 from __future__ import annotations
 
-from .errors import UnpairedError, one_of
+from .errors import UnpairedError, one_of, quoted
 
 TIMESTEP, NOISE = "timestep", "noise"
 CONDITIONS = (TIMESTEP, NOISE)
@@ -46,11 +46,11 @@ def parse(key: str, value, allowed=CONDITIONS) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise UnpairedError(f"{key}: {value!r} must be a list of conditions, e.g. [{', '.join(allowed)}] or []")
+        raise UnpairedError(f"{key}: {quoted(value)} must be a list of conditions, e.g. [{', '.join(allowed)}] or []")
     for name in value:
         one_of(key, name, allowed)
     if len(set(value)) != len(value):
-        raise UnpairedError(f"{key}: {list(value)!r} names a condition twice")
+        raise UnpairedError(f"{key}: {quoted(list(value))} names a condition twice")
     return tuple(c for c in allowed if c in value)
 
 

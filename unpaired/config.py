@@ -8,6 +8,7 @@ Unknown keys, wrong types and missing values are errors naming the key.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Dict, List, Optional, Union, cast
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .console import printable
 from .errors import UnpairedError, one_of
 from .recipe_rules import clear_swapped_params, find_data_paths, move_keys, moved_override, swapped_plugins, under
 
@@ -153,7 +155,8 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), quick: bool = F
     try:
         raw = OmegaConf.load(path)
     except Exception as exc:
-        raise UnpairedError(f"recipe {path} is not valid YAML: {exc}") from None
+        where = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line
+        raise UnpairedError(f"recipe {path} is not valid YAML: {where}") from None
     if not isinstance(raw, DictConfig):
         raise UnpairedError(f"recipe {path} must be a mapping of keys, not a {type(raw).__name__}")
     cfg = OmegaConf.structured(Recipe)
@@ -207,14 +210,41 @@ def apply_overrides(cfg: DictConfig, overrides: Sequence[str], source: str = "co
         if "=" not in item:
             raise UnpairedError(f"{source}: override {item!r} is not key=value (e.g. train.max_steps=100)")
         key = item.split("=", 1)[0].strip()
-        try:  # unresolved: an interpolation (${oc.env:X}) stays one, resolved when used
-            value: Any = _mapping(OmegaConf.from_dotlist([item]))
-            for part in key.split("."):
-                value = value[part]
-        except OmegaConfBaseException as exc:
-            raise _recipe_error(exc, f"{source} ({item})") from None
-        set_key(cfg, key, value, f"{source} ({item})")
+        set_key(cfg, key, override_value(item, source), f"{source} ({printable(item, newlines=False)})")
     return cfg
+
+
+def override_value(item: str, source: str = "command line") -> Any:
+    """The value of one ``key=value`` override, read as YAML (``train.lr=1e-4`` is a number,
+    ``generator.params={ngf: 32}`` a mapping); a value that is not valid YAML (``name=@foo``,
+    ``name='a``) is taken as the text typed, and the schema then checks its type. Refused, naming
+    the value: control characters and YAML tags (``!!python/...``: nothing typed runs code)."""
+    key, _, text = item.partition("=")
+    key = key.strip()
+    shown = printable(item, newlines=False)
+    if _CONTROL_IN_VALUE.search(text):
+        raise UnpairedError(f"{source}: override '{shown}' holds a control character; type the value without it")
+    if not text.strip():
+        raise UnpairedError(f"{source}: override '{shown}' has no value: give one, or {key}=null for none"
+                            + (" (augment=null turns augmentation off)" if key.startswith("augment") else ""))
+    if text.lstrip().startswith("!"):
+        raise UnpairedError(f"{source}: override '{shown}': YAML tags (!...) are not accepted in values (nothing "
+                            "typed runs code); if it is text, put it in YAML quotes inside the shell's, "
+                            f"e.g. {key}=\"'...'\"")
+    import yaml
+
+    try:  # unresolved: an interpolation (${oc.env:X}) stays one, resolved when used
+        value: Any = _mapping(OmegaConf.from_dotlist([f"{key}={text}"]))
+        for part in key.split("."):
+            value = value[part]
+    except yaml.YAMLError:
+        return text
+    except OmegaConfBaseException as exc:
+        raise _recipe_error(exc, f"{source} ({shown})") from None
+    return value
+
+
+_CONTROL_IN_VALUE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def set_key(cfg: DictConfig, key: str, value: Any, source: str) -> None:
@@ -289,6 +319,8 @@ def validate(cfg: DictConfig, source: str) -> None:
         (cfg.data.batch_size > 0, "data.batch_size must be positive"),
         (cfg.data.num_workers == "auto" or (isinstance(cfg.data.num_workers, int) and cfg.data.num_workers >= 0),
          f"data.num_workers must be auto or a number >= 0, not {cfg.data.num_workers!r}"),
+        (cfg.augment.name is None or str(cfg.augment.name).strip() != "",
+         "augment.name is empty: name an augmentation (e.g. diffaugment) or turn it off with augment: null"),
         (cfg.eval.every >= 0, f"eval.every: {cfg.eval.every} must be >= 0"),
         (cfg.eval.max_images > 0, f"eval.max_images: {cfg.eval.max_images} must be >= 1"),
         (cfg.eval.batch_size > 0, f"eval.batch_size: {cfg.eval.batch_size} must be >= 1"),
@@ -336,6 +368,16 @@ def for_checkpoint(cfg: DictConfig) -> dict:
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, "recipe") from None
     return _map_strings(resolved, lambda v: v.replace("${", "\\${") if "oc.env" in v else v)
+
+
+def as_typed(cfg: DictConfig, key: str) -> Any:
+    """The value at ``key`` as the terminal may show it: interpolations resolved except the
+    environment's (``fa_${oc.env:TOKEN}`` stays as typed), so a printed line never carries a
+    secret from the environment."""
+    value: Any = for_checkpoint(cfg)
+    for part in key.split("."):
+        value = value[part]
+    return value.replace("\\${", "${") if isinstance(value, str) else value
 
 
 def _map_strings(node: Any, fn: Callable[[str], str]) -> Any:

@@ -53,6 +53,9 @@ PIPE_WIDTH = 400  # wide enough for any path; tables still take only the width t
 
 
 def make_console(stderr=False, **kwargs):
+    """A SafeConsole that reads no markup: text from users (a path holding ``[red]`` or ``[/]``)
+    is printed as it is; our own styles are Text objects or ``style=`` arguments."""
+    kwargs.setdefault("markup", False)
     console = SafeConsole(stderr=stderr, **kwargs)
     if console.is_terminal or os.environ.get("COLUMNS"):
         return console
@@ -76,7 +79,7 @@ def log_handler():
 def _printable_record(record):
     """A log filter: the record's message with control characters escaped."""
     text = record.getMessage()
-    safe = printable(text)
+    safe = printable(text, newlines=False)  # one record, one line: a name holding a line break forges none
     if safe != text:
         record.msg, record.args = safe, None
     return True

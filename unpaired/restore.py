@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from omegaconf import OmegaConf
+import torch
 from torch import nn
 
 from . import checkpoint
@@ -212,8 +213,20 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
                     if kind else f"the network objective {cfg.objective.name!r} builds")
             raise UnpairedError(f"checkpoint {path}: the weights of {name} do not fit {what} "
                                 f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        _require_finite(net, name, path)
     modules = {d: assembly.translator(d).eval() for d in directions}
     return Translators(modules, {d: translators[d]["net"] for d in directions}), state
+
+
+def _require_finite(net, name, path):
+    """Refuse weights holding NaN or infinities (training never saves such weights: the file was
+    damaged or edited); they would translate every image to a flat colour with no error."""
+    for key, value in net.state_dict().items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise UnpairedError(f"checkpoint {path}: the weights of {name} hold NaN or infinite values ({key}: {bad:,} "
+                                f"of {value.numel():,}); training never saves such weights, so the file is damaged "
+                                "or was edited: use another checkpoint (checkpoints/step_N.pt, best.pt)")
 
 
 def load_generators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction",

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from . import checkpoint, files, rng
 from .assemble import assemble
 from .build import build_dataset, check_recipe, load_recipe_plugins, provenance
-from .config import for_checkpoint, to_yaml
+from .config import as_typed, for_checkpoint, to_yaml
 from .data import fixed_items, make_loader
 from .data.tensors import sample_grid
 from .errors import UnpairedError
@@ -434,9 +434,10 @@ class Trainer:
                              rank=world.rank, world=world.size)
         self.events = Events(cfg.disable_plugins if world.is_rank_zero else None)
         self.device_line = self._device_line()
-        what = f"resuming {cfg.name} at step {self.step}" if self.step else f"training {cfg.name}"
+        name, out_dir = as_typed(cfg, "name"), as_typed(cfg, "out_dir")  # as typed where they read the environment
+        what = f"resuming {name} at step {self.step}" if self.step else f"training {name}"
         self.run_info = RunInfo(cfg, self.out_dir, self.step, self.total_steps, self.device, self.objective,
-                                description=f"{what} -> {self.out_dir}: {self.device_line}",
+                                description=f"{what} -> {out_dir}: {self.device_line}",
                                 checkpoint_step=self.health.saved_step,
                                 held_out=shown)
         # plain ints for the loop (recipe lookups are slow next to a GPU step)

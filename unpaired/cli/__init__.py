@@ -22,7 +22,7 @@ from .plugins import add_plugins_command
 from .results import add_results_commands
 from .run import add_run_command
 from ..console import log_handler, make_console, printable
-from ..errors import UnpairedError, user_message
+from ..errors import UnpairedError, problem_lines, user_message
 
 EXIT_USER_ERROR = 2
 
@@ -44,22 +44,32 @@ def build_parser():
 
 def split_override(argv):
     """``KEY={a: 1, b: 2}`` typed unquoted reaches us as ``KEY={a:``, ``1,`` ... : the first such
-    argument rejoined, or None."""
+    argument rejoined, or None. Only a value that opens a YAML mapping or list (``{`` or ``[``
+    first) and whose brackets the following arguments close counts; options are never folded in,
+    so ``out_dir=/tmp/exp[2`` is a value of its own."""
     def depth(text):
         return text.count("{") + text.count("[") - text.count("}") - text.count("]")
 
     for i, arg in enumerate(argv):
         key, sep, value = arg.partition("=")
-        if not sep or key.startswith("-") or depth(value) <= 0:
+        if not sep or key.startswith("-") or not value.startswith(("{", "[")) or depth(value) <= 0:
             continue
         pieces, level = [arg], depth(value)
         for more in argv[i + 1:]:
-            if level <= 0:
+            if level <= 0 or more.startswith("-"):
                 break
             pieces.append(more)
             level += depth(more)
-        return " ".join(pieces)
+        if level <= 0:
+            return " ".join(pieces)
     return None
+
+
+LONGEST_LINE = 2000  # characters of one error line; a longer one (a value from a file) is cut
+
+
+def _cut(line):
+    return line if len(line) <= LONGEST_LINE else f"{line[:LONGEST_LINE]}... (cut: {len(line):,} characters)"
 
 
 def main(argv=None):
@@ -67,8 +77,8 @@ def main(argv=None):
     whole = split_override(sys.argv[1:] if argv is None else list(argv))
     if whole is not None:
         Console(stderr=True, soft_wrap=True).print(Text.assemble(
-            ("error: ", "bold red"), f"the shell split the override {whole.split(' ')[0]!r} at its spaces: quote it, "
-            f"e.g. {shlex.quote(whole)}"), highlight=False)
+            ("error: ", "bold red"), printable(f"the shell split the override {whole.split(' ')[0]!r} at its spaces: "
+                                          f"quote it, e.g. {shlex.quote(whole)}")), highlight=False)
         return EXIT_USER_ERROR
     args, extra = parser.parse_known_args(argv)
     if extra:  # overrides may come before or after the options
@@ -87,8 +97,9 @@ def main(argv=None):
     except UnpairedError as exc:
         if args.debug:
             raise
-        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), printable(user_message(exc))),
-                                                   highlight=False)
+        lines = getattr(exc, "problems", None) or [user_message(exc)]  # a line break in a name forges no line
+        text = problem_lines([_cut(printable(line, newlines=False)) for line in lines])
+        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), text), highlight=False)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         make_console(stderr=True).print("interrupted")

@@ -49,7 +49,7 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 def cmd_download(args: argparse.Namespace) -> int:
     download_dataset(args.name, root=args.root, url=args.url, progress=getattr(args, "progress", True),
-                     console=Console(stderr=True))
+                     console=Console(stderr=True, markup=False))
     return 0
 
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from .. import files
 from ..config import plain
@@ -272,8 +273,8 @@ def cmd_eval(args) -> int:
                       f"with {evaluator.n} images every subset is the whole set, so there is one value (std 0). "
                       "Compare runs at equal image counts.", highlight=False)
     console.print(f"generators ran on {device} {precision_name(amp_dtype)}", highlight=False)
-    console.print(f"[bold]note:[/] features from extractor {extractor!r}. {COMPARABLE_NOTE}"
-                  + ("" if extractor == "inception" else f" These {extractor!r} numbers are NOT."), highlight=False)
+    console.print(Text.assemble(("note:", "bold"), f" features from extractor {extractor!r}. {COMPARABLE_NOTE}"
+                                + ("" if extractor == "inception" else f" These {extractor!r} numbers are NOT.")))
     metric = cfg.eval.metric
     best = best_in_metrics_csv(run / "metrics.csv", metric) if run is not None else None
     if best is not None:

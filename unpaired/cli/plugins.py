@@ -5,6 +5,7 @@ import argparse
 import inspect
 
 from rich.table import Table
+from rich.text import Text
 
 from ..console import make_console
 from .args import command
@@ -53,7 +54,7 @@ def cmd_plugins(args):
                     uses = "  losses: " + ", ".join(
                         f"{role}={d['name']} x{d.get('weight', 1.0):g}" if d else f"{role} (recipe must set)"
                         for role, d in roles.items())
-                console.print(f"[bold]{kind} {name}[/]({params}){uses}  [dim]{entry.help}[/]", highlight=False)
+                console.print(Text.assemble((f"{kind} {name}", "bold"), f"({params}){uses}  ", (entry.help, "dim")))
     for info in failed:
-        console.print(f"[red]failed:[/] {info.name} ({info.describe()}): {info.error}", highlight=False)
+        console.print(Text.assemble(("failed:", "red"), f" {info.name} ({info.describe()}): {info.error}"))
     return 0

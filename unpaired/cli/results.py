@@ -6,6 +6,8 @@ import signal
 import threading
 from pathlib import Path
 
+from rich.text import Text
+
 from ..console import make_console
 from .args import add_device_args, add_plugins_arg, command
 
@@ -87,8 +89,8 @@ def cmd_serve(args) -> int:
     console = make_console()
     console.print(f"serving {server.app.describe()} on {server.url} (Ctrl-C stops)", highlight=False)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(f"[bold]note:[/] --host {args.host}: other machines can reach this page; it has no password",
-                      highlight=False)
+        console.print(Text.assemble(("note:", "bold"), f" --host {args.host}: other machines can reach this page; "
+                                    "it has no password"))
     # Ctrl-C (and SIGTERM) stop it even when it was started with SIGINT ignored (a background job
     # of a script inherits that, and Python leaves an inherited SIG_IGN in place)
     previous = {}

@@ -19,6 +19,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..console import printable
 from ..errors import UnpairedError
 from .download import sha256_of
 from .images import Scan, require_folder, scan_folder, usable_problem
@@ -66,13 +67,13 @@ class DataReport:
         return 1 if self.problems else 0
 
     def render(self) -> RenderableType:
-        parts: list[RenderableType] = [Text(f"Data check of {self.root}", style="bold")]
+        parts: list[RenderableType] = [Text(f"Data check of {_line(self.root)}", style="bold")]
         if self.folders:
             parts.append(self._table())
         bad = [(f, path, reason) for f in self.folders for path, reason in f.scan.bad]
         if bad:
             parts.append(Text(f"Unusable files ({len(bad)}):", style="bold red"))
-            parts.extend(Text(f"  {self._rel(path)}: {reason}") for _, path, reason in bad)
+            parts.extend(Text(f"  {self._rel(path)}: {_line(reason)}") for _, path, reason in bad)
         if self.duplicates:
             count = sum(len(group) - 1 for group in self.duplicates)
             copies = "copy" if count == 1 else "copies"
@@ -80,19 +81,19 @@ class DataReport:
             for group in self.duplicates:
                 leak = "  <- in both a train and a test folder" if self._crosses_splits(group) else ""
                 parts.append(Text("  " + " = ".join(self._rel(p) for p in group) + leak))
-        parts.extend(Text(f"Note: {note}", style="yellow") for note in self.notes)
+        parts.extend(Text(f"Note: {_line(note)}", style="yellow") for note in self.notes)
         if self.problems:
             parts.append(Text("NOT READY: a training run would refuse this data:", style="bold red"))
-            parts.extend(Text(f"  - {problem}") for problem in self.problems)
+            parts.extend(Text(f"  - {_line(problem)}") for problem in self.problems)
         else:
-            counts = ", ".join(f"{f.label} {len(f.scan.good)}" for f in self.folders if f.role == "train")
+            counts = ", ".join(f"{_line(f.label)} {len(f.scan.good)}" for f in self.folders if f.role == "train")
             parts.append(Text(f"OK: ready for training ({counts} usable images).", style="bold green"))
         return Group(*parts)
 
     def text(self, width: int = 120) -> str:
         """The report as plain text (no colours)."""
         buffer = StringIO()
-        Console(file=buffer, width=width, color_system=None, force_terminal=False).print(self.render())
+        Console(file=buffer, width=width, color_system=None, force_terminal=False, markup=False).print(self.render())
         return buffer.getvalue()
 
     def _table(self) -> Table:
@@ -101,19 +102,25 @@ class DataReport:
             table.add_column(column, justify="right" if column in ("images", "unusable") else "left")
         for f in self.folders:
             modes = ", ".join(f"{mode} {n}" for mode, n in f.modes.most_common())
-            table.add_row(f.label, str(len(f.scan.good)), str(len(f.scan.bad)),
+            table.add_row(_line(f.label), str(len(f.scan.good)), str(len(f.scan.bad)),
                           _span(f.widths), _span(f.heights), modes or "-")
         return table
 
     def _rel(self, path: Path) -> str:
+        """``path`` as shown: relative to the root, a line break in a name shown as ``\\n``."""
         try:
-            return path.relative_to(self.root).as_posix()
+            return _line(path.relative_to(self.root).as_posix())
         except ValueError:
-            return str(path)
+            return _line(path)
 
     def _crosses_splits(self, group: list[Path]) -> bool:
         roles = {f.role for f in self.folders for p in group if p in f.scan.info}
         return roles == {"train", "test"}
+
+
+def _line(text: object) -> str:
+    """Text from a file name or a folder as one printed line (control characters and line breaks escaped)."""
+    return printable(text, newlines=False)
 
 
 def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: str | os.PathLike | None = None,

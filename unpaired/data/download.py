@@ -100,7 +100,7 @@ def download_dataset(name: str, root: str | os.PathLike = "data", url: str | Non
     will do, for archives in the same layout). If ``root/name`` already holds trainA and
     trainB nothing is downloaded.
     """
-    console = console or Console(stderr=True, quiet=not progress)
+    console = console or Console(stderr=True, quiet=not progress, markup=False)
     _check_name(name, url)
     root = Path(root)
     target = root / name
@@ -221,7 +221,7 @@ class _TransferBar:
     def __init__(self, enabled: bool, console: Console | None, label: str, total: int | None, done: int):
         self.progress = None
         if enabled:
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+            self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                                      TransferSpeedColumn(), TimeRemainingColumn(), console=console)
             self.task = self.progress.add_task(label.removesuffix(".part").lstrip("."), total=total,
                                                completed=done)

@@ -355,10 +355,10 @@ def _inspect_or_reason(path: Path) -> ImageInfo | str:
 def _with_progress(items, total: int, description: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     from rich.console import Console
 
-    console = Console(stderr=True)  # nothing (not even a blank line) when not on a terminal
+    console = Console(stderr=True, markup=False)  # nothing (not even a blank line) when not on a terminal
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(description, total=total)
         for item in items:

@@ -14,8 +14,9 @@ preallocated uint8 canvas: the activations held at any time are those of one til
 the image size.
 
 Default (``tile=None`` in :class:`unpaired.inference.translate.Translator`): an image is translated whole
-when it has at most ``WHOLE_MAX_PIXELS`` pixels (2048 x 2048; a 9-block ResNet at ngf 64 then
-peaks at about 5 GiB on the CPU), else in ``DEFAULT_TILE``-pixel tiles.
+when the generator computes at most ``WHOLE_MAX_PIXELS`` pixels for it (2048 x 2048, its sides
+padded as the generator pads them; a 9-block ResNet at ngf 64 then peaks at about 5 GiB on the
+CPU), else in ``DEFAULT_TILE``-pixel tiles.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from ..data.images import to_8bit
-from ..data.tensors import from_uint8, to_tensor, to_uint8
+from ..data.tensors import MIN_SIDE, from_uint8, to_tensor, to_uint8
 from ..errors import UnpairedError
 
 WHOLE_MAX_PIXELS = 2048 * 2048
@@ -50,10 +51,20 @@ def large_images():
         Image.MAX_IMAGE_PIXELS = old
 
 
-def should_tile(width, height, tile):
-    """The tile side to use for an image (0: whole image)."""
+def computed_pixels(width, height, multiple):
+    """The pixels a generator computes for a ``width`` x ``height`` image: its sides padded to at
+    least MIN_SIDE and to multiples of ``multiple`` (a 1 x 1,000,000 image computes 16 x 1,000,000)."""
+    def side(n):
+        n = max(n, MIN_SIDE)
+        return n + -n % multiple
+    return side(width) * side(height)
+
+
+def should_tile(width, height, tile, multiple=1):
+    """The tile side to use for an image (0: whole image). The default budget counts the pixels
+    computed (:func:`computed_pixels`), not the image's own, so a thin image is tiled too."""
     if tile is None:
-        return DEFAULT_TILE if width * height > WHOLE_MAX_PIXELS else 0
+        return DEFAULT_TILE if computed_pixels(width, height, multiple) > WHOLE_MAX_PIXELS else 0
     return tile if tile and max(width, height) > tile else 0
 
 
@@ -162,7 +173,7 @@ def translate_tiled(translator, img: Image.Image, tile: int, overlap: int | None
             th = (height if r == len(ys) - 1 else y + tile) - y
             for c, x in enumerate(xs):
                 tw = (width if c == len(xs) - 1 else x + tile) - x
-                part = torch.from_numpy(np.ascontiguousarray(source[y:y + th, x:x + tw])).permute(2, 0, 1)
+                part = torch.from_numpy(source[y:y + th, x:x + tw].copy()).permute(2, 0, 1)  # a writable copy
                 part = from_uint8(part)[None]
                 out = translator.translate_tensor(part, origin=(y, x))[0]
                 wy = window(th, y == 0, r == len(ys) - 1, overlap)

@@ -33,7 +33,7 @@ from torch import nn
 
 from .. import files
 from ..runtime.devices import autocast, autocast_dtype, pick_device
-from ..errors import UnpairedError, one_of
+from ..errors import UnpairedError, number, one_of
 from ..noise import NoiseField, is_stochastic
 from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
 from ..data.tensors import MIN_SIDE, pad_to_multiple, size_multiple, to_image, to_tensor
@@ -81,8 +81,7 @@ class Translator:
         self.multiple = size_multiple(generator)
         self.size, self.batch_size, self.direction = size, batch_size, direction
         self.tile = tile  # None: tile only images over the budget (unpaired/inference/tiling.py); 0: never
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise UnpairedError(f"--seed: {seed!r} must be an integer")
+        number("--seed", seed, 0, 2**32 - 1, integer=True)  # as train.seed: every seed its own noise
         self.seed = seed
         self.noise = NoiseField(generator, seed) if is_stochastic(generator) else None
 
@@ -136,7 +135,7 @@ class Translator:
         from .tiling import should_tile, translate_tiled
 
         img = resize_shorter(img, self.size)
-        tile = should_tile(img.width, img.height, self.tile)
+        tile = should_tile(img.width, img.height, self.tile, self.multiple)
         return translate_tiled(self, img, tile) if tile else None
 
     def __call__(self, img: Image.Image) -> Image.Image:
