@@ -10,6 +10,12 @@
 * **File identity** (:func:`identity`, :func:`same_file`, :class:`Protected`): outputs are
   compared with the inputs by device and inode, not by path, so a hard link, a symbolic link
   or another spelling of an input is recognised as that input.
+* **No writes through links** (:func:`open_fd`, :func:`open_append`, :func:`refuse_link`):
+  a file written in place (the run's lock, metrics.csv, TensorBoard's events, a partial
+  download) is opened with ``O_NOFOLLOW`` and must be a regular file with one name, so a
+  symbolic link planted at its name, or a hard link to a file elsewhere, is refused naming
+  the link and where it points. A whole-file output (above) replaces a link at its name, never
+  its target, and its temporary is created with ``O_EXCL | O_NOFOLLOW``.
 * **Errors**: a full disk, a folder that is a file, a path that cannot be written become an
   UnpairedError naming the path and what is intact.
 """
@@ -18,11 +24,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from pathlib import Path
 
 from .errors import UnpairedError
 
 TEMP_MARK = ".tmp"  # .NAME.tmpPID
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+LINK_HINT = "remove the link (unpaired writes only files of its own)"
 
 
 # --------------------------------------------------------------------------- errors
@@ -143,8 +153,9 @@ def atomic_path(path, full_disk=None):
     except OSError as exc:
         raise write_error(path, exc) from None
     try:
+        _claim(tmp)
         yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
+        fd = os.open(tmp, os.O_RDONLY | NOFOLLOW)
         try:
             os.fsync(fd)
         finally:
@@ -163,11 +174,33 @@ def atomic_path(path, full_disk=None):
     _fsync_folder(path.parent)
 
 
+def _claim(tmp):
+    """Create the temporary ``tmp`` as a new empty file of this process (``O_EXCL |
+    O_NOFOLLOW``: never through a link planted at its name). What bore the name before, a link
+    or the temporary of an earlier process with this pid, is removed first (the name holds
+    this process's pid: no live writer of another process uses it)."""
+    for _ in range(3):
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | CLOEXEC, 0o666)
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            continue
+        os.close(fd)
+        return
+    raise OSError(errno.EEXIST, "its temporary name keeps reappearing", str(tmp))
+
+
+def _no_follow_opener(path, flags):
+    """An ``opener`` for :func:`open` that never follows a symbolic link at ``path``."""
+    return os.open(path, flags | NOFOLLOW | CLOEXEC, 0o666)
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="wb", full_disk=None, **kwargs):
     """``open(path, mode)`` written atomically (see :func:`atomic_path`)."""
     with atomic_path(path, full_disk) as tmp:
-        with open(tmp, mode, **kwargs) as f:
+        with open(tmp, mode, opener=_no_follow_opener, **kwargs) as f:
             yield f
 
 
@@ -240,6 +273,77 @@ def remove_stale_temps_of(targets):
         t = Path(t)
         by_folder.setdefault(t.parent, set()).add(t.name)
     return [p for folder, names in by_folder.items() for p in remove_stale_temps(folder, names)]
+
+
+# --------------------------------------------------------------------------- no writes through links
+def link_target(path):
+    """Where the symbolic link ``path`` points, as written in it ("?" when unreadable)."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def link_message(path, hint=LINK_HINT):
+    return (f"{path} is a symbolic link (to {link_target(path)}): unpaired does not write through a link "
+            f"it did not make; {hint}")
+
+
+def refuse_link(path, hint=LINK_HINT):
+    """``path`` when it is no symbolic link (it may not exist); else an UnpairedError naming the
+    link and where it points."""
+    if os.path.islink(path):
+        raise UnpairedError(link_message(path, hint))
+    return Path(path)
+
+
+def open_fd(path, flags, hint=LINK_HINT, single=True):
+    """``os.open(path, flags)`` for writing in place, never through a link: ``O_NOFOLLOW``, so
+    a symbolic link at ``path`` (a dangling one included) is an UnpairedError naming it and its
+    target; the file opened must be a regular file (a FIFO or a device is refused, without
+    waiting for a reader) and, with ``single``, have no other name (a hard link to a file
+    elsewhere is refused before a byte of it changes). Other OSErrors are raised as they are.
+    Returns the descriptor (close-on-exec)."""
+    refuse_link(path, hint)
+    try:
+        fd = os.open(path, flags | NOFOLLOW | CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0), 0o666)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UnpairedError(link_message(path, hint)) from None
+        if exc.errno == errno.ENXIO:  # a FIFO with no reader
+            raise UnpairedError(f"{path} is not a regular file (a FIFO, a device or a socket); {hint}") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnpairedError(f"{path} is not a regular file (a FIFO, a device or a socket); {hint}")
+        if single and st.st_nlink > 1:
+            raise UnpairedError(f"{path} is a hard link: the same file has {st.st_nlink - 1} other name(s), which "
+                                f"writing here would change too; {hint}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_append(path, mode="a", hint=LINK_HINT, **kwargs):
+    """``open(path, mode)`` to append to a log (created when missing; ``mode`` "a" or "ab"),
+    through :func:`open_fd`: never through a symbolic link, only into a regular file with one
+    name. An OSError becomes an UnpairedError naming the path."""
+    if mode not in ("a", "ab"):
+        raise ValueError(f"open_append: mode {mode!r} is not 'a' or 'ab'")
+    try:
+        fd = open_fd(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, hint)
+    except OSError as exc:
+        if no_space(exc):
+            raise UnpairedError(no_space_message(path)) from None
+        raise write_error(path, exc) from None
+    try:
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # --------------------------------------------------------------------------- identity

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .. import checkpoint
+from .. import checkpoint, files
 from ..data.images import load_image
 from ..errors import UnpairedError
 from .tiling import large_images
@@ -140,13 +140,7 @@ def compare(models, inputs, out, direction="a2b", size=256, max_images=16, devic
         columns[i + 1] = column_label(model, state, path)
         del translator, state
     grid = draw_grid(columns, tiles, [Path(p).name for p in shown])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        grid.save(tmp, format=fmt)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    files.save_image(grid, out, format=fmt)  # atomically, never through a link at its name or its temporary's
     return Result(out, len(shown), len(jobs) - len(shown))
 
 

@@ -13,6 +13,13 @@ only into a new or empty folder or into one that holds a run of ours (the marker
 versions before the marker, ``checkpoints/latest.pt`` or ``config.yaml`` with
 ``metrics.csv``); any other folder holding files is refused, naming the files it would
 overwrite, so ``out_dir=.`` in a project folder never replaces the user's ``config.yaml``.
+
+**No links planted in it**: the lock, the marker, metrics.csv and the folders checkpoints/,
+samples/ and tensorboard/ of a run folder are never symbolic links: a run refuses to start in
+a folder where one is, naming the link and its target (a run would write, append or delete
+through it; a linked marker would make any folder look like ours). The folder itself may be a
+link (``out_dir`` on another disk). The lock is opened with ``O_NOFOLLOW`` and must be a
+regular file with one name (``unpaired.files.open_fd``): it is truncated and written.
 """
 import contextlib
 import os
@@ -30,6 +37,11 @@ OURS = {NAME, MARKER}
 # what a run writes at the top of its folder: named when a foreign folder holds them
 OUTPUTS = ("config.yaml", "metrics.csv", "figure.png", "checkpoints", "samples", "tensorboard", "eval",
            "translated_a2b", "translated_b2a")
+# what a run writes into in place (or deletes in): never a symbolic link. Whole files written
+# atomically (config.yaml, figure.png, report.html) replace a link at their name, not its target.
+NO_LINKS = (NAME, MARKER, "metrics.csv", "checkpoints", "samples", "tensorboard")
+LINK_HINT = ("remove the link: a run writes only into files and folders of its own (the run folder itself "
+             "may be a link, e.g. out_dir on another disk)")
 
 
 def _read(path_or_fd):
@@ -70,8 +82,8 @@ def acquire(out_dir):
     out_dir = Path(out_dir)
     path = out_dir / NAME
     for _ in range(20):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:  # never through a link planted at .lock, never into a file with another name
+            fd = files.open_fd(path, os.O_RDWR | os.O_CREAT, hint=LINK_HINT)
         except OSError as exc:
             raise UnpairedError(f"{out_dir}: cannot create the lock file {path} ({exc.strerror or exc}); "
                                 "give an out_dir you can write") from None
@@ -138,11 +150,26 @@ def legacy_run(out_dir):
     return isinstance(recipe, dict) and RECIPE_KEYS <= set(recipe) and header.startswith("step,")
 
 
+def check_links(out_dir, key="out_dir"):
+    """Refuse a run folder where what a run writes into (:data:`NO_LINKS`) is a symbolic link,
+    naming the link and where it points."""
+    out_dir = Path(out_dir)
+    for name in NO_LINKS:
+        files.refuse_link(out_dir / name, LINK_HINT)  # its message names the path: no key needed
+    return out_dir
+
+
+def marked(out_dir):
+    """True when ``out_dir`` holds our marker (a regular file, not a link to one)."""
+    marker = Path(out_dir) / MARKER
+    return marker.is_file() and not marker.is_symlink()
+
+
 def check_folder(out_dir, key="out_dir"):
     """Refuse a folder that holds files and is not a run of ours (no marker), naming the files
     a run would overwrite there."""
     out_dir = Path(out_dir)
-    if not out_dir.is_dir() or (out_dir / MARKER).is_file() or legacy_run(out_dir):
+    if not out_dir.is_dir() or marked(out_dir) or legacy_run(out_dir):
         return
     try:
         entries = sorted(p.name for p in out_dir.iterdir() if p.name not in OURS)
@@ -162,7 +189,7 @@ def check_folder(out_dir, key="out_dir"):
 def mark(out_dir):
     """Write the marker that says the folder holds a run of ours."""
     marker = Path(out_dir) / MARKER
-    if not marker.is_file():
+    if not marked(out_dir):  # a link there is replaced, its target untouched
         files.write_text(marker, "This folder holds a run of unpaired: unpaired writes only into new or empty "
                                  "folders and into folders that hold this marker.\n")
     return marker
@@ -171,7 +198,8 @@ def mark(out_dir):
 @contextlib.contextmanager
 def hold(out_dir, key="out_dir"):
     """The lock of ``out_dir`` for the duration of a run (rank 0 only under torchrun), after
-    checking that the folder is new, empty or ours; the marker is written once the lock is held,
+    checking that the folder is new, empty or ours and that no link is planted in it
+    (:func:`check_links`); the marker is written once the lock is held,
     and stale temporary files of killed writers are removed. A folder this created and that the
     run left with nothing of its own (a run refused at start) is removed again."""
     if os.environ.get("RANK", "0") != "0":
@@ -179,6 +207,7 @@ def hold(out_dir, key="out_dir"):
         return
     out_dir = Path(out_dir)
     created = not out_dir.exists()
+    check_links(out_dir, key)
     check_folder(out_dir, key)
     files.ensure_folder(out_dir, key)
     try:
