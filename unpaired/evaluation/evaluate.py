@@ -288,20 +288,19 @@ def write_rows(rows, path):
 
 def best_in_metrics_csv(path, metric):
     """(best value, its step, last value, its step) of ``metric`` in a run's metrics.csv, or
-    None when the file or the column is absent or holds no value."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    None when the file or the column is absent or holds no value (lines that are not UTF-8 CSV
+    text are left out, with one warning naming the file)."""
+    from ..plugins.metrics_csv import read_rows  # the one reader: a damaged line costs a warning
+
+    read = read_rows(Path(path))
     best = last = None
-    for r in rows:
+    for r, step in zip(read.rows, read.steps):
         raw = r.get(metric)
         if raw in (None, ""):
             continue
         try:
-            value, step = float(raw), int(float(r["step"]))
-        except (TypeError, ValueError, KeyError):
+            value = float(raw)
+        except (TypeError, ValueError):
             continue
         if math.isnan(value):
             continue

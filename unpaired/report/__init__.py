@@ -155,10 +155,8 @@ def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUM
         with Image.open(run_dir / "figure.png") as im:
             figure = im.convert("RGB")
     html = page(info, curves(run_dir / "metrics.csv"), view, figure, sample_grids(run_dir))
-    path = run_dir / REPORT
-    with files.atomic_path(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    return path
+    # atomically, through files: a link at report.html is replaced, never written through
+    return files.write_text(run_dir / REPORT, html)
 
 
 def run_info(run_dir, cfg, state):
@@ -169,7 +167,8 @@ def run_info(run_dir, cfg, state):
         parts.append(f"step {state['step']:,}")
     if cfg is not None:
         parts.append(f"objective {cfg.objective.name}, generator {cfg.generator.name}")
-    recipe = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else (
+    config = run_dir / "config.yaml"
+    recipe = config.read_text(encoding="utf-8", errors="replace") if config.is_file() else (
         OmegaConf.to_yaml(cfg) if cfg is not None else "")
     return RunInfo(run_dir, name, "; ".join(parts) or "no checkpoint yet",
                    str(state.get("device_line") or ""), recipe)

@@ -5,7 +5,6 @@ evaluation metrics (KID, FID, cycle error, paired metrics) on the steps where th
 The core knows these roles, not the objectives' term names."""
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,18 +34,13 @@ class Curves:
 
 
 def read_columns(path):
-    """{column: (steps, values)} of metrics.csv, each column's empty and unreadable cells left out."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    """{column: (steps, values)} of metrics.csv, each column's empty and unreadable cells left out (and
+    its lines that are not UTF-8 CSV text, with one warning naming the file)."""
+    from ..plugins.metrics_csv import read_rows  # the one reader: a damaged line costs a warning
+
+    read = read_rows(Path(path))
     columns = {}
-    for row in rows:
-        try:
-            step = int(float(row.get("step") or "nan"))
-        except ValueError:
-            continue
+    for row, step in zip(read.rows, read.steps):
         for key, raw in row.items():
             if key is None or key == "step" or raw in (None, ""):
                 continue
