@@ -278,3 +278,32 @@ def test_resume_with_a_binary_metrics_csv_keeps_it_aside_and_goes_on(run_copy, i
     code, _, err = resume(capsys, run_copy, image_root, steps=4)
     assert code == 0, err
     assert aside.read_bytes() == before and (run_copy / "metrics.csv.damaged.2").read_bytes() == BINARY
+
+
+# ============================================================================ a partial download
+def test_a_partial_download_is_never_appended_through_a_link(tmp_path, monkeypatch):
+    from unpaired.data import download
+
+    class Response:
+        status, headers = 206, {"Content-Length": "4", "Content-Range": f"bytes {len(PRECIOUS)}-"}
+
+        def __init__(self, *args, **kwargs):
+            self.left = b"more"
+
+        def read(self, n):
+            data, self.left = self.left, b""
+            return data
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(download, "urlopen", Response)
+    target = victim(tmp_path)
+    part = tmp_path / ".horse2zebra.zip.part"
+    part.symlink_to(target)  # the partial file's name is predictable
+    with pytest.raises(UnpairedError, match="symbolic link"):
+        download.fetch("http://example.invalid/x.zip", part, progress=False, retries=0)
+    assert target.read_text() == PRECIOUS

@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeRemainingColumn, TransferSpeedColumn)
 
+from .. import files
 from ..errors import UnpairedError
 
 DEFAULT_BASE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets"
@@ -202,7 +203,10 @@ def _fetch_once(url: str, dest: Path, progress: bool, console: Console | None, t
         else:  # a fresh download, or a server that sent the whole file again
             mode, done = "wb", 0
         total = done + length if length is not None else None
-        with open(dest, mode) as out, _TransferBar(progress, console, dest.name, total, done) as advance:
+        # never through a link planted at the partial file's name (files.open_append: O_NOFOLLOW)
+        with files.open_append(dest, "ab") as out, _TransferBar(progress, console, dest.name, total, done) as advance:
+            if mode == "wb":
+                out.truncate(0)
             while chunk := response.read(CHUNK_BYTES):
                 out.write(chunk)
                 done += len(chunk)
