@@ -32,6 +32,7 @@ from .errors import UnpairedError
 TEMP_MARK = ".tmp"  # .NAME.tmpPID
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO is refused at once, not waited on
 LINK_HINT = "remove the link (unpaired writes only files of its own)"
 
 
@@ -306,7 +307,7 @@ def open_fd(path, flags, hint=LINK_HINT, single=True):
     Returns the descriptor (close-on-exec)."""
     refuse_link(path, hint)
     try:
-        fd = os.open(path, flags | NOFOLLOW | CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0), 0o666)
+        fd = os.open(path, flags | NOFOLLOW | CLOEXEC | NONBLOCK | getattr(os, "O_NOCTTY", 0), 0o666)
     except OSError as exc:
         if os.path.islink(path):
             raise UnpairedError(link_message(path, hint)) from None
@@ -320,7 +321,8 @@ def open_fd(path, flags, hint=LINK_HINT, single=True):
         if single and st.st_nlink > 1:
             raise UnpairedError(f"{path} is a hard link: the same file has {st.st_nlink - 1} other name(s), which "
                                 f"writing here would change too; {hint}")
-        os.set_blocking(fd, True)
+        if NONBLOCK:
+            os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
