@@ -16,7 +16,7 @@ from pathlib import Path
 from checkerboard import evaluate, precision_auto, train  # bench/ is on sys.path when run as a script
 from quality import machine
 
-COLUMNS = ("seconds", "kid_a2b", "kid_b2a", "cycle_a", "cycle_b")
+COLUMNS = ("seconds", "kid_a2b", "kid_b2a", "cycle_l1_a", "cycle_l1_b")
 
 
 def main():
@@ -43,7 +43,7 @@ def main():
         mean = {k: statistics.mean(r[k] for r in got) for k in COLUMNS}
         seeds = " / ".join(f"{r['kid_a2b']:.4f}" for r in got)
         print(f"| {variant} | {mean['seconds']:.0f} | {mean['kid_a2b']:.4f} | {mean['kid_b2a']:.4f} | "
-              f"{mean['cycle_a']:.4f} | {mean['cycle_b']:.4f} | {seeds} |")
+              f"{mean['cycle_l1_a']:.4f} | {mean['cycle_l1_b']:.4f} | {seeds} |")
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def main():
             seconds = train(run, seed, args.steps, f"generator.params.upsample={upsample}")
             scores = evaluate(run)
             row = {"seconds": seconds, "checker": checkerboard(run, images), "kid_a2b": scores["kid_a2b"],
-                   "kid_b2a": scores["kid_b2a"], "cycle_a": scores["cycle_a"], "cycle_b": scores["cycle_b"]}
+                   "kid_b2a": scores["kid_b2a"], "cycle_l1_a": scores["cycle_l1_a"], "cycle_l1_b": scores["cycle_l1_b"]}
             rows[upsample].append(row)
             print(f"{upsample} seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
     from quality import machine  # bench/ is on sys.path when run as a script
@@ -120,7 +120,7 @@ def main():
     for upsample, got in rows.items():
         mean = {k: statistics.mean(r[k] for r in got) for k in got[0]}
         print(f"| {upsample} | {mean['seconds']:.0f} | {mean['checker']:.5f} | {mean['kid_a2b']:.4f} | "
-              f"{mean['kid_b2a']:.4f} | {mean['cycle_a']:.4f} | {mean['cycle_b']:.4f} |")
+              f"{mean['kid_b2a']:.4f} | {mean['cycle_l1_a']:.4f} | {mean['cycle_l1_b']:.4f} |")
     d, r = (statistics.mean(x["checker"] for x in rows[u]) for u in UPSAMPLES)
     print(f"\ncheckerboard share: resize_conv / deconv = {r / d:.3f}")
 

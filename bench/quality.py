@@ -61,7 +61,7 @@ from unpaired.restore import Translators
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "forest_abstract.yaml"
-COLUMNS = ("l1_a2b", "psnr_a2b", "ssim_a2b", "kid_a2b", "cycle_a")
+COLUMNS = ("l1_a2b", "psnr_a2b", "ssim_a2b", "kid_a2b", "cycle_l1_a")
 
 
 def recipe(args, out_dir, structures=False, extra=()):
@@ -136,7 +136,7 @@ def table(rows):
     lines = [head, "|" + "---|" * 7]
     for step, s, secs in rows:
         lines.append(f"| {step} | {s['l1_a2b']:.4f} | {s['psnr_a2b']:.2f} | {s['ssim_a2b']:.3f} | "
-                     f"{s['kid_a2b']:.4f} | {s['cycle_a']:.4f} | {secs if secs == '' else f'{secs:.0f}'} |")
+                     f"{s['kid_a2b']:.4f} | {s['cycle_l1_a']:.4f} | {secs if secs == '' else f'{secs:.0f}'} |")
     return "\n".join(lines)
 
 

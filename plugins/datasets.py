@@ -1,7 +1,9 @@
 """The ``image_folder`` dataset: two folders of unpaired images.
 
 Layout: ``ROOT/trainA``, ``ROOT/trainB`` (and ``testA``, ``testB``), as the CycleGAN data
-sets ship, or two explicit folders ``a: DIR`` and ``b: DIR``. Training items are
+sets ship, or two explicit folders ``a: DIR`` and ``b: DIR`` (then ``root`` is not read at all:
+held-out images come from ``test_a: DIR`` and ``test_b: DIR`` when named, else they are the
+training images, and the dataset's ``held_out_note`` says so). Training items are
 unaligned: item i is A[i] with a B drawn at random, and an epoch is max(|A|, |B|) pairs.
 Pipeline (the reference's): resize to ``load_size`` (bicubic) -> random ``crop_size`` crop
 -> random horizontal flip -> tensor in [-1, 1]. The test split is deterministic: resize,
@@ -27,7 +29,7 @@ MAX_SIDE = 8192  # load_size and crop_size: a 8192-px crop is 800 MB as a float 
 
 class ImageFolderDataset(torch.utils.data.Dataset):
     def __init__(self, root=None, split="train", a=None, b=None, load_size=286, crop_size=256,
-                 flip=True, preprocess="resize_crop", channels=3, on_bad_file="skip"):
+                 flip=True, preprocess="resize_crop", channels=3, on_bad_file="skip", test_a=None, test_b=None):
         one_of("data.params.preprocess", preprocess, PREPROCESS)
         one_of("data.params.on_bad_file", on_bad_file, ("skip", "error"))
         one_of("data.params.split", split, ("train", "test"))
@@ -43,14 +45,38 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self.preprocess, self.channels = preprocess, channels
         self.files = {}
         self.held_out_note = None  # the contract's optional attribute: why a test split is not held out
-        if split == "test" and a is None and _no_test_folders(root):
+        for pair, keys in (((a, b), "a and b"), ((test_a, test_b), "test_a and test_b")):
+            if (pair[0] is None) != (pair[1] is None):
+                raise UnpairedError(f"data.params.{keys.replace(' and ', ' and data.params.')} go together: "
+                                    "name both folders, or neither")
+        if test_a is not None and a is None:
+            raise UnpairedError("data.params.test_a and test_b name held-out folders beside your own training "
+                                "folders: set data.params.a and data.params.b too (with root, use ROOT/testA and "
+                                "ROOT/testB)")
+        prefix = "data.params."
+        if a is not None:  # the user's own folders: nothing comes from root (a recipe's bundled set)
+            root = None
+            if split == "test":
+                if test_a is not None:
+                    a, b, prefix = test_a, test_b, "data.params.test_"
+                else:
+                    self.held_out_note = ("no held-out folders named (data.params.test_a and test_b): sample grids, "
+                                          "the end-of-run figure, the report and evaluation use your training "
+                                          f"images {a} and {b} (not held out); name held-out folders with "
+                                          "data.params.test_a=DIR data.params.test_b=DIR")
+        elif split == "test" and _no_test_folders(root):
             split = "train"  # the held-out transforms (centre crop, no flip, aligned) on training images
             self.held_out_note = (f"no folders {root}/testA and testB: sample grids, the end-of-run figure and "
                                   "evaluation use training images (not held out); add testA/ and testB/ for "
                                   "held-out ones")
+        self.folders = {}
         for domain, explicit in (("A", a), ("B", b)):
-            folder = _domain_folder(root, split, domain, explicit)
+            folder = self.folders[domain] = _domain_folder(root, split, domain, explicit, prefix + domain.lower())
             self.files[domain] = _usable_files(folder, domain, on_bad_file, crop_size)
+
+    def describe(self):
+        """Where the images come from, in words: ``A photos/ (24 images), B paintings/ (24 images)``."""
+        return ", ".join(f"{d} {self.folders[d]} ({len(self.files[d])} images)" for d in ("A", "B"))
 
     def __len__(self):
         return max(len(self.files["A"]), len(self.files["B"]))
@@ -108,9 +134,9 @@ def _no_test_folders(root):
     return has["trainA"] and has["trainB"] and not (has["testA"] and has["testB"])
 
 
-def _domain_folder(root, split, domain, explicit):
+def _domain_folder(root, split, domain, explicit, explicit_key):
     if explicit is not None:
-        folder, key = Path(explicit).expanduser(), f"data.params.{domain.lower()}"
+        folder, key = Path(explicit).expanduser(), explicit_key
     elif root is None:
         raise UnpairedError("data.params.root is not set: point it at a folder holding trainA/ and trainB/ "
                             "(or set data.params.a and data.params.b to two folders)")
@@ -148,12 +174,14 @@ def _usable_files(folder, domain, on_bad_file, crop_size):
 
 
 def image_folder(root=None, split="train", a=None, b=None, load_size=286, crop_size=256, flip=True,
-                 preprocess="resize_crop", channels=3, on_bad_file="skip"):
-    """Unpaired images from ``root``/{split}A and {split}B, or from folders ``a`` and ``b``.
+                 preprocess="resize_crop", channels=3, on_bad_file="skip", test_a=None, test_b=None):
+    """Unpaired images from ``root``/{split}A and {split}B, or from folders ``a`` and ``b``
+    (held out: ``test_a`` and ``test_b``; ``root`` is then not read).
     ``preprocess``: resize_crop (resize to load_size square, the reference's), scale_crop
     (shorter side to load_size, keeps the aspect), crop (no resize). ``on_bad_file``: skip
     (with a summary naming each file) or error. ``channels``: 3 (RGB) or 1 (grayscale)."""
-    return ImageFolderDataset(root, split, a, b, load_size, crop_size, flip, preprocess, channels, on_bad_file)
+    return ImageFolderDataset(root, split, a, b, load_size, crop_size, flip, preprocess, channels, on_bad_file,
+                              test_a, test_b)
 
 
 @hookimpl

@@ -8,7 +8,7 @@ are loaded once. A report that cannot be written costs a warning, never the run.
 import logging
 
 from unpaired import hookimpl
-from unpaired.report import Timeline, held_out_inputs, write_report
+from unpaired.report import Timeline, held_out_inputs, shown_note, write_report
 
 log = logging.getLogger("unpaired")
 KEY = "report"  # run.state[KEY]: the path of the report, once written (for the run's last line)
@@ -22,8 +22,7 @@ class ReportWriter:
         self.timeline = None
         held_out = run.held_out
         if held_out is not None and len(held_out) > 0:
-            note = "" if run.config.data.test_params is not None else \
-                "The run has no held-out split (data.test_params): these are training images."
+            note = shown_note(held_out, run.config.data.test_params is not None)
             try:
                 self.timeline = Timeline(held_out_inputs(held_out, note=note), run.device, seed=run.config.train.seed)
             except Exception as exc:  # noqa: BLE001 - the run goes on; the report says what it can

@@ -101,7 +101,7 @@ def test_format1_checkpoint_evaluates(tmp_path, capsys):
     import json
 
     scores = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
-    assert {"kid_a2b", "kid_b2a", "cycle_a", "cycle_b"} <= set(scores)
+    assert {"kid_a2b", "kid_b2a", "cycle_l1_a", "cycle_l1_b"} <= set(scores)
 
 
 def test_an_unknown_future_format_is_named(tmp_path):

@@ -174,7 +174,7 @@ def test_one_sided_checkpoint_translates_a2b_only_and_evaluates(tiny_recipe, tmp
     import json
 
     scores = json.loads((result.out_dir / "eval" / "metrics.json").read_text())["metrics"]
-    assert "kid_a2b" in scores and "kid_b2a" not in scores and "cycle_a" not in scores
+    assert "kid_a2b" in scores and "kid_b2a" not in scores and "cycle_l1_a" not in scores
 
 
 # --- recipes and errors ----------------------------------------------------------------------

@@ -83,7 +83,7 @@ def test_metrics_on_known_inputs_match_unpaired_metrics():
     assert scores["ssim_b2a"] == pytest.approx(float(metrics.ssim(fake_a, a).mean()), rel=1e-6)
     assert scores["l1_b2a"] == pytest.approx(float(metrics.l1(fake_a, a).mean()), rel=1e-6)
     # a swap twice reconstructs exactly
-    assert scores["cycle_a"] == pytest.approx(0, abs=1e-7) and scores["cycle_b"] == pytest.approx(0, abs=1e-7)
+    assert scores["cycle_l1_a"] == pytest.approx(0, abs=1e-7) and scores["cycle_l1_b"] == pytest.approx(0, abs=1e-7)
     assert len(ev.rows) == 10 and ev.rows[3]["psnr_a2b"] == pytest.approx(float(metrics.psnr(fake_b, b)[3]))
 
 
@@ -93,8 +93,8 @@ def test_cycle_error_and_unpaired_data():
     model.g_ba = nn.Sequential(Swap(), nn.Hardtanh(-0.5, 0.5))  # clips, so the cycle loses information
     scores = Evaluator(Tensors(a, b), extractor=TinyFeatures())(model)
     assert "psnr_a2b" not in scores and "l1_b2a" not in scores  # not paired: no paired metrics
-    assert scores["cycle_a"] == pytest.approx(float(metrics.l1(a.clamp(-0.5, 0.5), a).mean()), rel=1e-6)
-    assert scores["cycle_b"] == pytest.approx(float(metrics.l1(b.clamp(-0.5, 0.5), b).mean()), rel=1e-6)
+    assert scores["cycle_l1_a"] == pytest.approx(float(metrics.l1(a.clamp(-0.5, 0.5), a).mean()), rel=1e-6)
+    assert scores["cycle_l1_b"] == pytest.approx(float(metrics.l1(b.clamp(-0.5, 0.5), b).mean()), rel=1e-6)
 
 
 def test_real_features_are_cached_across_calls_and_modes_restored():
@@ -175,7 +175,7 @@ def test_eval_command_reports_and_writes(folder_run, tmp_path, capsys):
     auto = precision_name(autocast_dtype("auto", torch.device("cpu")))  # fp32, or bf16 on a bf16 CPU
     assert summary["precision"] == auto and f"generators ran on cpu {auto}" in flat
     assert set(summary["metrics"]) == {"kid_a2b", "kid_a2b_std", "fid_a2b", "kid_b2a", "kid_b2a_std", "fid_b2a",
-                                       "cycle_a", "cycle_b"}
+                                       "cycle_l1_a", "cycle_l1_b"}
     assert not (tmp_path / "ev" / "per_image.csv").exists()
 
 

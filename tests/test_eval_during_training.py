@@ -20,7 +20,7 @@ def test_metrics_land_in_csv_and_best_checkpoint_tracks_the_best(tiny_recipe, tm
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     evaluated = [r for r in rows if r.get("l1_a2b")]
     assert [int(r["step"]) for r in evaluated] == [2, 4, 6]
-    assert {"kid_a2b", "fid_a2b", "cycle_a", "psnr_a2b"} <= set(evaluated[0])
+    assert {"kid_a2b", "fid_a2b", "cycle_l1_a", "psnr_a2b"} <= set(evaluated[0])
     values = {int(r["step"]): float(r["l1_a2b"]) for r in evaluated}
     best_step = min(values, key=values.get)
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)

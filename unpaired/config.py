@@ -19,7 +19,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .console import printable
 from .errors import UnpairedError, one_of
-from .recipe_rules import clear_swapped_params, find_data_paths, move_keys, moved_override, swapped_plugins, under
+from .recipe_rules import (clear_swapped_params, find_data_paths, move_keys, moved_override, renamed_metric,
+                           swapped_plugins, under)
 
 
 DEFAULT_OBJECTIVE = "cyclegan"  # the recipe key `objective` when a recipe names none (firm: DESIGN.md section 7)
@@ -300,6 +301,7 @@ def validate(cfg: DictConfig, source: str) -> None:
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
         raise _recipe_error(exc, source) from None
+    renamed_metric(cfg, source)
     for key, allowed in CHOICES.items():
         one_of(f"{source}: key {key}", OmegaConf.select(cfg, key), allowed)
     t = cfg.train

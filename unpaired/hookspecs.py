@@ -131,6 +131,11 @@ def register_datasets(register: Register) -> None:
     evaluation then scores translations against the truth (PSNR, SSIM, L1). The engine seeds Python's,
     NumPy's and torch's random generators before each item, so an item's randomness
     (crops, flips, which B) is reproducible and resumable without any work in the plugin.
+    Two optional attributes say what the images are, wherever they are shown (the run's first
+    line, ``unpaired eval``, the figure, the report): ``describe()`` returns where they come from
+    in words (``A photos/ (24 images), B paintings/ (24 images)``), and ``held_out_note`` (a
+    string, or None) says why a held-out dataset (built with ``data.test_params``) holds
+    training images after all.
     """
 
 

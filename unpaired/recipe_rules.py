@@ -19,13 +19,26 @@ import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 log = logging.getLogger("unpaired")
 
 
 # old key -> the objective param it became (0.2)
 MOVED_TO_OBJECTIVE = {"train.pool_size": "pool_size", "train.fuse_passes": "fuse_passes"}
+
+
+# evaluation metrics renamed (0.3): old name -> new name. The evaluation's cycle error shared its
+# name with CycleGAN's training terms (weighted) in metrics.csv and the report
+RENAMED_METRICS = {"cycle_a": "cycle_l1_a", "cycle_b": "cycle_l1_b"}
+
+
+def renamed_metric(cfg, source):
+    """``eval.metric`` under its current name, with one line when it was renamed."""
+    new = RENAMED_METRICS.get(cfg.eval.metric)
+    if new is not None:
+        log.info("%s: eval.metric %s is %s since 0.3 (the evaluation's cycle error, unweighted); using it",
+                 source, cfg.eval.metric, new)
+        cfg.eval.metric = new
 
 
 def objective_takes(objective, param):
@@ -103,8 +116,8 @@ def swapped_plugins(cfg, overrides):
             continue
         try:
             new = OmegaConf.select(OmegaConf.from_dotlist([item]), key)
-        except OmegaConfBaseException:
-            continue  # apply_overrides reports it
+        except Exception:  # OmegaConf's errors and YAML's (a value that is not YAML): apply_overrides reports it
+            continue
         if new != node.name:
             swaps[choice] = (node.name, new)
     return swaps

@@ -537,10 +537,25 @@ class Trainer:
         if self.world.is_distributed:
             batch += f" x {self.world.size} processes = {self.batch_size} per step"
         augment = f", augment {cfg.augment.name}" if self.augmentation is not None else ""
-        return (f"{len(self.dataset)} pairs/epoch, {batch}, "
+        return (f"{data_line(self.dataset, self.test_dataset)}{len(self.dataset)} pairs/epoch, {batch}, "
                 f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, "
                 f"generator {cfg.generator.name} "
                 f"({n_g:,} params), discriminator {cfg.discriminator.name} ({n_d:,} params){augment}")
+
+
+def data_line(dataset, held_out) -> str:
+    """``data A ... , B ...; held out A ..., B ...; `` from the datasets' optional ``describe()``
+    (what the run trains on and shows, so a user's own folders are what the first line names)."""
+    describe = getattr(dataset, "describe", None)
+    if describe is None:
+        return ""
+    if held_out is None:
+        shown = "none (the recipe has no data.test_params): samples use training images"
+    elif getattr(held_out, "held_out_note", None):
+        shown = "none: samples, the figure and evaluation use training images (next line)"
+    else:
+        shown = held_out.describe() if getattr(held_out, "describe", None) else "the recipe's data.test_params"
+    return f"data {describe()}; held out {shown}; "
 
 
 def train(cfg: DictConfig, resume: bool = False) -> TrainResult:

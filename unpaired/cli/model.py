@@ -164,8 +164,6 @@ def eval_dataset(cfg, split="test", data_root=None, source="checkpoint"):
             log.info("--data %s replaces the checkpoint's data paths (%s)", data_root, ", ".join(dropped))
     else:
         _check_paths(cfg, source)
-        log.info("data: dataset %r of the checkpoint's recipe%s (--data ROOT names other data)", cfg.data.name,
-                 f", root {cfg.data.params.root}" if "root" in cfg.data.params else "")
     if split == "test" and cfg.data.test_params is None:
         raise UnpairedError(f"the checkpoint's recipe sets no data.test_params for dataset {cfg.data.name!r}, "
                             "so it has no held-out split (for image_folder: data.test_params={split: test}); "
@@ -174,7 +172,13 @@ def eval_dataset(cfg, split="test", data_root=None, source="checkpoint"):
     for section in ("params", "test_params"):
         if cfg.data[section] is not None:
             registry.check_params("dataset", cfg.data.name, plain(cfg.data[section]), key="data")
-    return build_dataset(cfg, registry, test=split == "test")
+    dataset = build_dataset(cfg, registry, test=split == "test")
+    if data_root is None:
+        describe = getattr(dataset, "describe", None)
+        where = describe() if describe else (f"root {cfg.data.params.root}" if "root" in cfg.data.params else "")
+        log.info("data: dataset %r of the checkpoint's recipe%s (--data ROOT names other data)", cfg.data.name,
+                 f", {where}" if where else "")
+    return dataset
 
 
 def _data_paths(cfg):
@@ -305,7 +309,7 @@ def render_scores(scores, extractor, n, split, step):
     table = Table(title=f"{split}, {n} images per domain, step {step}", show_edge=False, header_style="bold")
     for col in ("direction", "KID (mean ± std)", f"FID [{extractor}]", "cycle L1", "PSNR", "SSIM", "L1"):
         table.add_column(col, justify="right" if col != "direction" else "left")
-    for d, cyc in (("a2b", "cycle_a"), ("b2a", "cycle_b")):
+    for d, cyc in (("a2b", "cycle_l1_a"), ("b2a", "cycle_l1_b")):
         if f"kid_{d}" not in scores:
             continue  # a one-sided objective translates a2b only
         table.add_row(

@@ -13,7 +13,7 @@ Metric names (flat, floats):
   ``kid_b2a``, ``kid_b2a_std``, ``fid_b2a`` the other way. Only the ``inception`` extractor
   gives numbers comparable with published FIDs; and FID is biased upwards at small N, so
   compare values at equal ``max_images`` only.
-* ``cycle_a``: L1 of G_BA(G_AB(a)) against a; ``cycle_b``: of G_AB(G_BA(b)) against b (only
+* ``cycle_l1_a``: L1 of G_BA(G_AB(a)) against a; ``cycle_l1_b``: of G_AB(G_BA(b)) against b (only
   when the model translates both ways).
 * ``psnr_a2b``, ``ssim_a2b``, ``l1_a2b`` (and ``*_b2a``): only when ground truth exists.
   A dataset says its items are aligned pairs (B is the true translation of A, and A of B)
@@ -43,7 +43,7 @@ from ..runtime.devices import autocast
 from ..data.tensors import pad_to_multiple, size_multiple, to_tensor
 
 DISTRIBUTION = ("kid_a2b", "kid_a2b_std", "fid_a2b", "kid_b2a", "kid_b2a_std", "fid_b2a")
-CYCLE = ("cycle_a", "cycle_b")
+CYCLE = ("cycle_l1_a", "cycle_l1_b")  # named apart from CycleGAN's (weighted) training terms
 PAIRED = ("psnr_a2b", "ssim_a2b", "l1_a2b", "psnr_b2a", "ssim_b2a", "l1_b2a")
 METRICS = DISTRIBUTION + CYCLE + PAIRED
 HIGHER_IS_BETTER = frozenset({"psnr_a2b", "psnr_b2a", "ssim_a2b", "ssim_b2a"})
@@ -179,8 +179,8 @@ class Evaluator:
             if both:
                 fake_a = self._run(g_ba, b)
                 rec_a, rec_b = self._run(g_ba, fake_b), self._run(g_ab, fake_a)
-                sums["cycle_a"] += float(M.l1(rec_a, a).sum())
-                sums["cycle_b"] += float(M.l1(rec_b, b).sum())
+                sums["cycle_l1_a"] += float(M.l1(rec_a, a).sum())
+                sums["cycle_l1_b"] += float(M.l1(rec_b, b).sum())
             # a domain's images may repeat across items (e.g. the smaller test folder): count each once
             keep = {d: self._new(batch, d, seen[d]) for d in ("A", "B")}
             feats["fake_B"].append(compute_features(self.extractor, _rgb(fake_b[keep["A"]])))
@@ -201,7 +201,7 @@ class Evaluator:
             mean, std = M.kid(x, y, subsets=kid_subsets(len(x), len(y)))
             out[f"kid_{direction}"], out[f"kid_{direction}_std"], out[f"fid_{direction}"] = mean, std, M.fid(x, y)
         if both:
-            out["cycle_a"], out["cycle_b"] = sums["cycle_a"] / self.n, sums["cycle_b"] / self.n
+            out["cycle_l1_a"], out["cycle_l1_b"] = sums["cycle_l1_a"] / self.n, sums["cycle_l1_b"] / self.n
         if self.paired:
             out.update({k: sums[k] / self.n for k in paired})
         elif self.truth is not None:

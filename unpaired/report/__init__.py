@@ -100,8 +100,18 @@ def recipe_inputs(cfg, run_dir, n=IMAGES):
     cfg = rebase_data_paths(copy.deepcopy(cfg), run_dir)
     held_out = cfg.data.test_params is not None
     dataset = build_dataset(cfg, test=held_out)
-    note = "" if held_out else "The run has no held-out split (data.test_params): these are training images."
-    return held_out_inputs(dataset, n, note=note)
+    return held_out_inputs(dataset, n, note=shown_note(dataset, held_out))
+
+
+def shown_note(dataset, held_out):
+    """What the report says of the images it shows from ``dataset`` when they are training
+    images: the run has no held-out split (``held_out`` False), or the dataset says why its
+    held-out split holds training images (its ``held_out_note``: a user's own folders)."""
+    if not held_out:
+        return "The run has no held-out split (data.test_params): these are training images."
+    if getattr(dataset, "held_out_note", None):
+        return f"These are training images, not held out: {dataset.held_out_note}."
+    return ""
 
 
 def sample_grids(run_dir, count=SAMPLE_GRIDS):
@@ -174,4 +184,4 @@ def run_info(run_dir, cfg, state):
                    str(state.get("device_line") or ""), recipe)
 
 
-__all__ = ["REPORT", "Timeline", "held_out_inputs", "write_report"]
+__all__ = ["REPORT", "Timeline", "held_out_inputs", "shown_note", "write_report"]

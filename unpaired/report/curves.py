@@ -15,8 +15,12 @@ from .svg import Series
 PHASE_PREFIX = "loss_"
 SCHEDULE = ("lr", "it_per_s")
 NOT_CHARTED = ("step", "epoch")
-EVAL_GROUPS = (("KID", "kid_"), ("FID", "fid_"), ("cycle L1", "cycle_"), ("PSNR", "psnr_"), ("SSIM", "ssim_"),
-               ("L1 against the truth", "l1_"))
+# chart titles of the evaluation metrics (unpaired.evaluation.evaluate.METRICS), by prefix
+EVAL_GROUPS = (("KID (lower is better)", "kid_"), ("FID (lower is better)", "fid_"),
+               ("cycle L1 of held-out images, unweighted (lower is better)", "cycle_l1_"),
+               ("PSNR against the truth (higher is better)", "psnr_"),
+               ("SSIM against the truth (higher is better)", "ssim_"),
+               ("L1 against the truth (lower is better)", "l1_"))
 
 
 @dataclass

@@ -7,6 +7,7 @@ import base64
 import io
 from html import escape
 
+from ..console import shell_command
 from ..data.tensors import to_image
 from .svg import line_chart
 
@@ -90,9 +91,15 @@ def loss_sections(c):
     return out
 
 
-def eval_section(c):
+def eval_section(c, run_dir):
+    """The evaluation metrics of the steps where an evaluation ran (eval.every, eval.at_end);
+    when none ran, a line that says so and the command that scores the run."""
     if not c.evaluation:
-        return ""
+        command = escape(shell_command("unpaired", "eval", str(run_dir)))
+        return section("Evaluation", "<p>No evaluation ran during this run (<code>eval.every</code> was 0): the "
+                       "curves above are training losses, not scores. Score the latest checkpoint on the held-out "
+                       f"images with <code>{command}</code>, or train with <code>eval.every=N</code> to score every "
+                       "N steps here.</p>")
     plots = charts(line_chart(group, title) for title, group in c.evaluation)
     names = [n for n in dict.fromkeys(k for _, row in c.eval_rows for k in row) if not n.endswith("_std")]
     best = {}
@@ -111,9 +118,11 @@ def eval_section(c):
         rows.append(f"<tr><td>{step:,}</td>{''.join(cells)}</tr>")
     table = f'<table class="scores"><tr><th>step</th>{head}</tr>{"".join(rows)}</table>'
     return section("Evaluation", plots + "<h3>Per step (best in bold)</h3>" + table,
-                   "KID and FID of the translations against the real target domain on the held-out images, "
-                   "scored during training (eval.every). Numbers from an extractor other than 'inception' "
-                   "are not comparable with published FIDs.")
+                   f"Scores of the model at the {len(c.eval_rows)} step(s) where an evaluation ran (eval.every, "
+                   "eval.at_end), on the held-out images: KID and FID of the translations against the real "
+                   "target domain; cycle L1 of each domain's reconstructions (unweighted, unlike the training "
+                   "term); PSNR, SSIM and L1 against the truth where the data is paired. Numbers from an "
+                   "extractor other than 'inception' are not comparable with published FIDs.")
 
 
 def timeline_section(timeline):
@@ -144,7 +153,8 @@ def timeline_section(timeline):
     shown = len(columns)
     left_out = f" {timeline.total - shown} of the {timeline.total} kept steps are left out here (every " \
                "m-th is shown, and the last)." if timeline.total > shown else ""
-    note = ("The same held-out images translated by the model of each step, from the run's kept checkpoints "
+    which = "images" if timeline.inputs.note else "held-out images"  # the note says what they are
+    note = (f"The same {which} translated by the model of each step, from the run's kept checkpoints "
             "(<code>checkpoints/step_&lt;N&gt;.pt</code>, <code>train.keep_every</code>) and "
             f"<code>checkpoints/latest.pt</code>, shorter side at most {timeline.side} px.{left_out} "
             + escape(timeline.inputs.note))
@@ -155,12 +165,14 @@ def timeline_section(timeline):
                                       f'{"".join(rows)}</table></div>', note)
 
 
-def figure_section(figure):
+def figure_section(figure, note=""):
+    """figure.png; ``note``: what its images are when they are not held out (the timeline's)."""
     if figure is None:
         return ""
+    which = f"images at their own resolution. {escape(note)}" if note else "held-out images at their own resolution."
     return section("Final figure", img(figure, "figure.png", cls="figure"),
-                   "<code>figure.png</code>, written at the end of the run: held-out images at their own resolution "
-                   "(real | translated | reconstructed for CycleGAN).")
+                   f"<code>figure.png</code>, written at the end of the run (real | translated | reconstructed for "
+                   f"CycleGAN): {which}")
 
 
 def grids_section(grids):
@@ -182,7 +194,8 @@ def page(info, curves, timeline, figure, grids):
     body = [header, run_section(info), *loss_sections(curves)]
     if curves.empty:
         body.append(section("Losses", "<p>No metrics.csv rows yet.</p>"))
-    body += [eval_section(curves), timeline_section(timeline), figure_section(figure), grids_section(grids)]
+    body += [eval_section(curves, info.run_dir), timeline_section(timeline),
+             figure_section(figure, timeline.inputs.note if timeline.inputs else ""), grids_section(grids)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<link rel=\"icon\" href=\"data:,\"><title>{escape(title)}</title><style>{STYLE}</style></head>"
