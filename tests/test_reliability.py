@@ -381,7 +381,9 @@ def test_kill_9_mid_run_then_resume_gives_the_same_weights(tiny_recipe, image_ro
     out = tmp_path / "killed"
     args = [sys.executable, "-m", "unpaired", "run", str(RECIPE), *TINY, f"data.params.root={image_root}",
             f"out_dir={out}", "disable_plugins=[progress]", *steps]
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # the twin's thread count (conftest's): on one core the child would pick 1 and sum in another order
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     ckpt = out / "checkpoints" / "latest.pt"
     deadline = time.monotonic() + 120
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
