@@ -41,8 +41,9 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--grid", action="store_true", help="also save grid_<direction>.png: input | output rows")
     tr.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     tr.add_argument("--tile", type=int, default=None, metavar="N",
-                    help="translate in overlapping N-px tiles (bounded memory; default: only when the image "
-                         "would not fit the memory budget)")
+                    help="translate in overlapping N-px tiles (bounded memory). Default: tile only when the generator "
+                         "computes more than 2048x2048 pixels for the image (its padded size counts), then in "
+                         "1024-px tiles; --tile N forces N-px tiles; 0 never tiles")
     tr.add_argument("--seed", type=int, default=None, metavar="N",
                     help="the noise of a stochastic translator (UNSB's sampler): the same seed gives the same "
                          "output, another seed another sample (default: the recipe's train.seed; a deterministic "

@@ -13,7 +13,8 @@ def add_run_command(sub: argparse._SubParsersAction) -> None:
     run.add_argument("recipe", help="a recipe YAML file, e.g. recipes/forest_abstract.yaml")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     run.add_argument("--quick", action="store_true",
-                     help="a CPU preview: the recipe's `quick` overrides (small crops and nets, a few hundred steps)")
+                     help="a CPU preview: the recipe's `quick` block of overrides (small crops and nets, e.g. 1,000 "
+                          "steps for forest_abstract)")
     run.add_argument("--resume", action="store_true", help="continue the run from its out_dir's latest checkpoint")
     run.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
     run.add_argument("--plugins", action="append", metavar="FILE", help="load a local plugin file (repeatable)")
