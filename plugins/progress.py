@@ -7,11 +7,12 @@ another process for a moment moves the ETA by a little, not from 23 minutes to 2
 """
 import math
 import time
+from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from unpaired import hookimpl
-from unpaired.console import make_console
+from unpaired.console import make_console, shell_command
 
 KEY = "progress"
 
@@ -136,3 +137,19 @@ def on_train_end(run, step, interrupted):
         figure = run.state.get("figure")  # the end-of-run figure plugin's, when it ran
         shown = f"; the result: {figure}" if figure else ""
         display.note(f"done: step {step}; checkpoint {ckpt}; samples in {run.out_dir / 'samples'}{shown}{seen}")
+        for line in next_steps(run.out_dir, step, bool(report)):
+            display.note(line)
+
+
+def next_steps(out_dir, step, has_report):
+    """What to do next, as commands to copy: translate one's own photos, look at the results,
+    train longer (the run's config.yaml is its resolved recipe: --resume continues in its folder)."""
+    out = str(out_dir)
+    translate = shell_command("unpaired", "translate", out, "PHOTOS/", "--out", "translated/")
+    lines = ["next:", f"  translate your own images:  {translate}",
+             f"  a page to try images on:    {shell_command('unpaired', 'serve', out)}"]
+    if has_report:
+        lines.append(f"  the report, in a browser:   {shell_command(str(Path(out) / 'report.html'))}")
+    longer = shell_command("unpaired", "run", str(Path(out) / "config.yaml"), "--resume", f"train.max_steps={step * 4}")
+    lines.append(f"  train longer:               {longer}")
+    return lines

@@ -24,7 +24,8 @@ class ReportWriter:
         if held_out is not None and len(held_out) > 0:
             note = shown_note(held_out, run.config.data.test_params is not None)
             try:
-                self.timeline = Timeline(held_out_inputs(held_out, note=note), run.device, seed=run.config.train.seed)
+                inputs = held_out_inputs(held_out, note=note, watch=list(run.config.train.watch))
+                self.timeline = Timeline(inputs, run.device, seed=run.config.train.seed)
             except Exception as exc:  # noqa: BLE001 - the run goes on; the report says what it can
                 log.warning("report.html: the held-out images cannot be loaded: %s", _first_line(exc))
 

@@ -186,6 +186,14 @@ def test_failed_download_keeps_part_for_next_run(server, tmp_path, monkeypatch):
     assert server.state.requests[-1][1] == "bytes=500-"
 
 
+def test_a_failed_download_that_received_nothing_names_no_partial_file(server, tmp_path):
+    url = _serve(server, GOOD_ZIP)
+    server.state.cuts = [0, 0, 0]
+    with pytest.raises(UnpairedError, match=r"failed after 3 tries.*nothing was received \(no partial file is kept\)"):
+        download.fetch(url, tmp_path / "x.part", progress=False, retries=2)
+    assert not (tmp_path / "x.part").exists()
+
+
 def test_missing_file_on_server(server, tmp_path):
     with pytest.raises(UnpairedError, match=r"/sets/horse2zebra.zip failed: HTTP 404"):
         download_dataset("horse2zebra", root=tmp_path, url=f"{server.base}/sets/horse2zebra.zip", progress=False)

@@ -83,6 +83,9 @@ class Train:
     # default: kept steps are never removed, each is 91 MB for the article's CycleGAN, and a full
     # horse2zebra run has 266,800 steps; the recipes' quick blocks keep 4 (every 250 of 1,000 steps)
     keep_every: int = 0
+    # image files or folders of your own (domain A) that the report's timeline translates A -> B at
+    # every kept step, beside the held-out images (at most WATCH_MAX of them)
+    watch: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -177,7 +180,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), quick: bool = F
                 dropped.append(key)
                 continue
             set_key(cfg, key, value, source)
-    clear_swapped_params(cfg, swaps, dropped)
+    clear_swapped_params(cfg, swaps, dropped, overrides)
     apply_overrides(cfg, overrides)
     try:  # interpolation loops and missing references, named by key
         find_data_paths(cfg, path)

@@ -127,8 +127,9 @@ def under(key, choice):
     return key == choice or key.startswith(choice + ".")
 
 
-def clear_swapped_params(cfg, swaps, dropped_quick):
-    """Empty the params of each swapped plugin; one line per plugin that had some."""
+def clear_swapped_params(cfg, swaps, dropped_quick, overrides=()):
+    """Empty the params of each swapped plugin; one line per plugin that had some (suggesting
+    ``X.params.KEY=VALUE`` only when ``overrides`` give none for the new plugin)."""
     for choice, (old, new) in swaps.items():
         params = OmegaConf.to_container(OmegaConf.select(cfg, choice))["params"]
         from_quick = [k for k in dropped_quick if under(k, choice)]
@@ -136,8 +137,9 @@ def clear_swapped_params(cfg, swaps, dropped_quick):
             names = ", ".join(sorted(params)) if params else ""
             what = " and ".join(filter(None, [f"the recipe's {choice}.params ({names})" if names else "",
                                               "the quick block's " + ", ".join(from_quick) if from_quick else ""]))
-            log.info("%s.name=%s replaces %r: %s, written for %r, are dropped; give %s.params.KEY=VALUE for %r",
-                     choice, new, old, what, old, choice, new)
+            given = any(under(item.partition("=")[0].strip(), f"{choice}.params") for item in overrides)
+            hint = "" if given else f"; give {choice}.params.KEY=VALUE for {new!r}"
+            log.info("%s.name=%s replaces %r: %s, written for %r, are dropped%s", choice, new, old, what, old, hint)
         OmegaConf.update(cfg, f"{choice}.params", {}, merge=False)
 
 

@@ -22,6 +22,7 @@ from .assemble import assemble
 from .build import build_dataset, check_recipe, load_recipe_plugins, provenance
 from .config import as_typed, for_checkpoint, to_yaml
 from .data import fixed_items, make_loader
+from .data.held_out import watch_images
 from .data.tensors import sample_grid
 from .errors import UnpairedError
 from .events import Events, RunInfo
@@ -179,6 +180,8 @@ class Trainer:
         rng.seed_all(t.seed)  # torch's, Python's and NumPy's: the same initial weights on every rank
         self.dataset = build_dataset(cfg, registry)
         self.test_dataset = build_dataset(cfg, registry, test=True)
+        if t.watch:  # the report's own images: a wrong path is named now, not as a missing row later
+            watch_images(t.watch, 3, 16)
         self.channels, sizes = probe.check_dataset(self.dataset, cfg.data.name)
         # the objective: its networks, losses and per-rank state (e.g. CycleGAN's history pools)
         self.assembly = assemble(cfg, registry, self.channels, rank=self.world.rank, losses=losses)

@@ -191,7 +191,11 @@ def _missing_folder(root: Path, label: str, path: Path, explicit: bool) -> str:
     if nested:
         message += f"; {root / nested[0]} looks like a data set, check that folder instead"
     elif len(others) == 2:
-        message += f"; to use its two sub-folders as the domains pass --a {others[0]} --b {others[1]}"
+        message += (f"; to use its two sub-folders as the domains pass --a {others[0]} --b {others[1]} (and train "
+                    f"with data.params.a={root / others[0]} data.params.b={root / others[1]})")
+    else:
+        message += ("; for two folders of your own images pass --a DIR --b DIR (and train with data.params.a=DIR "
+                    "data.params.b=DIR)")
     return message
 
 

@@ -180,8 +180,11 @@ def fetch(url: str, dest: Path, progress: bool = True, console: Console | None =
         if attempt < retries and received <= 0:
             time.sleep(RETRY_DELAY_S * (attempt + 1))
     kept = dest.stat().st_size if dest.exists() else 0
-    raise DownloadError(f"download of {url} failed after {retries + 1} tries: {failure}. "
-                        f"{kept} bytes are kept in {dest}; run the same command again to resume "
+    if not kept:
+        dest.unlink(missing_ok=True)  # an empty partial file resumes nothing
+    where = (f"{kept:,} bytes are kept in {dest}; run the same command again to resume" if kept else
+             "nothing was received (no partial file is kept); run the same command again")
+    raise DownloadError(f"download of {url} failed after {retries + 1} tries: {failure}. {where} "
                         f"(or set {MIRROR_ENV} / --url to use another server)", failure or "unknown")
 
 

@@ -46,6 +46,32 @@ def item_image(item, domain, max_side):
     return x[None]
 
 
+WATCH_MAX = 8  # train.watch: images shown at most
+
+
+def watch_images(paths, channels, max_side):
+    """[(file name, (1, C, H, W) tensor in [-1, 1])] of ``train.watch``: image files, and the
+    images in folders, in order, at most WATCH_MAX; a shorter side above ``max_side`` is brought
+    down to it. A path that does not exist or holds no image is an error naming it."""
+    from ..errors import UnpairedError
+    from .images import find_images, is_image_file
+
+    found = []
+    for raw in paths:
+        path = os.path.expanduser(str(raw))
+        if os.path.isdir(path):
+            found += find_images(path)
+        elif os.path.isfile(path) and is_image_file(path):
+            found.append(path)
+        else:
+            raise UnpairedError(f"train.watch: {raw} is not an image file or a folder of images")
+    images = []
+    for path in found[:WATCH_MAX]:
+        x = to_tensor(load_image(path, channels=channels, max_side=max_side * 2), channels)
+        images.append((os.path.basename(path), item_image({"A": x}, "A", max_side)))
+    return images
+
+
 def item_name(item, domain, index):
     """What to call an item's image in a caption: its file name, else "A 1", "B 2"..."""
     path = item.get(f"{domain}_path")

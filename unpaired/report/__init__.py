@@ -100,7 +100,7 @@ def recipe_inputs(cfg, run_dir, n=IMAGES):
     cfg = rebase_data_paths(copy.deepcopy(cfg), run_dir)
     held_out = cfg.data.test_params is not None
     dataset = build_dataset(cfg, test=held_out)
-    return held_out_inputs(dataset, n, note=shown_note(dataset, held_out))
+    return held_out_inputs(dataset, n, note=shown_note(dataset, held_out), watch=list(cfg.train.watch))
 
 
 def shown_note(dataset, held_out):

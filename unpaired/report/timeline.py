@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint, rng
-from ..data.held_out import eager, held_out_items, item_image, item_name
+from ..data.held_out import eager, held_out_items, item_image, item_name, watch_images
 from ..objective import translator_of
 from ..data.tensors import to_image
 from ..errors import UnpairedError
@@ -47,12 +47,16 @@ class Column:
     error: str = ""  # why the checkpoint could not be used
 
 
-def held_out_inputs(dataset, n=IMAGES, side=SIDE, note=""):
+def held_out_inputs(dataset, n=IMAGES, side=SIDE, note="", watch=()):
     """The first ``n`` held-out items' A images (for a2b) and B images (for b2a), from their
-    files, shorter side brought down to ``side``."""
+    files, shorter side brought down to ``side``; then the user's ``watch`` images (train.watch),
+    translated A -> B."""
     items = held_out_items(dataset, n)
     images = {d: [(item_name(item, domain, i), item_image(item, domain, side)) for i, item in enumerate(items)]
               for d, domain in DOMAINS.items()}
+    if watch:
+        channels = images["a2b"][0][1].shape[1] if images["a2b"] else 3
+        images["a2b"] += [(f"{name} (watched)", x) for name, x in watch_images(watch, channels, side)]
     return Inputs(images, note)
 
 
