@@ -3,7 +3,7 @@ recipe's ``--quick`` run (1,000 steps on the 48 + 48 shipped images) once per va
 ``--augment`` and seed, interleaved, each scored with ``unpaired eval --extractor tiny`` on the
 recipe's test images (KID of each direction against the real target test images; offline,
 comparable within this table only) and its wall time. What decides the recipe's default
-``augment`` (README, "Few images: augmentation").
+``augment`` (docs/training.md, "Few images: augmentation").
 
     python bench/augment_forest.py                                  # none vs diffaugment, seeds 0, 1
     python bench/augment_forest.py --augment none,ada --seeds 0

@@ -305,8 +305,8 @@ def test_unconditioned_networks_are_refused_at_recipe_time(tiny_recipe):
         Trainer(tiny_recipe("objective.name=unsb", "data.params.root=/nonexistent"))
     msg = str(exc.value)
     assert "generator.params.conditioning: objective 'unsb' needs a generator that takes timestep and noise" in msg
-    assert "set generator.params.conditioning=[timestep, noise]" in msg
-    assert "set discriminator.params.conditioning=[timestep]" in msg
+    assert "set 'generator.params.conditioning=[timestep, noise]'" in msg
+    assert "set 'discriminator.params.conditioning=[timestep]'" in msg
     with pytest.raises(UnpairedError, match=r"generator.params.conditioning: 'time' is not one of timestep, noise"):
         Trainer(tiny_recipe("generator.params={ngf: 4, n_blocks: 1, conditioning: [time]}"))
     with pytest.raises(UnpairedError, match=r"objective.params.num_timesteps: 0 must be an integer >= 1"):

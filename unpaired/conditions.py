@@ -76,7 +76,7 @@ def check(net, kind: str, needs, objective: str, name: str, factory=None) -> Non
             raise UnpairedError(
                 f"{kind}.params.{param}: objective {objective!r} needs a {kind} that takes {wanted}; {kind} "
                 f"{name!r} takes {'them' if len(needs) > 1 else 'it'} when asked: set "
-                f"{kind}.params.{param}=[{', '.join(value)}]")
+                f"'{kind}.params.{param}=[{', '.join(value)}]' (quoted: the shell splits it at its spaces)")
         raise UnpairedError(
             f"{kind}.name: objective {objective!r} needs a {kind} that takes {wanted}, and {kind} {name!r} takes "
             f"{', '.join(has) or 'none'} (a network declares them with a `conditions` attribute: docs/plugins.md, "

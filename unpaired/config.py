@@ -81,7 +81,7 @@ class Train:
     checkpoint_every: int = 1000
     # also keep checkpoints/step_<N>.pt (the generators of step N) every N steps; 0: off. Off by
     # default: kept steps are never removed, each is 91 MB for the article's CycleGAN, and a full
-    # horse2zebra run has 266,800 steps; the recipes' quick blocks keep 4 (every 250 of 1,000 steps)
+    # horse2zebra run has 266,800 steps; most recipes' quick blocks keep 4 (every 250 of 1,000 steps)
     keep_every: int = 0
     # image files or folders of your own (domain A) that the report's timeline translates A -> B at
     # every kept step, beside the held-out images (at most WATCH_MAX of them)

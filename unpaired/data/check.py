@@ -26,7 +26,7 @@ from .images import Scan, require_folder, scan_folder, usable_problem
 
 CYCLEGAN_TRAIN = ("trainA", "trainB")
 CYCLEGAN_TEST = ("testA", "testB")
-# below this many images in a training domain, a discriminator memorises them (README, "Few images")
+# below this many images in a training domain, a discriminator memorises them (docs/training.md, "Few images")
 FEW_IMAGES = 500
 
 
@@ -160,7 +160,7 @@ def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: s
         report.notes.append(f"few training images ({counts}; fewer than {FEW_IMAGES}): a discriminator memorises so "
                             "few within a few thousand steps and the translations degrade; train with augmentation "
                             "of what it sees: augment.name=ada (or augment.name=diffaugment), "
-                            "README 'Few images: augmentation'")
+                            "docs/training.md 'Few images: augmentation'")
     present = [name for name in CYCLEGAN_TEST if (root / name).is_dir()]
     if a is None and len(present) < len(CYCLEGAN_TEST):
         what = "no testA/testB folders" if not present else f"only {present[0]}, no {_other_test(present[0])}"

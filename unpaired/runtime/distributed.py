@@ -5,7 +5,7 @@
 Each process (rank) trains on its share of every step's batches; DistributedDataParallel
 averages the gradients, so all ranks keep identical weights. Rank 0 alone writes logs,
 samples and checkpoints. Multi-node: the same command on each node with
-``--nnodes N --node-rank R --rdzv-endpoint HOST:PORT`` (see README).
+``--nnodes N --node-rank R --rdzv-endpoint HOST:PORT`` (docs/training.md, "Several GPUs").
 """
 import datetime
 import os
