@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from pathlib import Path
 
 from rich.text import Text
 
 from ..console import make_console
+from ..errors import UnpairedError, number
 from .args import add_device_args, add_plugins_arg, command
 
 
@@ -39,19 +38,23 @@ def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
 
     srv = command(subparsers, cmd_serve, "serve", help="a local web page that translates the images you drop on it",
                   description="Serve a page where you drop or pick an image, choose the direction (and a kept step) "
-                              "and see the input and its translation side by side, with a download link. Scripts "
-                              "POST the image file to /translate?direction=a2b (&step=N) and get a PNG back. "
-                              "Bound to 127.0.0.1 (this machine only) unless --host says otherwise.")
+                              "and see the input and its translation side by side, with a blend slider and a "
+                              "download link (the last few kept). Scripts POST the image file to "
+                              "/translate?direction=a2b (&step=N) and get a PNG back. Bound to 127.0.0.1 (this "
+                              "machine only) unless --host says otherwise. Ctrl-C or SIGTERM finishes the translation "
+                              "in progress (up to 10 s; a second signal abandons it) and exits.")
     srv.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or a checkpoint file)")
     srv.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0: any free port)")
     srv.add_argument("--host", default="127.0.0.1",
                      help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to your network)")
-    srv.add_argument("--max-upload-mb", type=float, default=50, metavar="MB", help="largest upload (default 50 MB)")
-    srv.add_argument("--max-megapixels", type=float, default=64, metavar="MP",
+    srv.add_argument("--max-upload-mb", action=Number, low=0, above=True, default=50.0, metavar="MB",
+                     help="largest upload, in MB (default 50)")
+    srv.add_argument("--max-megapixels", action=Number, low=0, above=True, default=64.0, metavar="MP",
                      help="largest image, in millions of pixels (default 64; larger ones are refused as possible "
                           "decompression bombs)")
-    srv.add_argument("--tile", type=int, default=None, metavar="N",
-                     help="translate in overlapping N-px tiles (default: images over 2048 x 2048, as translate)")
+    srv.add_argument("--tile", action=Number, low=0, integer=True, default=None,
+                     help="translate in overlapping N-px tiles (default: images over 2048 x 2048, as translate; "
+                          "0: never)")
     add_plugins_arg(srv)
     add_device_args(srv)
 
@@ -81,31 +84,39 @@ def cmd_compare(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from ..inference.serve import Limits, make_server
+    from ..runtime.devices import pick_device
+    from ..inference.serve import Limits, keep_freed_memory_in_threads, make_server, serve_until_stopped
 
+    if pick_device(args.device, "--device").type == "cpu":  # as translate does; before any thread allocates
+        keep_freed_memory_in_threads()
     limits = Limits(upload_bytes=int(args.max_upload_mb * 2**20), pixels=int(args.max_megapixels * 1e6))
     server = make_server(args.run_dir, host=args.host, port=args.port, limits=limits, device=args.device,
                          precision=args.precision, tile=args.tile, plugins=args.plugins)
     console = make_console()
-    console.print(f"serving {server.app.describe()} on {server.url} (Ctrl-C stops)", highlight=False)
+    console.print(f"serving {server.app.describe()} on {server.url} (Ctrl-C stops)", markup=False, highlight=False)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         console.print(Text.assemble(("note:", "bold"), f" --host {args.host}: other machines can reach this page; "
                                     "it has no password"))
-    # Ctrl-C (and SIGTERM) stop it even when it was started with SIGINT ignored (a background job
-    # of a script inherits that, and Python leaves an inherited SIG_IGN in place)
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        console.print("stopped", highlight=False)
-    finally:
-        server.server_close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+    return serve_until_stopped(server, say=lambda text: console.print(text, markup=False, highlight=False))
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt
+class Number(argparse.Action):
+    """An option's number checked as argparse reads it (errors.number: finite, within bounds):
+    a bad one exits 2 naming the flag and the value before anything is loaded."""
+
+    def __init__(self, *args, low=None, above=False, integer=False, **kwargs):
+        kwargs.setdefault("metavar", "N")
+        super().__init__(*args, **kwargs)
+        self.low, self.above, self.integer = low, above, integer
+
+    def __call__(self, parser, namespace, text, option_string=None):
+        value = text
+        try:
+            value = int(text) if self.integer else float(text)
+        except ValueError:
+            pass  # number() names the text as typed
+        try:
+            number(option_string, value, self.low, above=self.above, integer=self.integer)
+        except UnpairedError as exc:
+            parser.error(str(exc))
+        setattr(namespace, self.dest, value)

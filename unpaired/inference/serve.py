@@ -11,17 +11,28 @@ take one lock, one at a time (on the CPU one already uses every core). It binds 
 unless told otherwise. Uploads are checked before any pixel is decoded: a body over the
 upload limit gets 413, an image of more pixels than the limit (a decompression bomb: a
 small file that decodes to gigabytes) 413, a body that is not an image 415, a bad
-direction or step 400, each with a message saying why; the server keeps serving. Large
-images are translated in tiles, as ``unpaired translate`` does.
+direction or step 400, each with a message saying why; the server keeps serving, also when a
+client goes away mid-request (one log line, no traceback). Large images are translated in
+tiles, as ``unpaired translate`` does, through the same Translator.
+
+Stopping (:func:`serve_until_stopped`, the command's Ctrl-C or SIGTERM): no new connection is
+taken, a translation in progress is finished and answered for up to ``STOP_GRACE`` seconds
+(a second signal cuts that short), then abandoned at its next layer (the client gets 503);
+every connection is closed and every handler thread joined before the process exits.
 """
 from __future__ import annotations
 
 from typing import cast
 
+import contextlib
 import io
 import json
 import logging
+import os
+import re
+import signal
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -42,6 +53,9 @@ from .translate import Translator
 
 log = logging.getLogger("unpaired")
 CACHED_TRANSLATORS = 2  # (direction, step) pairs kept loaded
+STOP_GRACE = 10.0  # seconds a stop waits for a translation in progress (docker stop waits 10 s)
+JOIN_TIMEOUT = 10.0  # seconds a stop then waits for the handler threads to end
+DIGITS = re.compile(r"[0-9]{1,18}")  # a number in a request: ASCII digits only (str.isdigit takes "²")
 
 
 @dataclass
@@ -54,6 +68,10 @@ class HttpError(Exception):
     def __init__(self, status, message):
         super().__init__(message)
         self.status = status
+
+
+def abandoned():
+    return HttpError(503, "the server is stopping: this translation was abandoned")
 
 
 class App:
@@ -71,10 +89,26 @@ class App:
         self.objective = state.get("objective", "?")
         self.directions = list(state["translators"])
         self.lock = threading.Lock()
+        self.stopping = False  # set by Server.stop: no new request is taken
+        self.cancelled = False  # set by Server.stop: a translation in progress stops at its next layer
         self.translators = OrderedDict()
-        first = Translator.from_checkpoint(state, direction=self.directions[0], source=path, **self.options)
+        first = self._ready(Translator.from_checkpoint(state, direction=self.directions[0], source=path,
+                                                       **self.options))
+        if tile and (tile % first.multiple or tile < 4 * first.multiple):  # refused now, not per request
+            raise UnpairedError(f"--tile: {tile!r} must be a multiple of {first.multiple} and at least "
+                                f"{4 * first.multiple} pixels")
         self.translators[(self.directions[0], self._version(None))] = first  # the common request, ready
         self.device = first.device
+
+    def _ready(self, translator):
+        """``translator`` with a check before every layer of its generator: once cancelled, the
+        translation in progress ends at its next layer (no tiling code needs to know)."""
+        def check(module, args):
+            if self.cancelled:
+                raise abandoned()
+        for module in translator.generator.modules():
+            module.register_forward_pre_hook(check)
+        return translator
 
     def describe(self):
         return f"{self.run} ({self.objective}, {' and '.join(self.directions)}, on {self.device})"
@@ -108,8 +142,8 @@ class App:
         try:
             key = (direction, self._version(step))
             if key not in self.translators:
-                self.translators[key] = Translator.from_checkpoint(self.run, direction=direction, step=step,
-                                                                   **self.options)
+                self.translators[key] = self._ready(Translator.from_checkpoint(self.run, direction=direction,
+                                                                               step=step, **self.options))
                 while len(self.translators) > CACHED_TRANSLATORS:
                     self.translators.popitem(last=False)
         except UnpairedError as exc:  # e.g. a step that is not kept: the message lists the kept ones
@@ -177,43 +211,50 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = urlsplit(self.path).path
-        if path in ("/", "/index.html"):
-            self.send(200, PAGE, "text/html; charset=utf-8")
-        elif path == "/info":
-            self.send(200, json.dumps(self.app.info()), "application/json")
-        else:
-            self.send(404, f"no page {path}: the page is /, the API POST /translate?direction=a2b\n")
+        with cast(Server, self.server).working():
+            if path in ("/", "/index.html"):
+                self.send(200, PAGE, "text/html; charset=utf-8")
+            elif path == "/info":
+                self.send(200, json.dumps(self.app.info()), "application/json")
+            else:
+                self.send(404, f"no page {path}: the page is /, the API POST /translate?direction=a2b\n")
 
     def do_POST(self):
         parts = urlsplit(self.path)
-        if parts.path != "/translate":
-            self.send(404, f"no endpoint {parts.path}: POST the image to /translate?direction=a2b\n")
-            return
-        try:
-            direction, step = self.query(parts.query)
-            data = self.body()
-            started = time.perf_counter()
-            png = self.app.translate(data, direction, step)
-            seconds = time.perf_counter() - started
-            self.send(200, png, "image/png", headers=[("X-Translate-Seconds", f"{seconds:.3f}")])
-        except HttpError as exc:
-            self.send(exc.status, str(exc) + "\n")
-        except Exception as exc:  # noqa: BLE001 - one request fails, the server goes on
-            log.exception("translate failed")
-            self.send(500, f"translation failed: {type(exc).__name__}: {exc}\n")
+        with cast(Server, self.server).working():
+            if parts.path != "/translate":
+                self.send(404, f"no endpoint {parts.path}: POST the image to /translate?direction=a2b\n")
+                return
+            try:
+                if self.app.stopping:  # a request begun before the stop is answered; a later one not
+                    raise HttpError(503, "the server is stopping; send the image again once it runs")
+                direction, step = self.query(parts.query)
+                data = self.body()
+                started = time.perf_counter()
+                png = self.app.translate(data, direction, step)
+                answer = (200, png, "image/png", [("X-Translate-Seconds", f"{time.perf_counter() - started:.3f}")])
+            except HttpError as exc:
+                answer = (exc.status, str(exc) + "\n")
+            except (ConnectionError, TimeoutError):
+                raise  # the client went away: Server.handle_error says so in one line
+            except Exception as exc:  # noqa: BLE001 - one request fails, the server goes on
+                log.exception("translate failed")
+                answer = (500, f"translation failed: {type(exc).__name__}: {exc}\n")
+            self.send(*answer)
 
     def query(self, text):
         query = parse_qs(text)
         direction = query.get("direction", ["a2b"])[-1]
         step = query.get("step", [""])[-1]
-        if step and not step.isdigit():
-            raise HttpError(400, f"step {step!r} is not a step number")
+        if step and not DIGITS.fullmatch(step):
+            raise HttpError(400, f"step {step[:40]!r} is not a step number (digits 0-9)")
         return direction, int(step) if step else None
 
     def body(self):
-        """The request body, at most the upload limit (411 without a length, 413 above it)."""
-        length = self.headers.get("Content-Length")
-        if length is None or not length.strip().isdigit():
+        """The request body, at most the upload limit (411 without a length, 413 above it, 400
+        when it ends before the length it announced)."""
+        length = (self.headers.get("Content-Length") or "").strip()
+        if not DIGITS.fullmatch(length):
             raise HttpError(411, "send the image as the request body with a Content-Length "
                                  "(curl --data-binary @image.jpg ...)")
         length, limit = int(length), self.app.limits.upload_bytes
@@ -223,7 +264,12 @@ class Handler(BaseHTTPRequestHandler):
                                  f"{limit / 2**20:.1f} MB (unpaired serve --max-upload-mb raises it)")
         if length == 0:
             raise HttpError(400, "the request body is empty: send the image file as the body")
-        return self.rfile.read(length)
+        data = self.rfile.read(length)
+        if len(data) < length:
+            self.close_connection = True
+            raise HttpError(400, f"the body ended after {len(data):,} of the {length:,} bytes its Content-Length "
+                                 "announced")
+        return data
 
     def discard(self, length, most=256 * 2**20):
         """Read and drop a refused body (a client that is still sending would otherwise see the
@@ -238,18 +284,85 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    daemon_threads = True
+    """The HTTP server: a thread per connection. It keeps the open connections and their
+    threads, so that :meth:`stop` can finish or abandon the requests in progress and join them."""
+    daemon_threads = True  # stop() joins them; a thread that will not end never holds up the exit
 
     def __init__(self, address, app):
         host = address[0]
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__(address, Handler)
         self.app = app
+        self.connections = {}  # socket -> the thread that serves it
+        self.busy = 0  # requests being answered (not counting connections waiting for a request)
+        self.guard = threading.Lock()
 
     @property
     def url(self):
         host, port = self.server_address[:2]
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+    def process_request_thread(self, request, client_address):
+        with self.guard:
+            self.connections[request] = threading.current_thread()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.guard:
+                self.connections.pop(request, None)
+
+    @contextlib.contextmanager
+    def working(self):
+        """Within: a request is being answered (a stop waits for it)."""
+        with self.guard:
+            self.busy += 1
+        try:
+            yield
+        finally:
+            with self.guard:
+                self.busy -= 1
+
+    def handle_error(self, request, client_address):
+        """A client that went away (reset, closed, timed out) is one log line; anything else
+        the standard library's traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)) or (isinstance(exc, OSError) and self.app.stopping):
+            log.info("%s: the connection ended before the answer was sent (%s)", client_address[0],
+                     type(exc).__name__)
+            return
+        super().handle_error(request, client_address)
+
+    def stop(self, grace=STOP_GRACE, hurry=lambda: False):
+        """End serving, once ``serve_forever`` has returned (``shutdown()``): refuse new
+        requests, wait up to ``grace`` seconds (or until ``hurry()`` is true) for the
+        requests being answered, then abandon those (a translation stops at its next layer),
+        close every connection and join every handler thread. True when no request was
+        abandoned and every thread ended."""
+        self.app.stopping = True
+        self.socket.close()  # no new connection
+        finished = self._settle(grace, hurry)
+        self.app.cancelled = True
+        if not finished:
+            self._settle(JOIN_TIMEOUT)  # the abandoned translations end at their next layer and answer 503
+        with self.guard:
+            connections = dict(self.connections)
+        for request in connections:  # idle ones and cut-off ones: their reads end now
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        for thread in connections.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.server_close()
+        return finished and not any(thread.is_alive() for thread in connections.values())
+
+    def _settle(self, seconds, hurry=lambda: False):
+        """Wait up to ``seconds`` (or until ``hurry()``) for the requests being answered; True when none is left."""
+        deadline = time.monotonic() + seconds
+        while self.busy and time.monotonic() < deadline and not hurry():
+            time.sleep(0.05)
+        return not self.busy
 
 
 def make_server(run, host="127.0.0.1", port=8000, limits=None, device="auto", precision="auto", tile=None,
@@ -264,3 +377,58 @@ def make_server(run, host="127.0.0.1", port=8000, limits=None, device="auto", pr
     except OSError as exc:
         raise UnpairedError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
                             "choose another port (--port 0 picks a free one)") from None
+
+
+def keep_freed_memory_in_threads():
+    """:func:`unpaired.runtime.devices.keep_freed_memory` (what ``unpaired translate`` does on
+    the CPU) for translations that run in the server's threads. glibc gives each thread a
+    malloc arena of its own whose heaps hold at most 64 MiB, so a thread's larger blocks (a
+    tile's activations) are fresh mmap() pages, faulted in page by page, on every pass whatever
+    the thresholds. With one arena for the process (``M_ARENA_MAX`` = 1, set before any thread
+    allocates) the threads are served from the main heap, as the translate command's main
+    thread is. True when both are set."""
+    from ..runtime.devices import keep_freed_memory
+
+    if not keep_freed_memory():
+        return False
+    import ctypes
+
+    m_arena_max = -8  # mallopt's parameter (malloc.h)
+    return bool(ctypes.CDLL("libc.so.6").mallopt(m_arena_max, 1))
+
+
+def serve_until_stopped(server, say=print, grace=STOP_GRACE):
+    """Serve until SIGINT (Ctrl-C) or SIGTERM, then stop cleanly (:meth:`Server.stop`; a second
+    signal abandons the translation in progress at once). Call it from the main thread. The
+    exit code: 0 when every request was answered, else 128 + the signal (130, 143)."""
+    if threading.current_thread() is not threading.main_thread():  # no signals here: until the process ends
+        server.serve_forever()
+        return 0
+    signals = []
+
+    def on_signal(signum, frame):  # only records it: the main thread below acts on it
+        signals.append(signum)
+
+    # Ctrl-C (and SIGTERM) stop it even when it was started with SIGINT ignored (a background job
+    # of a script inherits that, and Python leaves an inherited SIG_IGN in place)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=server.serve_forever, name="serve", daemon=True)
+    try:
+        thread.start()
+        while not signals:
+            time.sleep(0.1)
+        server.shutdown()  # serve_forever returns: no new request is taken
+        thread.join()
+        if server.busy:
+            say(f"stopping: finishing the request in progress (at most {grace:.0f} s; Ctrl-C again abandons it)")
+        finished = server.stop(grace, hurry=lambda: len(signals) > 1)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if any(t.is_alive() for t in server.connections.values()):  # a thread still inside torch: exiting
+        say("stopped (a translation did not end; leaving it)")  # now skips the C++ teardown it would abort
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signals[0])
+    say("stopped" if finished else "stopped (a request in progress was abandoned)")
+    return 0 if finished else 128 + signals[0]
