@@ -194,6 +194,12 @@ class Page:
                 raise BrowserError(f"timed out waiting until {expression}")
             time.sleep(0.1)
 
+    def set_viewport(self, width, height):
+        """Lay the page out at ``width`` x ``height`` CSS pixels (the window itself cannot be made
+        narrower than headless Chromium's minimum, 500 px)."""
+        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                         "mobile": False})
+
     def errors(self):
         """What the page reported as errors: console.error, uncaught exceptions, failed loads."""
         out = []
