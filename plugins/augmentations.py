@@ -44,8 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unpaired import hookimpl
-from unpaired.errors import UnpairedError, flag, number, one_of
+from unpaired.api import UnpairedError, flag, hookimpl, number, one_of
 
 ADA_TRANSFORMS = ("xflip", "rotate90", "translation", "scale", "color")
 K = "augment.params."  # what param errors name

@@ -16,9 +16,7 @@ No history pool; one-sided: it translates a2b only.
 import torch
 from torch import nn
 
-from unpaired import hookimpl
-from unpaired.errors import UnpairedError, flag, number
-from unpaired.objective import ADVERSARIAL, Objective
+from unpaired.api import ADVERSARIAL, Objective, UnpairedError, flag, hookimpl, number
 
 from .cyclegan import batch_independent
 from .patchnce import FeatureTap, PatchSampler, patch_nce

@@ -17,9 +17,7 @@ out of the discriminators' gradients.
 import torch
 from torch import nn
 
-from unpaired import hookimpl
-from unpaired.errors import UnpairedError
-from unpaired.objective import ADVERSARIAL, RECONSTRUCTION, Objective
+from unpaired.api import ADVERSARIAL, Objective, RECONSTRUCTION, UnpairedError, hookimpl
 
 from .pool import ImagePool
 

@@ -15,11 +15,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from unpaired import hookimpl
-from unpaired.errors import UnpairedError, flag, number, one_of
-from unpaired.data.download import DATASETS
-from unpaired.data.tensors import from_uint8
-from unpaired.data.images import load_image, scan_folder, skipped_summary, usable_problem
+from unpaired.api import (DATASETS, UnpairedError, flag, from_uint8, hookimpl, load_image, number, one_of,
+                          scan_folder, skipped_summary, usable_problem)
 
 log = logging.getLogger("unpaired.data")
 

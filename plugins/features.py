@@ -1,7 +1,6 @@
 """Built-in feature extractors for FID/KID: ``inception`` (the published-FID network,
 weights downloaded once and hash-checked) and ``tiny`` (offline, not comparable)."""
-from unpaired import hookimpl
-from unpaired.evaluation.features import builtin_extractors
+from unpaired.api import builtin_extractors, hookimpl
 
 
 @hookimpl

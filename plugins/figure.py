@@ -11,10 +11,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from unpaired import files, hookimpl
-from unpaired.data.held_out import eager, held_out_items, item_image
-from unpaired.data.held_out import spread as spread_over
-from unpaired.data.tensors import SIZE_MULTIPLE, pad_to_multiple, size_multiple, to_image
+from unpaired.api import (SIZE_MULTIPLE, eager, held_out_items, hookimpl, item_image, pad_to_multiple, save_image,
+                          size_multiple, spread as spread_over, to_image)
 
 log = logging.getLogger("unpaired")
 KEY = "figure"  # run.state[KEY]: the figure's path, for the progress display's last line
@@ -94,7 +92,7 @@ def translate_pairs(run):
 
 
 def save_figure(rows, path, pad=6):
-    """One PNG of captioned rows; written atomically (``unpaired.files.save_image``)."""
+    """One PNG of captioned rows; written atomically (``unpaired.save_image``)."""
     widths = [sum(t.width for t in tiles) + pad * (len(tiles) + 1) for _, tiles in rows]
     heights = [max(t.height for t in tiles) + CAPTION + pad for _, tiles in rows]
     canvas = Image.new("RGB", (max(widths), sum(heights) + pad), (255, 255, 255))
@@ -107,4 +105,4 @@ def save_figure(rows, path, pad=6):
             canvas.paste(tile.convert("RGB"), (x, y + CAPTION))
             x += tile.width + pad
         y += height
-    return files.save_image(canvas, path)
+    return save_image(canvas, path)

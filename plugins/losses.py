@@ -3,8 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from unpaired import hookimpl
-from unpaired.errors import UnpairedError
+from unpaired.api import UnpairedError, hookimpl
 
 
 class TargetLoss:

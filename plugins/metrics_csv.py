@@ -3,7 +3,7 @@
 
 The file is never written through a link: at the start of a run it is written anew
 (atomically, so a hard link to it elsewhere keeps its old content), and each row is appended
-through ``unpaired.files.open_append`` (``O_NOFOLLOW``; a regular file with one name).
+through ``unpaired.open_append`` (``O_NOFOLLOW``; a regular file with one name).
 
 :func:`read_rows` is the one reader of the file (the report's curves, ``unpaired eval``'s best
 value, a resumed run): a line that is not UTF-8 text, not a CSV row of the header, or whose
@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unpaired import files, hookimpl
+from unpaired.api import atomic_open, hookimpl, open_append, refuse_link, write_bytes
 
 log = logging.getLogger("unpaired")
 
@@ -128,7 +128,7 @@ class MetricsCSV:
     def __init__(self, path, resume_step=None):
         self.path = Path(path)
         self.fields = None
-        files.refuse_link(self.path)
+        refuse_link(self.path)
         if resume_step is not None and self.path.is_file():
             self._resume(resume_step)
         elif os.path.lexists(self.path):
@@ -139,7 +139,7 @@ class MetricsCSV:
         keep = [row for row, step in zip(read.rows, read.steps) if step <= resume_step]
         if read.damaged:
             aside = aside_name(self.path)
-            files.write_bytes(aside, read.raw)
+            write_bytes(aside, read.raw)
             log.warning("%s; the file as it was is kept as %s, and %s goes on with its %d readable row(s) up to "
                         "step %d", read.problem(self.path), aside, self.path.name, len(keep), resume_step)
         if read.fields:
@@ -161,12 +161,12 @@ class MetricsCSV:
 
     def _rewrite(self, rows):
         """The header and ``rows``, written atomically (a new file: never through a link)."""
-        with files.atomic_open(self.path, "w", newline="", encoding="utf-8") as f:
+        with atomic_open(self.path, "w", newline="", encoding="utf-8") as f:
             self._writer(f).writeheader()
             self._writer(f).writerows(rows)
 
     def _append(self, rows):
-        with files.open_append(self.path, "a", newline="", encoding="utf-8") as f:
+        with open_append(self.path, "a", newline="", encoding="utf-8") as f:
             self._writer(f).writerows(rows)
 
     def _writer(self, f):

@@ -3,7 +3,7 @@ import functools
 
 from torch import nn
 
-from unpaired.errors import one_of
+from unpaired.api import one_of
 
 NORMS = {
     # the reference's "instance": no affine parameters, no running statistics

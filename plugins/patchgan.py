@@ -15,9 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from unpaired import hookimpl
-from unpaired import conditions as _conditions
-from unpaired.errors import UnpairedError
+from unpaired.api import TIMESTEP, UnpairedError, hookimpl, parse_conditions
 
 from .conditioning import TimeEmbedding, time_bias
 from .norms import norm_layer
@@ -46,7 +44,7 @@ class PatchGAN(nn.Module):
     def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False, conditioning=()):
         super().__init__()
         check_widths(ndf, n_layers)
-        self.conditions = _conditions.parse("discriminator.params.conditioning", conditioning, (_conditions.TIMESTEP,))
+        self.conditions = parse_conditions("discriminator.params.conditioning", conditioning, (TIMESTEP,))
         norm, bias = norm_layer(norm, "discriminator.params.norm")
         sn = _spectral_norm if spectral_norm else (lambda conv: conv)
         layers = [sn(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]

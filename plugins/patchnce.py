@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unpaired.errors import UnpairedError
+from unpaired.api import UnpairedError
 
 
 class FeatureTap:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from unpaired import hookimpl
-from unpaired.console import make_console, shell_command
+from unpaired.api import hookimpl, make_console, shell_command
 
 KEY = "progress"
 

@@ -7,8 +7,7 @@ are loaded once. A report that cannot be written costs a warning, never the run.
 ``disable_plugins: [report]`` (``unpaired report RUN_DIR`` writes it at any time)."""
 import logging
 
-from unpaired import hookimpl
-from unpaired.report import Timeline, held_out_inputs, shown_note, write_report
+from unpaired.api import Timeline, held_out_inputs, hookimpl, shown_note, write_report
 
 log = logging.getLogger("unpaired")
 KEY = "report"  # run.state[KEY]: the path of the report, once written (for the run's last line)

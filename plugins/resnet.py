@@ -19,10 +19,8 @@ the network and its weights' names are exactly the unconditioned ones.
 import torch.utils.checkpoint
 from torch import nn
 
-from unpaired import hookimpl
-from unpaired.errors import UnpairedError, one_of
+from unpaired.api import NOISE, TIMESTEP, UnpairedError, hookimpl, one_of, parse_conditions
 
-from unpaired import conditions as _conditions
 
 from .conditioning import Modulation, NoiseMapping, TimeEmbedding, time_bias
 from .norms import norm_layer
@@ -127,7 +125,7 @@ class ResnetGenerator(nn.Module):
         _integer("ngf", ngf, 1)
         _integer("n_blocks", n_blocks, 0)
         _integer("noise_mlp", noise_mlp, 0)
-        self.conditions = _conditions.parse("generator.params.conditioning", conditioning)
+        self.conditions = parse_conditions("generator.params.conditioning", conditioning)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise UnpairedError(f"generator.params.dropout: {dropout!r} must be a number in [0, 1)")
         one_of("generator.params.padding", padding, PADDINGS)
@@ -141,7 +139,7 @@ class ResnetGenerator(nn.Module):
             ch *= 2
         if self.conditions:
             width = 4 * ngf  # the UNSB code's: time embedding and noise 4 ngf wide
-            timed, noisy = _conditions.TIMESTEP in self.conditions, _conditions.NOISE in self.conditions
+            timed, noisy = TIMESTEP in self.conditions, NOISE in self.conditions
             self.time_embed = TimeEmbedding(ngf, width, final_act=True) if timed else None
             self.noise_map = NoiseMapping(width, noise_mlp) if noisy else None
             if noisy:

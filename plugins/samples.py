@@ -1,8 +1,7 @@
 """Sample grids ``samples/step_NNNNNNN.png`` in the run directory: the objective's sample rows
 (cyclegan: real | translated | reconstructed, A->B then B->A; cut: real | translated, then B |
 G(B)). Disable with ``disable_plugins: [samples]``."""
-from unpaired import files, hookimpl
-from unpaired.data.tensors import to_image
+from unpaired.api import hookimpl, save_image, to_image
 
 
 @hookimpl
@@ -12,4 +11,4 @@ def on_sample(run, step, images):
 
 def save_png(img, path):
     """A (3, H, W) tensor in [0, 1] as a PNG, written to a temporary name and renamed."""
-    return files.save_image(to_image(img * 2 - 1), path)
+    return save_image(to_image(img * 2 - 1), path)

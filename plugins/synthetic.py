@@ -43,8 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unpaired import hookimpl
-from unpaired.errors import UnpairedError, one_of
+from unpaired.api import UnpairedError, hookimpl, one_of
 
 __all__ = ["SyntheticDataset", "make_synthetic", "a_to_b", "render_scene", "ground_truth_pairs",
            "training_b", "structure_masks", "STRUCTURES", "LINE_WIDTHS"]

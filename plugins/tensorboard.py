@@ -7,13 +7,13 @@ without it this module defines no hooks and does nothing. View with
 
 The events are never written through a link: ``<out_dir>/tensorboard`` must not be a
 symbolic link, and the writer's events file, once created, is appended to through a
-descriptor of ours (``unpaired.files.open_append``: ``O_NOFOLLOW``, a regular file with one
+descriptor of ours (``unpaired.open_append``: ``O_NOFOLLOW``, a regular file with one
 name) instead of tensorboard's, which opens the file by name for every record.
 """
 import importlib.util
 import logging
 
-from unpaired import files, hookimpl
+from unpaired.api import hookimpl, open_append, refuse_link
 
 log = logging.getLogger("unpaired.tensorboard")
 
@@ -33,7 +33,7 @@ if AVAILABLE:
             return
         # purge_step: on resume after step S, drop the events a killed run logged after S
         purge = run.start_step + 1 if run.start_step else None
-        folder = files.refuse_link(run.out_dir / SUBDIR)
+        folder = refuse_link(run.out_dir / SUBDIR)
         writer = SummaryWriter(log_dir=str(folder), purge_step=purge)
         try:
             _append_through_our_own_descriptor(writer)
@@ -94,7 +94,7 @@ class _WriteThrough:
 
 def _append_through_our_own_descriptor(writer):
     """Make ``writer`` (a SummaryWriter) append its records to its events file through one
-    descriptor opened by :func:`unpaired.files.open_append`, not by name at every record: a
+    descriptor opened by :func:`unpaired.open_append`, not by name at every record: a
     link planted at the file's name later is never written through, and a file that is a link,
     or has another name, is refused now. This reaches into tensorboard's EventFileWriter
     (``_async_writer._writer``: the RecordWriter, whose ``_writer`` is the file); when its
@@ -107,9 +107,9 @@ def _append_through_our_own_descriptor(writer):
     lock = getattr(async_writer, "_lock", None)
     if record is None or lock is None or not hasattr(record, "_writer"):
         log.debug("tensorboard's writer has another layout: %s is written by it", name)
-        files.open_append(name, "ab").close()  # the check: no link, a regular file with one name
+        open_append(name, "ab").close()  # the check: no link, a regular file with one name
         return
-    own = _WriteThrough(files.open_append(name, "ab"))
+    own = _WriteThrough(open_append(name, "ab"))
     with lock:
         theirs, record._writer = record._writer, own
         if getattr(events, "_general_file_writer", None) is theirs:

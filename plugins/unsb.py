@@ -46,12 +46,8 @@ from itertools import accumulate
 import torch
 from torch import nn
 
-from unpaired import hookimpl
-from unpaired.conditions import NOISE, TIMESTEP
-from unpaired.data.tensors import size_multiple
-from unpaired.errors import UnpairedError, flag, number
-from unpaired.noise import draw
-from unpaired.objective import ADVERSARIAL, Objective
+from unpaired.api import (ADVERSARIAL, NOISE, Objective, TIMESTEP, UnpairedError, draw_noise as draw, flag, hookimpl,
+                          number, size_multiple)
 
 from .cut import CUT_LAYERS
 from .cyclegan import batch_independent

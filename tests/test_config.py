@@ -112,3 +112,15 @@ def test_a_checkpoints_old_keys_move_too():
     assert cfg.train.lr == 1e-3
     cut = from_container({"name": "x", "objective": {"name": "cut"}, "train": {"pool_size": 50}})
     assert dict(cut.objective.params) == {}
+
+
+def test_every_problem_of_a_recipe_is_named_at_once(tmp_path, capsys):
+    """A misspelt generator and a missing data folder: one command, both named, exit 2."""
+    from unpaired.cli import main
+
+    code = main(["run", str(RECIPE), "generator.name=resnett", f"data.params.root={tmp_path / 'nowhere'}",
+                 f"out_dir={tmp_path / 'run'}", "--quick"])
+    err = capsys.readouterr().err
+    assert code == 2 and "problems:" in err, err
+    assert "unknown generator 'resnett'" in err and f"no folder {tmp_path / 'nowhere'}" in err, err
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -166,10 +166,3 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
         if augmentation is not None:
             assembly.augmentation = attach(augmentation, assembly.discriminators(augmented=True), assembly.adversarial)
     return assembly
-
-
-def recipe_losses(cfg: DictConfig, registry=None, warn: bool = False) -> dict:
-    """The resolved losses of a recipe's objective (for ``--print-config``-style displays)."""
-    registry = registry or get_registry()
-    entry = registry.entry("objective", cfg.objective.name, key="objective.name")
-    return resolve_losses(cfg, declared_losses(entry.factory), cfg.objective.name, warn=warn)

@@ -80,6 +80,21 @@ def check_conditions(cfg: DictConfig, registry: Registry, factory: Any, kind: st
     conditions.check(net, kind, needs, cfg.objective.name, choice.name, registry.entry(kind, choice.name).factory)
 
 
+def data_problems(cfg: DictConfig, registry: Registry) -> list[str]:
+    """What building the recipe's datasets (training and held-out) would refuse, as messages:
+    called when the recipe has other problems, so that one command names them all (a misspelt
+    generator and a missing data folder together)."""
+    if cfg.data.name not in registry.names("dataset"):
+        return []  # check_recipe names it
+    problems = []
+    for test in (False, True):
+        try:
+            build_dataset(cfg, registry, test=test)
+        except UnpairedError as exc:
+            problems += exc.problems or [str(exc)]
+    return problems
+
+
 def build_dataset(cfg: DictConfig, registry: Registry | None = None, test: bool = False) -> Any:
     """The training dataset, or the held-out one (data.params <- data.test_params)."""
     registry = registry or get_registry()

@@ -23,7 +23,7 @@ from .recipe_rules import (clear_swapped_params, find_data_paths, move_keys, mov
                            swapped_plugins, under)
 
 
-DEFAULT_OBJECTIVE = "cyclegan"  # the recipe key `objective` when a recipe names none (firm: DESIGN.md section 7)
+DEFAULT_OBJECTIVE = "cyclegan"  # the recipe key `objective` when a recipe names none: the article's CycleGAN
 
 
 @dataclass

@@ -22,12 +22,12 @@ MOVED = {
     "unpaired.export": "unpaired.inference.export",
     "unpaired.cli_data": "unpaired.cli.data",
     "unpaired.cli_model": "unpaired.cli.model",
-    "unpaired.pool": "unpaired.plugins.pool",
+    "unpaired.pool": "unpaired.plugins.pool",  # CycleGAN's history pool: a plugin's helper, not the engine's
     "unpaired.devices": "unpaired.runtime.devices",
     "unpaired.distributed": "unpaired.runtime.distributed",
     "unpaired.health": "unpaired.runtime.health",
     "unpaired.runlock": "unpaired.runtime.runlock",
-    "unpaired.probe": "unpaired.runtime.probe",  # CycleGAN's history pool: a plugin's helper, not the engine's
+    "unpaired.probe": "unpaired.runtime.probe",
 }
 
 

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from . import checkpoint, files, rng
 from .assemble import assemble
-from .build import build_dataset, check_recipe, load_recipe_plugins, provenance
+from .build import build_dataset, check_recipe, data_problems, load_recipe_plugins, provenance
 from .config import as_typed, for_checkpoint, to_yaml
 from .data import fixed_items, make_loader
 from .data.held_out import watch_images
@@ -130,7 +130,11 @@ class Trainer:
         self.world = distributed.setup(cfg.train.device)
         state = self._previous_state(resume)
         registry = load_recipe_plugins(cfg)
-        losses = check_recipe(cfg, registry)  # every name and param, before any data or network is touched
+        try:  # every name and param, before any data or network is touched
+            losses = check_recipe(cfg, registry)
+        except UnpairedError as exc:  # named together with what the data would refuse
+            found = exc.problems or [str(exc)]
+            raise UnpairedError(problems=list(dict.fromkeys(found + data_problems(cfg, registry)))) from None
         self._pick_device()
         self._build(registry, losses)
         # a no-op unless training in fp16 (it then scales losses against underflow)

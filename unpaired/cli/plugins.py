@@ -8,13 +8,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ..console import make_console
-from .args import command
+from .args import add_plugins_arg, command
 
 
 def add_plugins_command(sub: argparse._SubParsersAction) -> None:
     plugins = command(sub, cmd_plugins, "plugins", help="list installed plugins and what they register")
     plugins.add_argument("-v", "--verbose", action="store_true", help="also each factory's parameters and defaults")
-    plugins.add_argument("--plugins", action="append", metavar="FILE", help="load a local plugin file too")
+    add_plugins_arg(plugins)
 
 
 def cmd_plugins(args):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .args import command
+from .args import add_plugins_arg, command
 
 
 def add_run_command(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_run_command(sub: argparse._SubParsersAction) -> None:
                           "steps for forest_abstract)")
     run.add_argument("--resume", action="store_true", help="continue the run from its out_dir's latest checkpoint")
     run.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
-    run.add_argument("--plugins", action="append", metavar="FILE", help="load a local plugin file (repeatable)")
+    add_plugins_arg(run)
 
 
 def cmd_run(args):
@@ -25,11 +25,11 @@ def cmd_run(args):
     from ..trainer import train
 
     cfg = load_recipe(args.recipe, args.overrides, quick=args.quick)
-    if args.print_config:
-        print(to_yaml(cfg), end="")
-        return 0
     for path in args.plugins or ():
         cfg.plugins.append(path)
+    if args.print_config:  # as config.yaml will hold it, --plugins included
+        print(to_yaml(cfg), end="")
+        return 0
     result = train(cfg, resume=args.resume)
     if result.interrupted:
         return 130 if result.interrupted == "SIGINT" else 143

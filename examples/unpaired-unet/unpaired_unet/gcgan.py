@@ -19,9 +19,7 @@ geometry term's weight 20 (their lambda_AB 10 x lambda_gc 2); identity 5 (10 x 0
 import torch
 from torch import nn
 
-from unpaired import UnpairedError
-from unpaired.objective import ADVERSARIAL, RECONSTRUCTION, Objective
-from unpaired.plugins.pool import ImagePool
+from unpaired.api import ADVERSARIAL, ImagePool, Objective, RECONSTRUCTION, UnpairedError
 
 # (f, its inverse) on (N, C, H, W) batches
 TRANSFORMS = {

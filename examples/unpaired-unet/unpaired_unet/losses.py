@@ -1,7 +1,7 @@
 """A hinge adversarial loss. It needs no base class: the two methods make it adversarial."""
 import torch.nn.functional as F
 
-from unpaired import UnpairedError
+from unpaired.api import UnpairedError
 
 
 class HingeLoss:

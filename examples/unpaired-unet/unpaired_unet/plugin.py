@@ -1,5 +1,5 @@
 """The plugin module named by the entry point: hook implementations only."""
-from unpaired import hookimpl
+from unpaired.api import hookimpl
 
 from .gcgan import GcGAN
 from .losses import unet_hinge

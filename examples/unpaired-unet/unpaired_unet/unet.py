@@ -15,7 +15,7 @@ half the image size with ngf channels, ``downN`` the bottleneck).
 import torch
 from torch import nn
 
-from unpaired import UnpairedError
+from unpaired.api import UnpairedError
 
 NORMS = {
     "instance": lambda ch: nn.InstanceNorm2d(ch, affine=False, track_running_stats=False),
