@@ -35,7 +35,7 @@ select { font: inherit; padding: 4px 6px; border-radius: 6px; border: 1px solid 
         text-align: center; cursor: pointer; }
 #drop strong { font-size: 17px; } #drop span { color: #666; }
 #drop:hover, #drop.over { border-color: #1f77b4; background: #eef5fb; }
-#status { display: flex; gap: 10px; align-items: center; min-height: 1.5em; margin: 0; }
+#status { margin: 0; } #status:empty { display: none; }
 .error { color: #b00020; white-space: pre-wrap; overflow-wrap: anywhere; }
 #results { display: flex; flex-direction: column; gap: 16px; margin-top: 16px; }
 .card { background: #fff; border: 1px solid #ddd; border-radius: 10px; padding: 12px 14px;
@@ -55,7 +55,7 @@ figcaption { font-size: 13px; color: #555; margin-top: 4px; }
 .pair img { display: block; max-width: 100%; max-height: 62vh; width: auto; height: auto; border-radius: 4px; }
 .pending { display: flex; flex-direction: column; justify-content: center; gap: 8px; padding: 12px;
            background: rgba(255, 255, 255, 0.85); color: #333; z-index: 1; }
-.pending progress { width: 100%; }
+.pending progress { width: 100%; } .pending.error { color: #b00020; }
 .blend { display: flex; gap: 10px; align-items: center; color: #555; font-size: 13px; }
 .blend input { flex: 1; min-width: 0; }
 [hidden] { display: none !important; }
@@ -145,7 +145,10 @@ async function translate() {
   card.urls = [inputUrl];
   part("name").textContent = file.name;
   part("what").textContent = `${direction}, step ${step}`;
-  part("input").src = part("under").src = inputUrl;
+  for (const img of [part("input"), part("under")]) {
+    img.addEventListener("error", () => { img.hidden = true; });  // a file the browser cannot show
+    img.src = inputUrl;
+  }
   say(`translating ${file.name} (${direction}, step ${step})...`);
   const started = performance.now(), bar = card.querySelector("progress");
   const tick = () => {
