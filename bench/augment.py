@@ -56,7 +56,7 @@ def verdicts(d, images, boundary, batch_size=16):
 def train_variant(args, objective, variant, seed, score_parts, workdir):
     """One run; returns {"steps": {step: scores}, "train_s", "wall"}."""
     from unpaired.loading import register_plugin, unregister_plugin
-    from unpaired.trainer import Trainer
+    from unpaired.engine.trainer import Trainer
 
     cfg = recipe(args, Path(workdir) / f"{objective}-{variant}-{seed}", structures=True,
                  extra=[*objective_overrides(objective, args.blocks), *VARIANTS[variant], f"train.seed={seed}",
@@ -93,7 +93,7 @@ def train_variant(args, objective, variant, seed, score_parts, workdir):
 
 
 def run(args):
-    from unpaired.build import build_dataset
+    from unpaired.engine.build import build_dataset
     from unpaired.evaluation.evaluate import Evaluator
     from unpaired.plugins.synthetic import ground_truth_pairs, structure_masks, training_b
 

@@ -36,7 +36,8 @@ def shares(translator, folder):
 
 
 def main():
-    from unpaired import Translator, checkpoint
+    from unpaired import Translator
+    from unpaired.store import checkpoint
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path)

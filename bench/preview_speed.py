@@ -54,9 +54,9 @@ def child(args):
 
     if args.threads != "default":
         torch.set_num_threads(int(args.threads))
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
     from unpaired.loading import register_plugin, unregister_plugin
-    from unpaired.trainer import Trainer
+    from unpaired.engine.trainer import Trainer
 
     clock = StepClock()
     t0 = time.perf_counter()

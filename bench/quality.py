@@ -29,7 +29,7 @@ regions, small objects, lines 3/2/1 px), PSNR, SSIM and KID (tiny). Two tables, 
 
 For the CUT objectives (and UNSB) the bench sets ``objective.params.nce_layers`` to input, down1,
 down2, block1 and the last block when the generator has fewer than 5 blocks (the default names
-block5); an objective that needs conditioned networks (UNSB: unpaired.conditions) gets the params
+block5); an objective that needs conditioned networks (UNSB: unpaired.engine.conditions) gets the params
 the generator and discriminator name for it (``conditioning``). The recipe's ``losses.cycle`` and
 ``losses.identity`` stay: the one-sided objectives ignore them (one warning line each).
 
@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from unpaired import hookimpl
-from unpaired.restore import Translators
+from unpaired.engine.restore import Translators
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "forest_abstract.yaml"
@@ -65,7 +65,7 @@ COLUMNS = ("l1_a2b", "psnr_a2b", "ssim_a2b", "kid_a2b", "cycle_l1_a")
 
 
 def recipe(args, out_dir, structures=False, extra=()):
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
 
     structures = ", structures: true" if structures else ""
     return load_recipe(RECIPE, [
@@ -230,7 +230,7 @@ def objective_overrides(name, blocks):
     block1 and the last block."""
     from unpaired.loading import get_registry
 
-    from unpaired import conditions
+    from unpaired.engine import conditions
 
     registry = get_registry()
     factory = registry.entry("objective", name, "objective.name").factory
@@ -247,7 +247,7 @@ def objective_overrides(name, blocks):
 def translation_cost(trainer, images):
     """(ms per image, generator passes per image) of the a2b translator on ``images`` (N, C, H,
     W), one at a time, in eval mode without gradients."""
-    from unpaired.objective import translator_of
+    from unpaired.engine.objective import translator_of
 
     translator = translator_of(trainer.objective, "a2b")
     nets = trainer.assembly.networks_of("generator")
@@ -288,7 +288,7 @@ def train_objective(args, name, seed, marks, score, workdir, images):
     """One run of objective ``name`` from ``seed``; returns its ScoreRun and wall/contention info."""
     from train_step import busy_seconds
     from unpaired.loading import register_plugin, unregister_plugin
-    from unpaired.trainer import Trainer
+    from unpaired.engine.trainer import Trainer
 
     max_steps = max(args.steps) if not marks else 10**9  # with a time budget the scorer stops the run
     cfg = recipe(args, Path(workdir) / f"{name}-{seed}", structures=True,
@@ -421,7 +421,7 @@ def objectives_report(args, baselines, results, marks, infos):
 
 
 def compare_objectives(args, argv):
-    from unpaired.build import build_dataset
+    from unpaired.engine.build import build_dataset
     from unpaired.evaluation.evaluate import Evaluator, translating_networks
     from unpaired.plugins.synthetic import ground_truth_pairs, structure_masks
 
@@ -536,10 +536,10 @@ def main(argv=None):
             p.error(str(exc))
         return compare_objectives(args, argv)
 
-    from unpaired.build import build_dataset
+    from unpaired.engine.build import build_dataset
     from unpaired.evaluation.evaluate import Evaluator
     from unpaired.loading import register_plugin, unregister_plugin
-    from unpaired.trainer import Trainer
+    from unpaired.engine.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = recipe(args, Path(tmp) / "run")

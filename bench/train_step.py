@@ -159,8 +159,8 @@ class Variant:
                 n.to(memory_format=torch.channels_last)
 
     def _trainer(self, args, device, workdir):
-        from unpaired.config import load_recipe
-        from unpaired.trainer import Trainer
+        from unpaired.recipe.config import load_recipe
+        from unpaired.engine.trainer import Trainer
 
         data = tiny_data(Path(workdir) / "data")
         out = Path(tempfile.mkdtemp(dir=workdir, prefix="run_"))
@@ -214,7 +214,7 @@ class Variant:
 
 def fused_step(tr, a, b):
     """Trainer.train_step with 4 generator calls and one call per discriminator in the D step."""
-    from unpaired.objective import set_requires_grad
+    from unpaired.engine.objective import set_requires_grad
 
     m, n = tr.model, a.shape[0]
     discriminators = [m.d_a, m.d_b]

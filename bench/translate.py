@@ -25,8 +25,8 @@ def make_images(folder, n, size=256, seed=0):
 
 def make_checkpoint(root, device):
     """A full-size generator checkpoint (weights untrained: speed does not depend on them)."""
-    from unpaired.config import load_recipe
-    from unpaired.trainer import Trainer
+    from unpaired.recipe.config import load_recipe
+    from unpaired.engine.trainer import Trainer
 
     for d in ("trainA", "trainB"):
         make_images(root / "data" / d, 2)
@@ -47,7 +47,7 @@ def reference_loop(ckpt, inputs, out, device):
     import torchvision.transforms as T
     from torchvision.utils import save_image
 
-    from unpaired.restore import load_generators
+    from unpaired.engine.restore import load_generators
 
     nets, _ = load_generators(ckpt, directions=("a2b",))
     g = nets.g_ab.to(device).eval()

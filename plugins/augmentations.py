@@ -1,7 +1,7 @@
 """Built-in augmentations of what the discriminators see: ``diffaugment`` and ``ada``.
 
 The engine applies the recipe's choice (``augment: {name, params}``) to every discriminator
-input, real, generated and pooled, in both updates (unpaired.augment). Both take images in
+input, real, generated and pooled, in both updates (unpaired.engine.augment). Both take images in
 [-1, 1] and a ``torch.Generator`` that every random number comes from; every draw is per sample.
 
 **diffaugment** (Zhao et al., "Differentiable Augmentation for Data-Efficient GAN Training",

@@ -1,4 +1,4 @@
-"""Building blocks of the built-in networks' conditioning (unpaired.conditions): a sampler's step
+"""Building blocks of the built-in networks' conditioning (unpaired.engine.conditions): a sampler's step
 and a noise vector as inputs of ``resnet`` and ``patchgan``, the way the UNSB code conditions its
 networks (Kim et al., ICLR 2024; github.com/cyclomon/UNSB, models/ncsn_networks.py — the facts
 are theirs, the code is ours):

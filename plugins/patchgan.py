@@ -4,7 +4,7 @@
 256x256 image -> 30x30 logits. ``multiscale_patchgan``: several PatchGANs, each judging the
 image at half the resolution of the previous one (pix2pixHD's multi-scale discriminator).
 
-``conditioning: [timestep]`` (unpaired.conditions) makes either a discriminator of a sampler's
+``conditioning: [timestep]`` (unpaired.engine.conditions) makes either a discriminator of a sampler's
 step, ``D(x, timestep=t)``, as the UNSB code conditions its discriminators: the step's sinusoidal
 embedding (4 ndf wide) through a two-layer MLP, and a per-channel bias from it added after each
 strided or middle convolution, before its norm (plugins/conditioning.py). Without conditioning
@@ -39,7 +39,7 @@ class PatchGAN(nn.Module):
     ``conditioning`` [] | [timestep]: a discriminator of a sampler's step (module docstring)."""
 
     test_params = {"ndf": 8, "n_layers": 2}  # small enough for the contract tests
-    conditions_param = "conditioning"  # unpaired.conditions: the param that asks for conditions
+    conditions_param = "conditioning"  # unpaired.engine.conditions: the param that asks for conditions
 
     def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False, conditioning=()):
         super().__init__()

@@ -41,7 +41,7 @@ class FeatureTap:
 
     def __call__(self, x, **conditions):
         """The activations for images ``x``; ``conditions`` (``timestep=``, ``noise=``) go to a
-        conditioned generator (unpaired.conditions)."""
+        conditioned generator (unpaired.engine.conditions)."""
         if self.by_name:
             try:
                 return self.generator.features(x, self.layers, **conditions)

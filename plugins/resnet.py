@@ -8,7 +8,7 @@ reference. ``upsample: resize_conv`` makes each one an x2 resize (nearest or bil
 3x3 convolution, the usual cure for checkerboard artifacts (Odena et al., "Deconvolution and
 Checkerboard Artifacts", Distill 2016); it has the same number of parameters.
 
-``conditioning: [timestep, noise]`` (either or both; unpaired.conditions) makes it a conditioned
+``conditioning: [timestep, noise]`` (either or both; unpaired.engine.conditions) makes it a conditioned
 generator, called ``G(x, timestep=t, noise=z)`` with z of ``noise_dim`` = 4 ngf, as the UNSB
 code conditions its generator: the step's sinusoidal embedding (ngf wide) through a two-layer
 MLP to 4 ngf, added per channel after each residual block's first convolution and norm; the
@@ -116,7 +116,7 @@ class ResnetGenerator(nn.Module):
     UNSB's; module docstring), ``noise_mlp`` the mapping's extra layers (3, the UNSB code's n_mlp)."""
 
     test_params = {"ngf": 8, "n_blocks": 2}  # small enough for the contract tests
-    conditions_param = "conditioning"  # unpaired.conditions: the param that asks for conditions
+    conditions_param = "conditioning"  # unpaired.engine.conditions: the param that asks for conditions
 
     def __init__(self, in_channels, out_channels, ngf=64, n_blocks=9, norm="instance", dropout=0.0,
                  padding="reflect", n_downsampling=2, upsample="deconv", upsample_mode="nearest",

@@ -13,7 +13,7 @@ A image towards B, one generator pass per step (NFE = T, 5 by default):
 with the times tau_0 .. tau_T of the authors' schedule (:func:`schedule`), r_t = (tau_t -
 tau_{t-1}) / (tau_T - tau_{t-1}) and s_t = (tau_t - tau_{t-1}) (1 - r_t). G is the recipe's
 generator conditioned on the step and a noise vector, D and E the recipe's discriminator
-conditioned on the step (unpaired.conditions; resnet and patchgan: ``conditioning``).
+conditioned on the step (unpaired.engine.conditions; resnet and patchgan: ``conditioning``).
 
 One training step draws one t uniformly from 0 .. T-1 (for the batch) and rolls the bridge out to
 X_t (no gradient, G in eval mode) for the A batch, a second A batch (A2) and, with ``nce_idt``, the
@@ -69,7 +69,7 @@ class Bridge(nn.Module):
     """UNSB's sampler over G: what translate, eval, export, tiling, video and the figures run
     (``UNSB.translator``). ``forward(x, z=None, eps=None)``: the translation; ``z`` (N, T,
     noise_dim) and ``eps`` (N, T - 1, C, H, W) are its standard-normal noise (``noise_inputs``,
-    unpaired.noise), drawn from torch's generator when not given."""
+    unpaired.engine.noise), drawn from torch's generator when not given."""
 
     def __init__(self, g, steps, tau, channels):
         super().__init__()

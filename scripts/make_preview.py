@@ -52,7 +52,7 @@ def cpu_name() -> str:
 
 
 def last_kept(run: Path) -> tuple[int, Path]:
-    from unpaired import checkpoint
+    from unpaired.store import checkpoint
 
     kept = checkpoint.kept_steps(run / "checkpoints")
     if not kept:
@@ -65,7 +65,7 @@ def shipped_state(source: Path, made_by: dict) -> dict:
     """The kept step's state with float16 weights, a neutral out_dir and the made_by record."""
     import torch
 
-    from unpaired import checkpoint
+    from unpaired.store import checkpoint
 
     state = checkpoint.load(source)
     state["nets"] = {name: {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     parser.add_argument("overrides", nargs="*", help="recipe overrides for the training (default: none)")
     args = parser.parse_args(argv)
 
-    from unpaired import checkpoint
+    from unpaired.store import checkpoint
     from unpaired.runtime.devices import cpu_has_native_bf16
 
     seconds = None

@@ -55,7 +55,7 @@ def kept_run(tmp_path_factory):
     and scored KID with the offline extractor at steps 2 and 4. Shared: tests only read it
     (``unpaired report`` rewrites its report.html, as the run itself did)."""
     from helpers import make_image_root, tiny_recipe
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     base = tmp_path_factory.mktemp("kept")
     root = make_image_root(base / "data")
@@ -69,7 +69,7 @@ def finished_run(tmp_path_factory):
     """A finished tiny CycleGAN run (2 steps, fp32, a checkpoint at step 2). Shared: read it,
     or take a :func:`run_copy` to change it."""
     from helpers import make_image_root, tiny_recipe
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     base = tmp_path_factory.mktemp("finished")
     train(tiny_recipe(make_image_root(base / "data"), base / "run", "train.max_steps=2", "train.checkpoint_every=2",

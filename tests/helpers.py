@@ -35,7 +35,7 @@ def make_image_root(root, n=6, size=(48, 40), seed=0):
 
 
 def tiny_recipe(image_root, out_dir, *overrides):
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
 
     base = [f"data.params.root={image_root}", f"out_dir={out_dir}", "disable_plugins=[progress]", *TINY]
     return load_recipe(RECIPE, [*base, *overrides])

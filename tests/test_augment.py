@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from unpaired import UnpairedError, hookimpl
-from unpaired.augment import Augmentation, attach
+from unpaired.engine.augment import Augmentation, attach
 from unpaired.loading import get_registry
-from unpaired.objective import Adversarial
+from unpaired.engine.objective import Adversarial
 from unpaired.testing import check_objective
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 FP32 = "train.precision=fp32"
 
@@ -92,7 +92,7 @@ def test_ada_geometry_stays_in_range_and_p_zero_is_no_augmentation():
 
 @pytest.mark.parametrize("name,params", [("diffaugment", {}), ("ada", {"p": 0.8})])
 def test_the_same_draw_is_given_when_asked(name, params):
-    from unpaired.phases import Step
+    from unpaired.engine.phases import Step
 
     def seam():
         return Augmentation(build(name, **params), name)
@@ -265,8 +265,8 @@ def test_check_objective_catches_a_discriminator_called_around_the_seam():
 
 
 def test_inference_never_augments(tiny_recipe):
-    from unpaired.assemble import assemble
-    from unpaired.restore import load_translators
+    from unpaired.engine.assemble import assemble
+    from unpaired.engine.restore import load_translators
 
     cfg = tiny_recipe("augment.name=diffaugment", "train.max_steps=1", FP32)
     trainer = Trainer(cfg)
@@ -335,7 +335,7 @@ def test_bad_params_exit_2_naming_the_key(capsys, image_root, tmp_path, args, wo
 
 def test_augment_null_and_the_plugins_listing(capsys, tmp_path):
     from unpaired.cli import main
-    from unpaired.config import from_container, load_recipe
+    from unpaired.recipe.config import from_container, load_recipe
 
     from helpers import RECIPE
 

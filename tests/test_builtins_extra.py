@@ -191,7 +191,7 @@ def test_gradient_penalty_is_computed_in_float32_under_autocast():
 
 
 def test_each_discriminator_loss_gets_the_penalty_through_judge(tiny_recipe):
-    from unpaired.trainer import Trainer
+    from unpaired.engine.trainer import Trainer
 
     def trainer(*loss):
         return Trainer(tiny_recipe("discriminator.name=multiscale_patchgan",
@@ -215,7 +215,7 @@ def test_each_discriminator_loss_gets_the_penalty_through_judge(tiny_recipe):
 
 
 def test_short_run_with_the_new_options(tiny_recipe, tmp_path):
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     cfg = tiny_recipe(
         "generator.params={ngf: 4, n_blocks: 1, upsample: resize_conv}",

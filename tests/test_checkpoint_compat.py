@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from unpaired import UnpairedError, checkpoint
+from unpaired import UnpairedError
+from unpaired.store import checkpoint
 from unpaired.inference.translate import Translator
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -40,7 +41,7 @@ def test_format1_checkpoint_translates_as_0_1_0_did(direction):
 def test_format1_checkpoint_resumes_to_the_weights_0_1_0_reached(tmp_path):
     # the fixture's run: tiny nets on helpers.make_image_root's images, 2 of 4 steps done
     from helpers import make_image_root, tiny_recipe
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     root = make_image_root(tmp_path / "data")
     run = tmp_path / "run"
@@ -70,7 +71,7 @@ def normalised_biases(path):
     """{(network, key)} of biases that a norm layer right after them cancels: their gradient is
     0 in exact arithmetic, so what a step does to them is rounding noise, different on every CPU."""
     from unpaired.loading import get_registry
-    from unpaired.restore import checkpoint_recipe
+    from unpaired.engine.restore import checkpoint_recipe
 
     state = checkpoint.load(path)
     cfg = checkpoint_recipe(state)

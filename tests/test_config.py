@@ -2,7 +2,7 @@
 import pytest
 
 from unpaired import UnpairedError
-from unpaired.config import load_recipe
+from unpaired.recipe.config import load_recipe
 
 from helpers import REPO, RECIPE
 
@@ -105,7 +105,7 @@ def test_old_keys_move_into_the_objectives_params_with_a_line(tmp_path, caplog):
 
 
 def test_a_checkpoints_old_keys_move_too():
-    from unpaired.config import from_container
+    from unpaired.recipe.config import from_container
 
     cfg = from_container({"name": "x", "train": {"pool_size": 3, "fuse_passes": False, "lr": 1e-3}})
     assert cfg.objective.name == "cyclegan" and dict(cfg.objective.params) == {"pool_size": 3, "fuse_passes": False}

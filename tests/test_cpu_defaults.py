@@ -10,7 +10,7 @@ import torch
 
 from unpaired import UnpairedError
 from unpaired.runtime import devices
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 CPU = torch.device("cpu")
 
@@ -130,7 +130,7 @@ def test_auto_loader_workers(device, cores, threads, processes, expected):
 
 
 def test_num_workers_defaults_to_auto_and_resolves_in_the_trainer(tiny_recipe, monkeypatch):
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
     from helpers import RECIPE
 
     assert load_recipe(RECIPE, []).data.num_workers == "auto"

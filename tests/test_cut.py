@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 
 import unpaired
-from unpaired import UnpairedError, checkpoint
+from unpaired import UnpairedError
+from unpaired.store import checkpoint
 from unpaired.plugins.patchnce import patch_nce_loss
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 from helpers import nce_over_every_position, plain_generator_class
 
@@ -198,7 +199,7 @@ def test_a_cyclegan_recipe_swaps_to_fastcut_with_one_warning(tiny_recipe, caplog
 
 
 def test_a_loss_role_the_objective_needs_and_the_recipe_lacks(tiny_recipe, with_plugin):
-    from unpaired.objective import RECONSTRUCTION
+    from unpaired.engine.objective import RECONSTRUCTION
     from unpaired.plugins.cyclegan import CycleGAN
 
     class Needy(CycleGAN):

@@ -85,7 +85,7 @@ def make_messy_folder(root):
 
 def test_a_messy_folder_trains_and_names_what_it_skipped(tmp_path, caplog):
     bad = make_messy_folder(tmp_path / "messy")
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     with caplog.at_level(logging.WARNING, logger="unpaired"):
         cfg = tiny_recipe(tmp_path / "messy", tmp_path / "run", "data.test_params=null", "train.max_steps=3",
@@ -103,7 +103,7 @@ def test_a_messy_folder_trains_and_names_what_it_skipped(tmp_path, caplog):
 def test_a_messy_folder_is_refused_up_front_when_asked(tmp_path):
     make_messy_folder(tmp_path / "messy")
     from unpaired import UnpairedError
-    from unpaired.trainer import Trainer
+    from unpaired.engine.trainer import Trainer
 
     with pytest.raises(UnpairedError, match="on_bad_file"):
         Trainer(tiny_recipe(tmp_path / "messy", tmp_path / "run", "data.test_params=null",
@@ -111,7 +111,7 @@ def test_a_messy_folder_is_refused_up_front_when_asked(tmp_path):
 
 
 def test_grayscale_training_when_the_recipe_asks_for_it(image_root, tmp_path):
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     result = train(tiny_recipe(image_root, tmp_path / "run", "data.params.channels=1", "train.max_steps=1"))
     state = torch.load(result.checkpoint, weights_only=True)
@@ -120,7 +120,7 @@ def test_grayscale_training_when_the_recipe_asks_for_it(image_root, tmp_path):
 
 
 def test_two_explicit_folders(image_root, tmp_path):
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     cfg = tiny_recipe(image_root, tmp_path / "run", f"data.params={{a: {image_root / 'trainA'}, b: {image_root / 'trainB'}, "
                       "load_size: 36, crop_size: 32}", "data.test_params=null", "train.max_steps=1")

@@ -39,7 +39,7 @@ def test_two_processes_match_one_process_and_resume(image_root, tmp_path):
 
     # one process with the combined batch of 2 gives the same weights
     from helpers import tiny_recipe
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     single = nets(train(tiny_recipe(image_root, tmp_path / "single", *NO_NORM, "objective.params.pool_size=0",
                                     "data.batch_size=2")).checkpoint)
@@ -67,7 +67,7 @@ def test_cut_two_processes_match_one_process(image_root, tmp_path):
     assert set(ddp) == {"g", "d", "f"}
 
     from helpers import tiny_recipe
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     single = nets(train(tiny_recipe(image_root, tmp_path / "single", *cut, "data.batch_size=2")).checkpoint)
     for net in ddp:
@@ -90,7 +90,7 @@ def test_ada_p_is_the_same_on_every_rank_from_statistics_summed_over_them(image_
     assert not torch.equal(rank0["augment"]["rng"], rank1["augment"]["rng"])  # per-rank draws
 
     from helpers import tiny_recipe
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     single = torch.load(train(tiny_recipe(image_root, tmp_path / "single", *NO_NORM, "objective.params.pool_size=0",
                                           *ada, "data.batch_size=2")).checkpoint, weights_only=True)
@@ -118,7 +118,7 @@ def test_unsb_two_processes_match_one_process(image_root, tmp_path):
     assert set(ddp) == {"g", "d", "e", "f"}
 
     from helpers import tiny_recipe
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     single = nets(train(tiny_recipe(image_root, tmp_path / "single", *unsb, "data.batch_size=2")).checkpoint)
     for net in ddp:

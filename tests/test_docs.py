@@ -3,7 +3,7 @@
 * every hook written as ``name(args)`` names the arguments of its spec in unpaired/hookspecs.py;
 * every ``unpaired ...`` line of a ```bash block parses with the real command-line parser;
 * every recipe key of an override (``a.b.c=...`` in commands and inline code) and of a ```yaml
-  block exists in the schema (unpaired.config.Recipe) or lies under an open mapping (params);
+  block exists in the schema (unpaired.recipe.config.Recipe) or lies under an open mapping (params);
 * every ```python block compiles; blocks marked ``<!-- test: run -->`` on the line before are
   executed by tests/test_readme_snippets.py against a tiny trained run;
 * every relative link points to a file that exists (and to a heading that exists, in a page);
@@ -162,7 +162,7 @@ def test_every_command_line_parses(block, argv):
 # --------------------------------------------------------------------------- 4. recipe keys
 def key_in_schema(key):
     """Whether ``key`` (dotted) is a key of the recipe schema or lies under an open mapping."""
-    from unpaired.config import OPEN_MAPPINGS, Recipe
+    from unpaired.recipe.config import OPEN_MAPPINGS, Recipe
 
     node: typing.Any = Recipe
     parts, i = key.split("."), 0
@@ -200,7 +200,7 @@ def documented_keys():
 
 
 def _flatten(node, prefix=""):
-    from unpaired.config import OPEN_MAPPINGS
+    from unpaired.recipe.config import OPEN_MAPPINGS
 
     for key, value in node.items():
         dotted = f"{prefix}{key}"
@@ -315,7 +315,7 @@ def test_tiling_is_described_as_tiling_does_it():
 
 def test_the_evaluation_metrics_are_named_as_the_code_names_them():
     from unpaired.evaluation import evaluate
-    from unpaired.recipe_rules import RENAMED_METRICS
+    from unpaired.recipe.rules import RENAMED_METRICS
 
     results = " ".join((REPO / "docs" / "results.md").read_text().split())
     for name in (*evaluate.DISTRIBUTION, *evaluate.CYCLE, *evaluate.PAIRED):

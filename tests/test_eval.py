@@ -145,7 +145,7 @@ def test_best_in_metrics_csv(tmp_path):
 # --------------------------------------------------------------------------- the command
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory):
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     torch.set_num_threads(2)
     tmp = tmp_path_factory.mktemp("eval")
@@ -199,7 +199,7 @@ def test_eval_against_truth_folder(folder_run, tmp_path, capsys):
 
 
 def test_eval_on_a_paired_dataset_and_data_override(tmp_path, capsys):
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     cfg = tiny_recipe(tmp_path, tmp_path / "run", *QUIET, "data.name=synthetic", "data.params={size: 32, n: 4}",
                       "data.test_params={split: test, n: 3}")

@@ -6,7 +6,7 @@ import torch
 
 from unpaired import UnpairedError
 from unpaired.evaluation.evaluate import better
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 EVAL = ["data.name=synthetic", "data.params={size: 32, n: 16}", "data.test_params={split: test, n: 6}",
         "eval.every=2", "eval.extractor=tiny", "eval.metric=l1_a2b", "train.max_steps=6", "train.log_every=3"]
@@ -45,7 +45,7 @@ def test_better_knows_the_direction():
 
 def test_evaluating_leaves_the_training_random_state_alone(tiny_recipe):
     from unpaired.evaluation.evaluate import Evaluator
-    from unpaired.trainer import Trainer
+    from unpaired.engine.trainer import Trainer
 
     trainer = Trainer(tiny_recipe())
     evaluator = Evaluator(trainer.test_dataset, extractor="tiny", max_images=4, device="cpu")

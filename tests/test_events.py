@@ -4,7 +4,7 @@ import torch
 
 import unpaired
 from unpaired import UnpairedError, hookimpl
-from unpaired.trainer import train
+from unpaired.engine.trainer import train
 
 
 class Recorder:

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from unpaired.config import load_recipe
+from unpaired.recipe.config import load_recipe
 
 from helpers import REPO
 

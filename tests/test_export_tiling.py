@@ -81,7 +81,7 @@ def test_missing_extra_names_the_install_command(monkeypatch):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     tmp = tmp_path_factory.mktemp("export")
     return train(tiny_recipe(make_image_root(tmp / "d"), tmp / "run", "train.max_steps=2")).out_dir

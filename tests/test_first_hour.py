@@ -80,7 +80,7 @@ def test_editable_installs_put_the_package_on_sys_path():
 
 # --------------------------------------------------------------------------- 3. relative paths
 def test_data_paths_are_found_beside_the_recipes_project_from_anywhere(tmp_path, monkeypatch, caplog):
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
 
     monkeypatch.chdir(tmp_path)  # cd ~/elsewhere && unpaired run ~/unpaired/recipes/... --quick
     with caplog.at_level(logging.INFO, logger="unpaired"):
@@ -102,7 +102,7 @@ def test_a_missing_relative_data_folder_names_the_fix(tmp_path, monkeypatch, cap
 # --------------------------------------------------------------------------- 4. --quick and plugin swaps
 def test_a_plugin_swap_does_not_inherit_the_previous_plugins_params(caplog):
     from unpaired import get_registry, hookimpl, register_plugin, unregister_plugin
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
 
     class Shallow:
         @staticmethod
@@ -148,7 +148,7 @@ README = (REPO / "README.md").read_text()
 
 
 def test_readme_gives_the_cpu_only_torch_install_first_as_a_matching_pair():
-    from unpaired.vision import matching_torchvision
+    from unpaired.evaluation.vision import matching_torchvision
 
     setup = README.split("## Set-up", 1)[1].split("\n## ", 1)[0]
     found = re.search(r"pip install torch==(\S+) torchvision==(\S+) --index-url https://download.pytorch.org/whl/cpu",
@@ -212,7 +212,7 @@ def test_resume_of_a_finished_run_says_which_key_to_raise(finished, capsys):
 
 def test_key_typos_suggest_settable_keys_only():
     from unpaired import UnpairedError
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
 
     with pytest.raises(UnpairedError) as info:
         load_recipe(RECIPE, ["train.max_step=3"], quick=True)

@@ -49,8 +49,8 @@ def test_the_figure_spreads_its_images_and_says_what_each_row_is():
 
 # --------------------------------------------------------------------------- the first line
 def test_the_device_line_comes_first_and_the_held_out_note_after_it(tmp_path, with_plugin, caplog):
-    from unpaired.config import load_recipe
-    from unpaired.trainer import train
+    from unpaired.recipe.config import load_recipe
+    from unpaired.engine.trainer import train
 
     root = make_image_root(tmp_path / "data", n=3)
     for split in ("testA", "testB"):

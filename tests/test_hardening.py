@@ -19,11 +19,11 @@ import torch
 from PIL import Image
 
 import unpaired
-from unpaired import checkpoint, files
+from unpaired.store import checkpoint, files
 from unpaired.runtime import runlock
 from unpaired.cli import main
 from unpaired.console import printable
-from unpaired.trainer import train
+from unpaired.engine.trainer import train
 
 from helpers import RECIPE, TINY
 
@@ -128,7 +128,7 @@ def test_export_never_overwrites_its_checkpoint(run_dir, tmp_path, capsys, how):
 
 # ============================================================================ 2. atomic outputs
 def _full_disk_after(n_bytes):
-    """A stand-in for ``open`` in unpaired.files: writes stop with ENOSPC after n_bytes."""
+    """A stand-in for ``open`` in unpaired.store.files: writes stop with ENOSPC after n_bytes."""
     real_open = open
 
     class Full:
@@ -575,7 +575,7 @@ def test_python_and_numpy_generators_are_seeded_and_resumed(tiny_recipe, with_pl
 
 # ============================================================================ README's promises, each a test
 def test_a_second_ctrl_c_stops_at_once_and_sigterm_only_asks():
-    from unpaired.trainer import StopSignals
+    from unpaired.engine.trainer import StopSignals
 
     with StopSignals() as signals:
         os.kill(os.getpid(), signal.SIGTERM)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from unpaired.vision import matching_torchvision, mismatch_message
+from unpaired.evaluation.vision import matching_torchvision, mismatch_message
 
 BROKEN = 'raise RuntimeError("operator torchvision::nms does not exist")\n'
 
@@ -48,7 +48,7 @@ def test_what_needs_torchvision_says_which_pair_to_install(broken_torchvision):
 
 
 def test_training_and_translation_do_not_import_torchvision():
-    code = ("import sys, unpaired, unpaired.trainer, unpaired.inference.translate, unpaired.cli\n"
+    code = ("import sys, unpaired, unpaired.engine.trainer, unpaired.inference.translate, unpaired.cli\n"
             "unpaired.get_registry()\nprint('torchvision' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr

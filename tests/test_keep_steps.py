@@ -8,8 +8,8 @@ from PIL import Image
 from helpers import RECIPE, mean_level_difference
 from unpaired import Translator, UnpairedError
 from unpaired.cli import main
-from unpaired.config import load_recipe
-from unpaired.trainer import train
+from unpaired.recipe.config import load_recipe
+from unpaired.engine.trainer import train
 
 
 def test_keep_every_keeps_the_generators_of_each_step(kept_run):

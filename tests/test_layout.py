@@ -11,9 +11,10 @@ from unpaired.moved import MOVED
 
 @pytest.mark.parametrize("old", sorted(MOVED))
 def test_old_import_path_gives_the_moved_module_with_a_warning(old):
-    new = importlib.import_module(MOVED[old])
+    home, removed = MOVED[old]
+    new = importlib.import_module(home)
     sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match=MOVED[old].replace(".", r"\.")):
+    with pytest.warns(DeprecationWarning, match=home.replace(".", r"\.") + f".*goes in {removed}"):
         module = importlib.import_module(old)
     assert module is new
     assert sys.modules[old] is new
@@ -55,3 +56,39 @@ def test_every_sub_package_is_packaged():
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "unpaired").rglob("__init__.py")
              if "__pycache__" not in p.parts}
     assert found | {"unpaired.plugins"} == listed
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_the_top_level_shows_the_engine():
+    """At most 16 modules directly in unpaired/; the rest in sub-packages a newcomer can name."""
+    modules = sorted(p.name for p in (ROOT / "unpaired").glob("*.py"))
+    assert len(modules) <= 16, modules
+    for package in ("recipe", "engine", "store", "data", "evaluation", "inference", "report", "runtime", "cli"):
+        assert (ROOT / "unpaired" / package / "__init__.py").is_file()
+
+
+def test_every_private_module_is_banned_to_plugins():
+    """ruff's banned-api list (pyproject.toml) names every module and sub-package of unpaired
+    but the API, so a module added later is private to plugins too."""
+    import pkgutil
+    import tomllib
+
+    import unpaired
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    banned = set(config["flake8-tidy-imports"]["banned-api"])
+    private = {f"unpaired.{m.name}" for m in pkgutil.iter_modules(unpaired.__path__)
+               if m.name not in ("api", "plugins", "__main__")}
+    assert private == banned
+    assert "TID251" in config["select"]
+
+
+def test_the_api_lists_what_it_holds():
+    import unpaired.api as api
+
+    assert api.API_VERSION >= (1, 0)
+    assert all(hasattr(api, name) for name in api.__all__)
+    public = {n for n in vars(api) if not n.startswith("_")} - {"annotations", "warnings", "DEPRECATED"}
+    assert public == set(api.__all__)

@@ -8,7 +8,8 @@ import types
 
 import pytest
 
-from unpaired import UnpairedError, checkpoint, files
+from unpaired import UnpairedError
+from unpaired.store import checkpoint, files
 from unpaired.cli import main
 from unpaired.runtime import runlock
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from unpaired.plugins.pool import ImagePool
-from unpaired.trainer import Trainer, lr_factor
+from unpaired.engine.trainer import Trainer, lr_factor
 
 
 def bce_real(x):

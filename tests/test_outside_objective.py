@@ -13,9 +13,9 @@ from torch import nn
 from helpers import tiny_recipe as make_recipe
 
 from unpaired import UnpairedError, hookimpl
-from unpaired.objective import ADVERSARIAL, Objective
+from unpaired.engine.objective import ADVERSARIAL, Objective
 from unpaired.testing import check_objective
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 
 class Generate(nn.Module):

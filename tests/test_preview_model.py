@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unpaired import Translator, checkpoint
+from unpaired import Translator
+from unpaired.store import checkpoint
 from unpaired.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

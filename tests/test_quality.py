@@ -9,8 +9,8 @@ a few hundred CPU steps. bench/quality.py follows the same numbers over more ste
 import torch
 
 from unpaired.evaluation import metrics
-from unpaired.build import build_dataset
-from unpaired.trainer import Trainer
+from unpaired.engine.build import build_dataset
+from unpaired.engine.trainer import Trainer
 
 from helpers import RECIPE
 
@@ -33,7 +33,7 @@ def translate(g, a):
 
 
 def test_short_unpaired_run_beats_doing_nothing(tmp_path):
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
 
     # Tiny nets gain nothing from a second thread, and lose a lot when the cores are shared.
     torch.set_num_threads(1)

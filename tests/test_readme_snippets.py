@@ -28,7 +28,7 @@ def snippet(marker):
 def project(tmp_path_factory):
     """A folder laid out as the snippets expect: runs/forest_abstract_quick (a tiny run),
     forest.jpg and lake.jpg (odd sizes, so padding and cropping matter)."""
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     tmp = tmp_path_factory.mktemp("readme")
     root = make_image_root(tmp / "data")

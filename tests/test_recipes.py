@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 import unpaired
-from unpaired.config import load_recipe
-from unpaired.assemble import declared_losses, resolve_losses
+from unpaired.recipe.config import load_recipe
+from unpaired.engine.assemble import declared_losses, resolve_losses
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
 
@@ -34,7 +34,7 @@ def test_the_cut_recipes_are_the_papers_settings():
 
 def test_every_recipe_error_is_reported_before_data_is_touched(tmp_path):
     from unpaired import UnpairedError
-    from unpaired.trainer import Trainer
+    from unpaired.engine.trainer import Trainer
 
     cfg = load_recipe(RECIPES[0].parent / "forest_abstract.yaml", [
         f"data.params.root={tmp_path / 'no_such_folder'}", f"out_dir={tmp_path / 'run'}",
@@ -50,8 +50,8 @@ def test_every_recipe_error_is_reported_before_data_is_touched(tmp_path):
 
 
 def test_the_unsb_recipe_is_the_papers_settings_and_its_networks_are_conditioned():
-    from unpaired.assemble import assemble
-    from unpaired.build import check_recipe
+    from unpaired.engine.assemble import assemble
+    from unpaired.engine.build import check_recipe
 
     path = RECIPES[0].parent / "horse2zebra_unsb.yaml"
     for quick in (False, True):

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import unpaired
-from unpaired import checkpoint
+from unpaired.store import checkpoint
 from unpaired.cli import main
 from unpaired.errors import UnpairedError
-from unpaired.trainer import train
+from unpaired.engine.trainer import train
 
 from helpers import RECIPE, REPO, TINY
 
@@ -106,7 +106,7 @@ def test_environment_values_are_not_stored_in_checkpoints(tiny_recipe, tmp_path,
     path = tmp_path / "run" / "checkpoints" / "latest.pt"
     assert b"hunter2-secret" not in path.read_bytes()
     state = checkpoint.load(path)
-    from unpaired.restore import checkpoint_recipe
+    from unpaired.engine.restore import checkpoint_recipe
 
     assert checkpoint_recipe(state, path).name == "${oc.env:UNPAIRED_TEST_SECRET}"  # as written, unresolved
 

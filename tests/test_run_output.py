@@ -77,7 +77,7 @@ def test_data_check_of_a_folder_without_the_layout_suggests_two_folders(tmp_path
 
 
 def test_the_params_hint_is_given_only_when_no_params_were(caplog):
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
 
     with caplog.at_level(logging.INFO, logger="unpaired"):
         load_recipe(RECIPE, ["discriminator.name=multiscale_patchgan"])

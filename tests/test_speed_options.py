@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import unpaired
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 
 def cpu_supports_bf16_autocast():

@@ -11,8 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from unpaired import UnpairedError, checkpoint
-from unpaired.trainer import Trainer, train
+from unpaired import UnpairedError
+from unpaired.store import checkpoint
+from unpaired.engine.trainer import Trainer, train
 
 from helpers import RECIPE, TINY
 
@@ -43,8 +44,8 @@ def test_short_run_leaves_samples_metrics_and_checkpoint(tiny_recipe, tmp_path):
 
 
 def test_checkpoint_alone_rebuilds_the_generators(tiny_recipe):
-    from unpaired.assemble import assemble
-    from unpaired.config import from_container
+    from unpaired.engine.assemble import assemble
+    from unpaired.recipe.config import from_container
 
     result = train(tiny_recipe())
     state = checkpoint.load(result.checkpoint)

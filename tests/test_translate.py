@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unpaired import UnpairedError, checkpoint
+from unpaired import UnpairedError
+from unpaired.store import checkpoint
 from unpaired.data.tensors import pad_to_multiple
 from unpaired.inference.translate import Translator
 
@@ -41,7 +42,7 @@ def cli(capsys, *argv):
 
 
 def train_tiny(tmp, *overrides, channels=None):
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     root = make_image_root(tmp / "data")
     extra = [f"data.params.channels={channels}"] if channels else []
@@ -102,7 +103,7 @@ def test_both_directions_use_their_own_generator(run, tmp_path, capsys):
     state = checkpoint.load(run)
     t = Translator.from_checkpoint(run, direction="b2a", device="cpu")
     x = pixels(src).permute(2, 0, 1) / 127.5 - 1
-    from unpaired.restore import load_generators
+    from unpaired.engine.restore import load_generators
 
     nets, _ = load_generators(state)
     with torch.no_grad():

@@ -12,9 +12,10 @@ from PIL import Image
 from torch import nn
 
 import unpaired
-from unpaired import UnpairedError, checkpoint
+from unpaired import UnpairedError
+from unpaired.store import checkpoint
 from unpaired.plugins.unsb import Bridge, Energy, energies, schedule
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 from helpers import nce_over_every_position, plain_generator_class
 
@@ -283,7 +284,7 @@ def test_tiles_share_one_noise_field_and_each_steps_statistics(run):
 
 
 def test_the_noise_field_is_the_same_wherever_it_is_read():
-    from unpaired.noise import NoiseField
+    from unpaired.engine.noise import NoiseField
 
     class Module:
         noise_inputs = {"z": ("N", 2, 3), "eps": ("N", 2, 1, "H", "W")}
@@ -355,7 +356,7 @@ def test_an_outside_generator_lacking_the_conditions_is_refused_and_one_declarin
 def test_the_augmentation_is_hooked_onto_d_and_never_onto_the_energy_network(tiny_recipe):
     # E judges (X_t, X_t+1) pairs stacked on the channels, not real against generated images:
     # augmenting it would mix four images' colours; D, the adversarial judge, is augmented
-    from unpaired.assemble import assemble
+    from unpaired.engine.assemble import assemble
 
     for name in ("diffaugment", "ada"):
         assembly = assemble(unsb_recipe(tiny_recipe, f"augment.name={name}", "train.precision=fp32"), channels=(3, 3))

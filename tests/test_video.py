@@ -43,7 +43,7 @@ def test_video_round_trip_keeps_frames_size_and_fps(tmp_path):
 
 def test_cli_translates_a_clip(tmp_path, capsys):
     from unpaired.cli import main
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     from helpers import make_image_root, tiny_recipe
 
@@ -153,7 +153,7 @@ def test_size_and_tile_apply_to_frames(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    from unpaired.trainer import train
+    from unpaired.engine.trainer import train
 
     from helpers import make_image_root, tiny_recipe
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import warnings
 
-from .conditions import CONDITIONS, NOISE, TIMESTEP
-from .conditions import parse as parse_conditions
+from .engine.conditions import CONDITIONS, NOISE, TIMESTEP
+from .engine.conditions import parse as parse_conditions
 from .console import make_console, printable, shell_command
 from .data.download import DATASETS
 from .data.held_out import eager, held_out_items, item_image, item_name, spread
@@ -35,12 +35,12 @@ from .data.images import IMAGE_EXTENSIONS, find_images, load_image, scan_folder,
 from .data.tensors import MIN_SIDE, SIZE_MULTIPLE, from_uint8, pad_to_multiple, size_multiple, to_image, to_tensor
 from .errors import UnpairedError, flag, number, one_of, quoted
 from .evaluation.features import builtin_extractors
-from .files import atomic_open, atomic_path, open_append, refuse_link, save_image, write_bytes, write_text
+from .store.files import atomic_open, atomic_path, open_append, refuse_link, save_image, write_bytes, write_text
 from .hookspecs import hookimpl
 from .loading import get_registry, load_plugin_file, register_plugin, unregister_plugin
-from .noise import draw as draw_noise
-from .objective import ADVERSARIAL, RECONSTRUCTION, Adversarial, Objective, Parts
-from .phases import Step
+from .engine.noise import draw as draw_noise
+from .engine.objective import ADVERSARIAL, RECONSTRUCTION, Adversarial, Objective, Parts
+from .engine.phases import Step
 from .plugins.pool import ImagePool
 from .report import Timeline, held_out_inputs, shown_note, write_report
 from .testing import (check_augmentation, check_dataset, check_discriminator, check_feature_extractor,

@@ -35,7 +35,7 @@ class Register(Protocol):
 class AdversarialLoss(Protocol):
     """An adversarial loss (scalar tensors; logits are whatever a discriminator returns). It may
     also define ``penalty(discriminator, real, fake) -> Tensor`` (e.g. a gradient penalty):
-    objectives compute each discriminator's loss through ``judge`` (unpaired.objective.Adversarial),
+    objectives compute each discriminator's loss through ``judge`` (unpaired.engine.objective.Adversarial),
     which adds it once. An optional float ``boundary`` (default 0) is the logit between "fake"
     and "real" (lsgan's targets are 0 and 1: 0.5); an adaptive augmentation's overfitting
     signal (ADA's r_t) counts the real logits above it."""
@@ -59,7 +59,7 @@ class Generator(Protocol):
     * ``features(x, layers) -> list[Tensor]`` — encoder activations at named layers, in the
       order asked (CUT's PatchNCE reads them); unknown names raise UnpairedError listing the
       generator's layer names.
-    * ``conditions: tuple[str, ...]`` — what it takes beside the image (unpaired.conditions):
+    * ``conditions: tuple[str, ...]`` — what it takes beside the image (unpaired.engine.conditions):
       ``"timestep"`` and/or ``"noise"``; it is then called ``G(x, timestep=t, noise=z)`` (and
       ``features(x, layers, timestep=t, noise=z)``), ``t`` an int or an (N,) int64 tensor, ``z``
       (N, ``noise_dim``), and ``G(x)`` means step 0 and zero noise. Objectives that need them
@@ -105,7 +105,7 @@ def register_losses(register: Register) -> None:
 
     An adversarial loss may also define ``penalty(discriminator, real, fake) -> Tensor``
     (e.g. a gradient penalty): objectives compute each discriminator's loss through the
-    engine's ``judge(discriminator, real, fake)`` (unpaired.objective.Adversarial), which adds
+    engine's ``judge(discriminator, real, fake)`` (unpaired.engine.objective.Adversarial), which adds
     it exactly once, with ``real`` and ``fake`` the images that discriminator judged (fake
     detached).
 
@@ -159,7 +159,7 @@ def register_augmentations(register: Register) -> None:
     recipe chooses one with ``augment: {name, params}`` (null: none); check param values yourself
     and raise ``UnpairedError`` naming ``augment.params.<key>``.
 
-    What the engine does with it (unpaired.augment): a forward pre-hook on every network
+    What the engine does with it (unpaired.engine.augment): a forward pre-hook on every network
     ``parts.discriminator()`` built (not ``parts.discriminator(c, augment=False)``) replaces its
     input by ``augment(input, generator)`` while that network is in training mode: real images,
     generated ones, history-pool images and a gradient penalty's interpolates, in the
@@ -183,7 +183,7 @@ def register_augmentations(register: Register) -> None:
       both updates; neither needs the same draw for a real batch and a fake one.
     * **The same draw** for several batches, when an objective asks for it (e.g. a term that
       compares D's outputs on a real image and on its translation under one transform): inside
-      ``with step.same_draw():`` (unpaired.phases.Step) every batch of a shape already augmented in
+      ``with step.same_draw():`` (unpaired.engine.phases.Step) every batch of a shape already augmented in
       the block gets the first one's draw again (the engine restores the generator's state
       before the call); after the block the generator continues past every draw made in it.
 
@@ -214,17 +214,17 @@ def register_objectives(register: Register) -> None:
     """Register training objectives (CycleGAN, CUT, ...): what one step computes and updates.
 
     ``register(name, factory, help="")`` where ``factory(parts, **params)`` returns an
-    :class:`unpaired.objective.Objective` (an ``nn.Module``; subclassing is optional). Recipe
+    :class:`unpaired.engine.objective.Objective` (an ``nn.Module``; subclassing is optional). Recipe
     ``objective.params`` are passed as keyword arguments, checked against the factory's
     signature first; check bad values yourself and raise ``UnpairedError`` naming the key.
 
-    What the factory gets, ``parts`` (:class:`unpaired.objective.Parts`): ``channels`` (A's, B's),
+    What the factory gets, ``parts`` (:class:`unpaired.engine.objective.Parts`): ``channels`` (A's, B's),
     ``generator(cin, cout)`` and ``discriminator(cin)`` (new networks of the recipe's choice,
     **already initialised** per ``train.init``: the engine never re-initialises anything, so
     weights the objective copies in its constructor — an EMA copy of G — stay),
     ``init(module)`` (the same initialisation for a network the objective builds itself, e.g.
     CUT's F), ``loss(role)`` and ``weight(role)`` (the recipe's ``losses.<role>`` over the
-    factory's defaults; an adversarial loss comes as :class:`unpaired.objective.Adversarial`),
+    factory's defaults; an adversarial loss comes as :class:`unpaired.engine.objective.Adversarial`),
     ``seed``, ``rank`` and ``config`` (read only).
 
     The objective has:
@@ -239,7 +239,7 @@ def register_objectives(register: Register) -> None:
       An objective whose translation is a procedure over its networks (several passes, a
       sampler) returns a module doing it. A module that draws noise declares it in
       ``noise_inputs = {name: shape}`` (shapes of ints and "N", "H", "W"; standard normal) and
-      takes it as keyword arguments, drawing it itself when not given (unpaired.noise): then
+      takes it as keyword arguments, drawing it itself when not given (unpaired.engine.noise): then
       ``translate --seed`` reproduces a translation, tiles share one noise field, and export
       makes the noise inputs of the graph.
     * ``param_groups() -> {phase: [parameters]}``: one Adam optimizer per phase (``train.lr``,
@@ -249,7 +249,7 @@ def register_objectives(register: Register) -> None:
     * ``train_step(step, a, b, update) -> {term: Tensor}``: one step on real batches ``a``, ``b``.
       ``step[phase](...)`` calls the phase's module (or its DDP wrapper); ``step`` also carries
       ``index`` (steps done before this one), ``epoch``, ``total``, ``device``, ``dtype``,
-      ``rank``, ``world_size`` and ``config`` (:class:`unpaired.phases.Step`).
+      ``rank``, ``world_size`` and ``config`` (:class:`unpaired.engine.phases.Step`).
       ``update(phase, loss)`` zeroes that phase's gradients, backpropagates ``loss`` into **that
       phase's parameters only** (a generator loss through a discriminator leaves D's gradients
       alone: no freezing needed), scaled under fp16 and outside autocast, steps its optimizer,
@@ -273,14 +273,14 @@ def register_objectives(register: Register) -> None:
     default}`` (a dict ``{name, weight, params}``, or None when the recipe must choose),
     ``loss_kinds = {role: "adversarial" | "reconstruction"}`` and, for conditioned networks,
     ``generator_conditions`` / ``discriminator_conditions`` (e.g. ``("timestep", "noise")``:
-    every network ``parts`` builds must declare them, checked at recipe time; unpaired.conditions).
+    every network ``parts`` builds must declare them, checked at recipe time; unpaired.engine.conditions).
     ``unpaired.testing.check_objective`` checks all of this the way the engine runs it.
     """
 
 
 # --- training events ------------------------------------------------------------------------
 # Called on every plugin that implements them, in the training process (rank 0 only when
-# several processes train together). ``run`` is a RunInfo (unpaired.events): ``config`` (the
+# several processes train together). ``run`` is a RunInfo (unpaired.engine.events): ``config`` (the
 # resolved recipe), ``out_dir`` (Path), ``start_step``, ``total_steps``, ``device`` and
 # ``objective`` (see register_objectives; ``model`` before 0.2). Events must not change the
 # objective or the step. The engine's own outputs (progress display, metrics.csv, sample PNGs)

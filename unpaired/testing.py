@@ -103,7 +103,7 @@ def check_loss(factory, **params):
     discriminator that tells real from fake, on patch maps and on (N, 1) logits; its optional
     ``penalty(discriminator, real, fake)`` is a finite scalar reaching D's parameters.
     A reconstruction loss is positive for different images and 0 for equal ones."""
-    from .objective import is_adversarial
+    from .engine.objective import is_adversarial
 
     factory, label = _resolve("loss", factory, params)
     loss = _build(factory, label, params)
@@ -298,17 +298,17 @@ SMALL_DISCRIMINATOR = ("patchgan", {"ndf": 4, "n_layers": 2})
 def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_DISCRIMINATOR, losses=None,
                     channels=(3, 3), size=(32, 32), batch=BATCH, **params):
     """``factory(parts, **params)`` -> an objective that keeps the contract (register_objectives
-    in unpaired.hookspecs), assembled and stepped as the engine does it (unpaired.assemble,
-    unpaired.phases): its param groups partition the trainable parameters, its translators map
+    in unpaired.hookspecs), assembled and stepped as the engine does it (unpaired.engine.assemble,
+    unpaired.engine.phases): its param groups partition the trainable parameters, its translators map
     A to B (and B to A) images, one step gives finite scalar terms, every phase is updated and
     each update moves that phase's parameters only, samples are image batches, and
     extra_state() round-trips through a checkpoint; a stochastic translator (one declaring
-    ``noise_inputs``, unpaired.noise) gives the same output for the same noise and another for
+    ``noise_inputs``, unpaired.engine.noise) gives the same output for the same noise and another for
     other noise. An objective that needs conditioned networks (``generator_conditions``,
-    ``discriminator_conditions``: unpaired.conditions) gets the small networks with the params
+    ``discriminator_conditions``: unpaired.engine.conditions) gets the small networks with the params
     their factory names for it (``conditions_param``). When the objective has an adversarial
     role, one more step with a loss that has a penalty (``wgan``, unless the first had one)
-    and an augmentation hooked on (unpaired.augment) checks that every discriminator loss goes
+    and an augmentation hooked on (unpaired.engine.augment) checks that every discriminator loss goes
     through ``judge``, which adds the penalty, and that every discriminator input, the
     penalty's included, went through the discriminator's call (``d(x)``, not ``d.forward(x)``),
     where the engine augments it. ``losses``: {role: {name, weight, params}} over the
@@ -337,7 +337,7 @@ def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_D
     torch.save(again.extra_state(), buf2)
     _expect(buf2.getvalue() == buf.getvalue() or _same_state(again.extra_state(), state),
             f"{label}: extra_state() does not round-trip through load_extra_state()")
-    from .objective import ADVERSARIAL
+    from .engine.objective import ADVERSARIAL
 
     adversarial = [role for role, kind in (getattr(factory, "loss_kinds", None) or {}).items() if kind == ADVERSARIAL]
     if adversarial:
@@ -377,11 +377,11 @@ class _AugmentationSpy:
 def _assemble(factory, label, params, generator, discriminator, losses, channels, seed):
     from omegaconf import OmegaConf
 
-    from .assemble import assemble
-    from .config import LossChoice, Recipe
+    from .engine.assemble import assemble
+    from .recipe.config import LossChoice, Recipe
     from .errors import UnpairedError
 
-    from . import conditions
+    from .engine import conditions
     from .loading import get_registry
 
     cfg = OmegaConf.structured(Recipe)
@@ -403,10 +403,10 @@ def _assemble(factory, label, params, generator, discriminator, losses, channels
 def _objective_step(factory, label, params, generator, discriminator, losses, channels, size, batch, seed, spy=None):
     """(objective, assembly, terms) after one train_step as the engine runs it, checked; with
     ``spy`` (an _AugmentationSpy) hooked onto the discriminators as the engine's augmentation."""
-    from .augment import Augmentation, attach
+    from .engine.augment import Augmentation, attach
     from .errors import UnpairedError
-    from .objective import translator_of
-    from .phases import PhaseOptimizers, Step
+    from .engine.objective import translator_of
+    from .engine.phases import PhaseOptimizers, Step
 
     assembly = _assemble(factory, label, params, generator, discriminator, losses, channels, seed)
     obj = assembly.objective
@@ -462,10 +462,10 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
 
 
 def _check_stochastic(module, x, where):
-    """A translator that declares noise inputs (unpaired.noise) takes them and draws nothing
+    """A translator that declares noise inputs (unpaired.engine.noise) takes them and draws nothing
     else: the same noise gives the same output, other noise another one."""
     from .errors import UnpairedError
-    from .noise import draw, is_stochastic
+    from .engine.noise import draw, is_stochastic
 
     try:
         if not is_stochastic(module):

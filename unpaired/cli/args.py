@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import PRECISIONS
+from ..recipe.config import PRECISIONS
 
 
 def command(subparsers: argparse._SubParsersAction, func, name: str, help: str, **kwargs) -> argparse.ArgumentParser:

@@ -10,8 +10,8 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from .. import files
-from ..config import plain
+from ..store import files
+from ..recipe.config import plain
 from ..console import make_console
 from ..errors import UnpairedError
 from .args import add_device_args, checkpoint_command
@@ -153,8 +153,8 @@ def eval_dataset(cfg, split="test", data_root=None, source="checkpoint"):
     the data the user names) replaces data.params.root and the other paths the recipe names.
     Without it, the checkpoint's data is used only after the checks a recipe gets (its values,
     the dataset's params) and when none of its paths is a whole disk or home folder."""
-    from ..build import build_dataset
-    from ..config import validate
+    from ..engine.build import build_dataset
+    from ..recipe.config import validate
     from ..loading import get_registry
 
     validate(cfg, f"{source}'s recipe")  # eval.max_images, eval.batch_size ... as a recipe's
@@ -233,7 +233,7 @@ def cmd_eval(args) -> int:
     from ..evaluation.evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
     from ..runtime.devices import autocast_dtype, pick_device, precision_name
     from ..loading import get_registry
-    from ..restore import load_translators, open_checkpoint, require_plugin
+    from ..engine.restore import load_translators, open_checkpoint, require_plugin
 
     state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins, step=args.step)  # files: explicit only
     model, _ = load_translators(state, path=path)

@@ -18,7 +18,7 @@ def add_plugins_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_plugins(args):
-    from ..events import EVENTS
+    from ..engine.events import EVENTS
     from ..loading import all_plugins, get_registry, load_plugin_file, plugin_manager
     from ..registry import HOOKS
 

@@ -21,8 +21,8 @@ def add_run_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args):
-    from ..config import load_recipe, to_yaml
-    from ..trainer import train
+    from ..recipe.config import load_recipe, to_yaml
+    from ..engine.trainer import train
 
     cfg = load_recipe(args.recipe, args.overrides, quick=args.quick)
     for path in args.plugins or ():

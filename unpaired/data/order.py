@@ -9,7 +9,7 @@ an uninterrupted one would have seen.
 import torch
 
 from ..errors import UnpairedError
-from ..rng import seeded
+from ..store.rng import seeded
 
 _MIX = 1_000_003
 

@@ -1,7 +1,7 @@
 """Held-out evaluation of a trained objective: distribution, paired and cycle metrics.
 
     evaluator = Evaluator(test_dataset, extractor="tiny", max_images=200, device="cpu")
-    scores = evaluator(model)      # an objective, or a checkpoint's Translators (unpaired.restore)
+    scores = evaluator(model)      # an objective, or a checkpoint's Translators (unpaired.engine.restore)
 
 Only the directions the model translates are scored: a one-sided objective (CUT) gets the
 ``*_a2b`` metrics, and the cycle metrics need both directions.
@@ -34,11 +34,11 @@ from pathlib import Path
 import torch
 
 from . import metrics as M
-from .. import files
+from ..store import files
 from ..errors import UnpairedError
 from .features import compute_features
 from ..data.images import IMAGE_EXTENSIONS, load_image
-from ..rng import seeded
+from ..store.rng import seeded
 from ..runtime.devices import autocast
 from ..data.tensors import pad_to_multiple, size_multiple, to_tensor
 
@@ -146,7 +146,7 @@ class Evaluator:
     # -- the evaluation --------------------------------------------------------------
     @torch.no_grad()
     def __call__(self, model) -> dict[str, float]:
-        g_ab, g_ba = translating_networks(model)
+        g_ab, g_ba = translators_of(model)
         used = [g for g in (g_ab, g_ba) if g is not None]
         modes = [g.training for g in used]
         for g in used:
@@ -267,10 +267,10 @@ class Evaluator:
         return {k: sum(r[k] for r in rows) / len(rows) for k in ("psnr_a2b", "ssim_a2b", "l1_a2b")}
 
 
-def translating_networks(model):
+def translators_of(model):
     """(A->B module, B->A module or None) of an objective or a checkpoint's Translators
-    (unpaired.restore): each direction's ``translator(direction)``."""
-    from ..objective import translator_of
+    (unpaired.engine.restore): each direction's ``translator(direction)``."""
+    from ..engine.objective import translator_of
 
     return tuple(translator_of(model, d) if d in model.translators else None for d in ("a2b", "b2a"))
 

@@ -173,7 +173,7 @@ class InceptionFID(_FrozenExtractor):
                  weights_path: str | os.PathLike | None = None) -> None:
         super().__init__()
         self.quantize = quantize
-        from .inception import fid_inception_v3  # torchvision: imported here, checked (unpaired.vision)
+        from .inception import fid_inception_v3  # torchvision: imported here, checked (unpaired.evaluation.vision)
 
         self.net = fid_inception_v3()
         if load_weights:

@@ -1,6 +1,6 @@
 """The FID Inception-v3 architecture (TensorFlow's 2015 graph, as pytorch-fid ports it), built
 from torchvision's Inception blocks. Imported only when the ``inception`` extractor is built, so a
-broken torchvision stops that alone, with one line (unpaired.vision)."""
+broken torchvision stops that alone, with one line (unpaired.evaluation.vision)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..vision import require_torchvision
+from .vision import require_torchvision
 
 torchvision = require_torchvision()
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .. import checkpoint, files
+from ..store import checkpoint, files
 from ..data.images import load_image
 from ..errors import UnpairedError
 from .tiling import large_images
@@ -120,7 +120,7 @@ def compare(models, inputs, out, direction="a2b", size=256, max_images=16, devic
     """Translate ``inputs`` (files, folders, globs) with each of ``models`` and write the grid
     to ``out`` (atomically). ``size``: the shorter side the images are brought to first (None:
     full resolution; large images are tiled as ``translate`` tiles them)."""
-    from ..restore import open_checkpoint
+    from ..engine.restore import open_checkpoint
 
     if max_images < 1:
         raise UnpairedError(f"--max-images: {max_images} must be at least 1")

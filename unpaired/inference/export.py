@@ -5,7 +5,7 @@ generator's size multiple, 4 by the plugin contract). Each export is verified be
 reported: the exported model runs on three input sizes (one non-square, none the training crop)
 and is compared with the PyTorch generator; the tolerance and the largest difference are returned.
 
-A stochastic translator (a sampler that draws noise, unpaired.noise) is exported whole — its
+A stochastic translator (a sampler that draws noise, unpaired.engine.noise) is exported whole — its
 steps unrolled into the graph — with each of its noise inputs as a further input of the graph,
 named as the translator declares them (UNSB: ``z`` and ``eps``), standard normal, with the
 batch, height and width dynamic like the image's; the verification feeds both the same seeded
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from .. import files
+from ..store import files
 from ..errors import UnpairedError, one_of
-from ..noise import BATCH, HEIGHT, WIDTH, draw, noise_inputs
+from ..engine.noise import BATCH, HEIGHT, WIDTH, draw, noise_inputs
 
 FORMATS = ("onnx", "pt2")
 OPSET = 18
@@ -206,7 +206,7 @@ def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=(), st
     not match."""
     from omegaconf import OmegaConf
 
-    from ..restore import open_checkpoint
+    from ..engine.restore import open_checkpoint
     from .translate import Translator
 
     one_of("--format", fmt, FORMATS)

@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
-from .. import checkpoint
+from ..store import checkpoint
 from ..data.images import decode_image
 from ..errors import UnpairedError
 from .serve_page import PAGE
@@ -79,7 +79,7 @@ class App:
     next request (the last ``CACHED_TRANSLATORS`` direction and step pairs)."""
 
     def __init__(self, run, limits=None, device="auto", precision="auto", tile=None, plugins=()):
-        from ..restore import open_checkpoint
+        from ..engine.restore import open_checkpoint
 
         self.run = Path(run)
         self.limits = limits or Limits()

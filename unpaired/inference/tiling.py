@@ -5,7 +5,7 @@ translated on their own would each get their own tone. Here the statistics of ev
 instance-norm layer are first recorded on the whole image scaled down to at most
 ``STATS_SIDE`` pixels on its longer side; every tile is then normalised with those statistics
 (the whole image's), so tiles agree. A translator that runs its networks several times (a
-sampler's steps, unpaired.noise) has each layer's statistics recorded per pass, and the k-th
+sampler's steps, unpaired.engine.noise) has each layer's statistics recorded per pass, and the k-th
 pass over a tile uses the k-th pass's statistics; its noise is read from one seeded field over
 the whole image, each tile at its own position (``Translator.translate_tensor(origin=...)``).
 Tiles overlap by a quarter of their side (at least 64 px) and are blended with a raised-cosine

@@ -11,7 +11,7 @@ generator's size multiple (4, the plugin contract's; a generator may declare ano
 ``size_multiple`` attribute), translated and cropped back, so the output has the input's size.
 With ``size=N`` the shorter side is first resized to N pixels.
 
-A stochastic translator (one that draws noise, e.g. UNSB's sampler: unpaired.noise) gets its
+A stochastic translator (one that draws noise, e.g. UNSB's sampler: unpaired.engine.noise) gets its
 noise from a field seeded by ``seed`` (default: the checkpoint's ``train.seed``): the same seed
 gives the same output for an image whatever the batch, the order or the tiling; another seed
 another sample.
@@ -31,14 +31,14 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .. import files
+from ..store import files
 from ..runtime.devices import autocast, autocast_dtype, pick_device
 from ..errors import UnpairedError, number, one_of
-from ..noise import NoiseField, is_stochastic
+from ..engine.noise import NoiseField, is_stochastic
 from ..data.images import IMAGE_EXTENSIONS, find_images, is_image_file, load_image
 from ..data.tensors import MIN_SIDE, pad_to_multiple, size_multiple, to_image, to_tensor
-from ..restore import DIRECTIONS, load_translators
-from ..restore import GeneratorPair, checkpoint_recipe, load_generators, require_plugin  # noqa: F401  (before 0.2)
+from ..engine.restore import DIRECTIONS, load_translators
+from ..engine.restore import GeneratorPair, checkpoint_recipe, load_generators, require_plugin  # noqa: F401  (before 0.2)
 
 
 
@@ -60,7 +60,7 @@ class Translator:
     where larger batches measured slower: bench/translate.py).
     ``tile``: translate in overlapping tiles of this many pixels (unpaired/inference/tiling.py); None: only
     images over 2048 x 2048 pixels, in 1024-px tiles; 0: never.
-    ``seed``: the noise of a stochastic translator (unpaired.noise); ignored by a deterministic one.
+    ``seed``: the noise of a stochastic translator (unpaired.engine.noise); ignored by a deterministic one.
     """
 
     def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",

@@ -22,8 +22,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from PIL import Image
 
-from .. import checkpoint, files
-from ..config import from_container
+from ..store import checkpoint, files
+from ..recipe.config import from_container
 from ..errors import UnpairedError
 from ..loading import load_plugin_file
 from .curves import curves
@@ -36,7 +36,7 @@ SAMPLE_FILE = re.compile(r"step_(\d+)\.png")
 
 
 @dataclass
-class RunInfo:
+class ReportHeader:
     """The report's header and run section."""
     run_dir: Path
     name: str
@@ -95,7 +95,7 @@ def rebase_data_paths(cfg, run_dir):
 def recipe_inputs(cfg, run_dir, n=IMAGES):
     """The timeline's held-out images, from the run's recipe (its held-out split, else its
     training images, as the run's sample grids do)."""
-    from ..build import build_dataset
+    from ..engine.build import build_dataset
 
     cfg = rebase_data_paths(copy.deepcopy(cfg), run_dir)
     held_out = cfg.data.test_params is not None
@@ -159,7 +159,7 @@ def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUM
         view.columns, view.total = timeline.columns(run_dir, columns)
     elif not view.error:
         view.error = "No checkpoint has been written yet." if state is None else "The run's recipe cannot be read."
-    info = run_info(run_dir, cfg, state)
+    info = header(run_dir, cfg, state)
     figure = None
     if (run_dir / "figure.png").is_file():
         with Image.open(run_dir / "figure.png") as im:
@@ -169,7 +169,7 @@ def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUM
     return files.write_text(run_dir / REPORT, html)
 
 
-def run_info(run_dir, cfg, state):
+def header(run_dir, cfg, state):
     state = state or {}
     name = cfg.name if cfg is not None else run_dir.name
     parts = []
@@ -180,7 +180,7 @@ def run_info(run_dir, cfg, state):
     config = run_dir / "config.yaml"
     recipe = config.read_text(encoding="utf-8", errors="replace") if config.is_file() else (
         OmegaConf.to_yaml(cfg) if cfg is not None else "")
-    return RunInfo(run_dir, name, "; ".join(parts) or "no checkpoint yet",
+    return ReportHeader(run_dir, name, "; ".join(parts) or "no checkpoint yet",
                    str(state.get("device_line") or ""), recipe)
 
 

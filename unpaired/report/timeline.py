@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from .. import checkpoint, rng
+from ..store import checkpoint, rng
 from ..data.held_out import eager, held_out_items, item_image, item_name, watch_images
-from ..objective import translator_of
+from ..engine.objective import translator_of
 from ..data.tensors import to_image
 from ..errors import UnpairedError
 
@@ -126,7 +126,7 @@ class Timeline:
         """The timeline's :class:`Column` s: the chosen steps of the run's checkpoint files,
         translated (or taken from memory). A checkpoint that cannot be used is a column with
         its error; translations of steps no longer chosen are dropped from memory."""
-        from ..restore import load_translators
+        from ..engine.restore import load_translators
 
         files = checkpoint_files(run_dir)
         chosen = pick_steps(files, count)

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from ..config import PRECISIONS
+from ..recipe.config import PRECISIONS
 from ..errors import UnpairedError, one_of
 
 

@@ -19,7 +19,7 @@ samples/ and tensorboard/ of a run folder are never symbolic links: a run refuse
 a folder where one is, naming the link and its target (a run would write, append or delete
 through it; a linked marker would make any folder look like ours). The folder itself may be a
 link (``out_dir`` on another disk). The lock is opened with ``O_NOFOLLOW`` and must be a
-regular file with one name (``unpaired.files.open_fd``): it is truncated and written.
+regular file with one name (``unpaired.store.files.open_fd``): it is truncated and written.
 """
 import contextlib
 import os
@@ -27,9 +27,9 @@ import socket
 import time
 from pathlib import Path
 
-from .. import files
+from ..store import files
 from ..errors import UnpairedError
-from ..files import pid_alive  # noqa: F401  (its home before the files module)
+from ..store.files import pid_alive  # noqa: F401  (its home before the files module)
 
 NAME = ".lock"
 MARKER = ".unpaired-run"

@@ -52,7 +52,7 @@ def image_root(tmp_path):
 @pytest.fixture
 def tiny_recipe(image_root, tmp_path):
     """overrides -> the example recipe, resolved, with tiny nets on tiny images."""
-    from unpaired.config import load_recipe
+    from unpaired.recipe.config import load_recipe
 
     def make(*overrides, out="run"):
         base = [f"data.params.root={image_root}", f"out_dir={tmp_path / out}", *TINY]

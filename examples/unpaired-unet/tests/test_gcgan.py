@@ -8,7 +8,7 @@ from torch import nn
 from unpaired import UnpairedError
 from unpaired.cli import main
 from unpaired.testing import check_objective
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 from unpaired_unet.gcgan import TRANSFORMS, GcGAN
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from unpaired import UnpairedError
-from unpaired.trainer import Trainer, train
+from unpaired.engine.trainer import Trainer, train
 
 from unpaired_unet.unet import unet
 

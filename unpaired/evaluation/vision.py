@@ -11,7 +11,7 @@ import re
 
 import torch
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 
 def require_torchvision():

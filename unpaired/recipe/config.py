@@ -1,7 +1,7 @@
 """Recipes: flat YAML merged over a typed schema, then ``key=value`` overrides.
 
 An override of a mapping replaces it (``generator.params={}`` clears the recipe's params), and
-one that changes a plugin's name starts its params empty (``unpaired.recipe_rules``), so
+one that changes a plugin's name starts its params empty (``unpaired.recipe.rules``), so
 ``generator.name=unet`` swaps a plugin from the command line.
 Unknown keys, wrong types and missing values are errors naming the key.
 """
@@ -17,10 +17,10 @@ from typing import Any, Dict, List, Optional, Union, cast
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .console import printable
-from .errors import UnpairedError, one_of
-from .recipe_rules import (clear_swapped_params, find_data_paths, move_keys, moved_override, renamed_metric,
-                           swapped_plugins, under)
+from ..console import printable
+from ..errors import UnpairedError, one_of
+from .rules import (clear_swapped_params, find_data_paths, move_keys, moved_override, renamed_metric, swapped_plugins,
+                    under)
 
 
 DEFAULT_OBJECTIVE = "cyclegan"  # the recipe key `objective` when a recipe names none: the article's CycleGAN
@@ -110,7 +110,7 @@ class Recipe:
     discriminator: PluginChoice = field(default_factory=lambda: PluginChoice("patchgan"))
     # role -> choice, laid over the objective's defaults (`unpaired plugins -v` lists each objective's roles)
     losses: Dict[str, LossChoice] = field(default_factory=dict)
-    # differentiable augmentation of every discriminator input (unpaired.augment); `augment: null` = off
+    # differentiable augmentation of every discriminator input (unpaired.engine.augment); `augment: null` = off
     augment: AugmentChoice = field(default_factory=AugmentChoice)
     data: Data = field(default_factory=Data)
     train: Train = field(default_factory=Train)
@@ -395,7 +395,7 @@ def _map_strings(node: Any, fn: Callable[[str], str]) -> Any:
 
 def from_container(container: dict, source: str = "checkpoint config") -> DictConfig:
     """A recipe from a plain dict (a checkpoint's config), validated against the schema; keys
-    that moved since it was written are moved (unpaired.recipe_rules)."""
+    that moved since it was written are moved (unpaired.recipe.rules)."""
     import copy
 
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from . import files
-from .errors import UnpairedError
+from ..errors import UnpairedError
 from .rng import check_rng_state, rng_state, seed_all, set_rng_state  # noqa: F401  (their home before 0.2)
 
 FORMAT = 2  # 2: the objective's networks, optimizers per phase, objective_state, translators

@@ -44,7 +44,7 @@ def renamed_metric(cfg, source):
 def objective_takes(objective, param):
     """True when the installed objective ``objective`` has ``param``; None when it is not
     installed (yet: a recipe's plugin files load after the recipe)."""
-    from .loading import get_registry
+    from ..loading import get_registry
 
     registry = get_registry()
     if objective not in registry.names("objective"):

@@ -1,6 +1,6 @@
-"""One path from a recipe to a built objective, for training (unpaired.trainer), for the contract
+"""One path from a recipe to a built objective, for training (unpaired.engine.trainer), for the contract
 checks plugin authors run (unpaired.testing.check_objective) and for a checkpoint opened to
-translate (unpaired.restore):
+translate (unpaired.engine.restore):
 
     assembly = assemble(cfg, registry, channels=(3, 3))
     assembly.objective              the objective, its networks built through parts (initialised)
@@ -9,7 +9,7 @@ translate (unpaired.restore):
     assembly.translator("a2b")      the module that translates a direction
     assembly.translator_record()    {direction: {net, in_channels, out_channels}}, for checkpoints
     assembly.augmentation           the recipe's augmentation hooked onto the discriminators
-                                    (unpaired.augment); None for inference or without one
+                                    (unpaired.engine.augment); None for inference or without one
 
 The recipe itself is never changed here: ``--print-config``, ``runs/NAME/config.yaml`` and the
 checkpoint hold the recipe as written, and the losses are resolved again, the same way, whenever
@@ -28,9 +28,9 @@ from torch import nn
 from . import conditions
 from .augment import Augmentation, attach
 from .augment import build as build_augmentation
-from .config import plain
-from .errors import UnpairedError
-from .loading import get_registry
+from ..recipe.config import plain
+from ..errors import UnpairedError
+from ..loading import get_registry
 from .objective import Adversarial, Parts, check_objective_shape, translator_of
 
 log = logging.getLogger("unpaired")
@@ -143,7 +143,7 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
     ``losses``: already resolved ones (else resolved here). ``factory``, ``label`` and ``params``
     build a given factory instead of the recipe's ``objective`` (unpaired.testing). For training,
     the recipe's ``augment`` is hooked onto every discriminator ``parts`` built
-    (``assembly.augmentation``, unpaired.augment)."""
+    (``assembly.augmentation``, unpaired.engine.augment)."""
     registry = registry or get_registry()
     name = label or cfg.objective.name
     if factory is None:

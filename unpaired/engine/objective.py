@@ -5,7 +5,7 @@ Its factory gets a :class:`Parts`: the recipe's generator, discriminator and los
 ready to build, so that any registered architecture works with any objective. Networks come
 out of ``parts`` initialised (``train.init``); an adversarial loss comes out as an
 :class:`Adversarial`, whose ``judge`` is the one place a discriminator's loss gets the loss's
-penalty. The engine (unpaired.trainer, unpaired.phases) keeps what every objective needs:
+penalty. The engine (unpaired.engine.trainer, unpaired.engine.phases) keeps what every objective needs:
 optimizers, the schedule, autocast and the fp16 scaler, freezing the other phases' networks,
 DDP, compile, checkpoints, RNG, signals, events, evaluation.
 """
@@ -19,9 +19,9 @@ from omegaconf import DictConfig
 from torch import nn
 
 from . import conditions
-from .config import plain
-from .errors import UnpairedError
-from .hookspecs import AdversarialLoss
+from ..recipe.config import plain
+from ..errors import UnpairedError
+from ..hookspecs import AdversarialLoss
 
 log = logging.getLogger("unpaired")
 ADVERSARIAL, RECONSTRUCTION = "adversarial", "reconstruction"
@@ -211,7 +211,7 @@ class Parts:
     ``seed`` (``train.seed``) and ``rank`` (this process's index under torchrun) seed
     per-process randomness; ``config`` is the whole recipe (read only). ``conditions``: {kind:
     (condition, ...)} the objective needs its networks to take (its ``generator_conditions`` and
-    ``discriminator_conditions``, unpaired.conditions): every network built here is checked.
+    ``discriminator_conditions``, unpaired.engine.conditions): every network built here is checked.
 
     ``purpose="inference"``: a checkpoint opened to translate. Weights are loaded afterwards, so
     nothing is initialised; discriminators are built on the ``meta`` device (no memory), and a
@@ -256,7 +256,7 @@ class Parts:
         return module
 
     def _network(self, kind: str, **channels) -> nn.Module:
-        from .runtime.probe import check_size
+        from ..runtime.probe import check_size
 
         choice = self.config[kind]
         record = (kind, *channels.values())

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UnpairedError
-from .loading import plugin_manager
+from ..errors import UnpairedError
+from ..loading import plugin_manager
 
 EVENTS = ("on_train_start", "on_step", "on_log", "on_sample", "on_checkpoint", "on_train_end")
 
@@ -21,7 +21,7 @@ class RunInfo:
     start_step: int  # 0, or the step a resumed run starts from
     total_steps: int
     device: Any  # torch.device
-    objective: Any  # the objective (unpaired.objective): networks(), translators, translator(d), samples(a, b)
+    objective: Any  # the objective (unpaired.engine.objective): networks(), translators, translator(d), samples(a, b)
     description: str = ""  # one line saying what trains, for displays
     state: dict = field(default_factory=dict)  # plugins' per-run objects, keyed by plugin name
     checkpoint_step: Any = None  # the step of the checkpoint now on disk (None: none written)

@@ -84,7 +84,7 @@ class Step(Mapping):
     ``config`` (the recipe, read only). An objective that keeps its own step-dependent state
     (an EMA warm-up) can read ``index`` instead of counting, so it resumes right.
 
-    ``same_draw()``: a block within which the recipe's augmentation (unpaired.augment) gives
+    ``same_draw()``: a block within which the recipe's augmentation (unpaired.engine.augment) gives
     every batch of a shape the draw the first batch of that shape got (e.g. a real batch and
     its translation under the same transforms); outside it each call draws anew, per sample.
     Without an augmentation it does nothing. ``augmentation`` is the engine's (or None).

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 BATCH, HEIGHT, WIDTH = "N", "H", "W"
 BLOCK = 64  # the side of the blocks a NoiseField draws spatial noise in

@@ -27,7 +27,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 TEMP_MARK = ".tmp"  # .NAME.tmpPID
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

@@ -14,11 +14,11 @@ from omegaconf import OmegaConf
 import torch
 from torch import nn
 
-from . import checkpoint
-from .config import from_container
-from .console import shell_command
-from .errors import UnpairedError
-from .loading import get_registry, load_plugin_file
+from ..store import checkpoint
+from ..recipe.config import from_container
+from ..console import shell_command
+from ..errors import UnpairedError
+from ..loading import get_registry, load_plugin_file
 from .objective import DIRECTIONS  # noqa: F401  (re-exported: unpaired.inference imports it here)
 
 
@@ -174,7 +174,7 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
     """(Translators with the checkpoint's weights, eval mode, on the CPU; the state). Only the
     directions in ``directions`` are kept; None: every direction the checkpoint's objective
     translates (a one-sided objective such as CUT has only a2b). The objective is assembled as
-    training assembled it (unpaired.assemble, for inference: nothing initialised, discriminators
+    training assembled it (unpaired.engine.assemble, for inference: nothing initialised, discriminators
     on the meta device), its networks get the checkpoint's weights, and each direction's module
     is the objective's ``translator(direction)``. ``plugins`` and ``step`` as for
     :func:`open_checkpoint`; ``key``: what errors call the direction (the flag, or the Python

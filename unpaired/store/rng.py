@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 try:
     import numpy as np

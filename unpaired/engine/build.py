@@ -1,5 +1,5 @@
 """From a resolved recipe to objects: plugins loaded, every name and param checked, datasets,
-provenance. The objective itself is assembled in unpaired.assemble. Errors name the recipe key."""
+provenance. The objective itself is assembled in unpaired.engine.assemble. Errors name the recipe key."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,10 +8,10 @@ from omegaconf import DictConfig
 
 from . import conditions
 from .assemble import declared_losses, resolve_losses
-from .config import plain
-from .errors import UnpairedError
-from .loading import get_registry, load_plugin_file
-from .registry import Registry
+from ..recipe.config import plain
+from ..errors import UnpairedError
+from ..loading import get_registry, load_plugin_file
+from ..registry import Registry
 from .objective import init_weights  # noqa: F401  (its home before 0.2)
 
 
@@ -24,7 +24,7 @@ def load_recipe_plugins(cfg: DictConfig) -> Registry:
 def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str, dict]:
     """Every plugin name and param the recipe uses, checked before any data or network is
     touched; every problem found is reported at once (one UnpairedError, a line each). Returns
-    the objective's losses resolved ({role: {name, weight, params}}, unpaired.assemble)."""
+    the objective's losses resolved ({role: {name, weight, params}}, unpaired.engine.assemble)."""
     registry = registry or get_registry()
     problems = []
 
@@ -61,7 +61,7 @@ def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str,
 
 def check_conditions(cfg: DictConfig, registry: Registry, factory: Any, kind: str) -> None:
     """The recipe's ``kind`` network, built on the meta device (no memory), takes the conditions
-    the objective ``factory`` needs (unpaired.conditions); a plugin that cannot be built there
+    the objective ``factory`` needs (unpaired.engine.conditions); a plugin that cannot be built there
     is checked when it is built for real."""
     needs = conditions.needed(factory, kind)
     choice = cfg[kind]
@@ -109,7 +109,7 @@ def build_dataset(cfg: DictConfig, registry: Registry | None = None, test: bool 
 def provenance(cfg: DictConfig, registry: Registry | None = None,
                losses: dict | None = None) -> dict[str, dict]:
     """Which plugin (distribution, version) supplied each name the recipe uses; ``losses``: the
-    resolved ones (unpaired.assemble), default the recipe's ``losses`` as written."""
+    resolved ones (unpaired.engine.assemble), default the recipe's ``losses`` as written."""
     registry = registry or get_registry()
     if losses is None:
         losses = {r: {"name": c.name} for r, c in cfg.losses.items()}

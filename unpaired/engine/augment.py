@@ -8,7 +8,7 @@ replaced by ``augment(input, generator)``, so real images, generated ones, histo
 and a gradient penalty's interpolates (computed through D inside ``judge``) are all augmented,
 in the discriminator's update and in the generator's, for every objective, with no code in the
 objective. Gradients flow through the augmentation to the generator, as DiffAugment and ADA
-need. ``unpaired.assemble`` attaches it for training only: a checkpoint opened for inference
+need. ``unpaired.engine.assemble`` attaches it for training only: a checkpoint opened for inference
 never builds it (inference never calls a discriminator anyway).
 
 The engine owns, for every augmentation:
@@ -36,7 +36,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .errors import UnpairedError
+from ..errors import UnpairedError
 
 log = logging.getLogger("unpaired")
 
@@ -203,7 +203,7 @@ class Augmentation:
 def build(cfg, registry, rank: int = 0) -> Augmentation | None:
     """The recipe's augmentation (``augment.name``; None when it is null), its params checked
     by the registry (signature) and the factory (values, naming ``augment.params.<key>``)."""
-    from .config import plain
+    from ..recipe.config import plain
 
     choice = cfg.get("augment")
     if choice is None or choice.name is None:

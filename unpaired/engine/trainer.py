@@ -1,5 +1,5 @@
 """The training loop: one batch of real a and b per step, handed to the recipe's objective
-(unpaired.objective), which runs its phases in its own order and calls ``update(phase, loss)``.
+(unpaired.engine.objective), which runs its phases in its own order and calls ``update(phase, loss)``.
 The engine owns one Adam optimizer per phase; the learning rate is constant for
 ``train.epochs``, then decays linearly over ``train.decay_epochs``. Under torchrun each rank
 trains on its share of the batches (see unpaired.runtime.distributed).
@@ -17,21 +17,21 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from . import checkpoint, files, rng
+from ..store import checkpoint, files, rng
 from .assemble import assemble
 from .build import build_dataset, check_recipe, data_problems, load_recipe_plugins, provenance
-from .config import as_typed, for_checkpoint, to_yaml
-from .data import fixed_items, make_loader
-from .data.held_out import watch_images
-from .data.tensors import sample_grid
-from .errors import UnpairedError
+from ..recipe.config import as_typed, for_checkpoint, to_yaml
+from ..data import fixed_items, make_loader
+from ..data.held_out import watch_images
+from ..data.tensors import sample_grid
+from ..errors import UnpairedError
 from .events import Events, RunInfo
 from .phases import PhaseOptimizers, Step
-from .registry import Registry
+from ..registry import Registry
 from .restore import resumable_state
-from .runtime import distributed, health, probe, runlock
-from .runtime.devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
-from .version import __version__
+from ..runtime import distributed, health, probe, runlock
+from ..runtime.devices import autocast, autocast_dtype, loader_workers, pick_device, precision_name
+from ..version import __version__
 
 log = logging.getLogger("unpaired")
 
@@ -192,7 +192,7 @@ class Trainer:
         self.objective = self.assembly.objective
         layout = torch.channels_last if self.channels_last else torch.preserve_format
         self.objective.to(self.device, memory_format=layout)
-        # the recipe's augmentation, hooked onto every discriminator (unpaired.augment); None: off
+        # the recipe's augmentation, hooked onto every discriminator (unpaired.engine.augment); None: off
         self.augmentation = self.assembly.augmentation
         if self.augmentation is not None:
             self.augmentation.to(self.device)
@@ -216,7 +216,7 @@ class Trainer:
         e = self.cfg.eval
         if e.every <= 0 and not e.at_end:
             return None
-        from .evaluation.evaluate import Evaluator, check_metric
+        from ..evaluation.evaluate import Evaluator, check_metric
 
         check_metric(e.metric)
         return Evaluator(self.test_dataset, extractor=e.extractor, extractor_params=e.extractor_params,
@@ -225,7 +225,7 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Evaluation metrics now; keeps checkpoints/best.pt at the best ``eval.metric``."""
-        from .evaluation.evaluate import better
+        from ..evaluation.evaluate import better
 
         assert self.evaluator is not None  # rank 0 with eval on: what calls this
         metrics = self.evaluator(self.objective)
@@ -383,7 +383,7 @@ class Trainer:
     def update(self, phase: str, loss: torch.Tensor) -> bool:
         """Zero ``phase``'s gradients, backpropagate ``loss`` into its parameters (scaled in fp16,
         outside autocast) and step its optimizer: what an objective calls for each phase, in its
-        own order. False when the fp16 scaler skipped the step (unpaired.phases)."""
+        own order. False when the fp16 scaler skipped the step (unpaired.engine.phases)."""
         return self.optimizers.update(phase, loss)
 
     def set_lr(self, epoch: int) -> float:

@@ -23,7 +23,7 @@ factory whose networks take conditions when asked says how, with an attribute
 """
 from __future__ import annotations
 
-from .errors import UnpairedError, one_of, quoted
+from ..errors import UnpairedError, one_of, quoted
 
 TIMESTEP, NOISE = "timestep", "noise"
 CONDITIONS = (TIMESTEP, NOISE)
