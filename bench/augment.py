@@ -69,9 +69,9 @@ def train_variant(args, objective, variant, seed, score_parts, workdir):
 
     def score(model):
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            from unpaired.evaluation.evaluate import translating_networks
+            from unpaired.evaluation.evaluate import translators_of
 
-            out = structure_scores(_OnDevice(translating_networks(model)[0], device), a, truth, masks)
+            out = structure_scores(_OnDevice(translators_of(model)[0], device), a, truth, masks)
             out.update(evaluator(model))
             out["r_train"] = verdicts(d, b_train.to(device), boundary)
             out["r_held"] = verdicts(d, b_held.to(device), boundary)

@@ -422,7 +422,7 @@ def objectives_report(args, baselines, results, marks, infos):
 
 def compare_objectives(args, argv):
     from unpaired.engine.build import build_dataset
-    from unpaired.evaluation.evaluate import Evaluator, translating_networks
+    from unpaired.evaluation.evaluate import Evaluator, translators_of
     from unpaired.plugins.synthetic import ground_truth_pairs, structure_masks
 
     t_start, load_start = time.perf_counter(), load_average()
@@ -437,7 +437,7 @@ def compare_objectives(args, argv):
             # the Evaluator's DataLoader draws a seed from torch's global RNG: without the fork,
             # where the scores fall (time marks) would change the training that follows
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                g_ab = translating_networks(model)[0]
+                g_ab = translators_of(model)[0]
                 out = structure_scores(_OnDevice(g_ab, device), a, truth, masks)
                 out.update(evaluator(model))
             return out

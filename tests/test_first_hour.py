@@ -138,8 +138,9 @@ def test_the_end_of_run_figure_is_readable_and_named_last(tmp_path, capsys):
     width, height = Image.open(figure).size
     assert width >= 3 * 256 and height >= 6 * 256  # 3 pairs, both directions, tiles >= 256 px
     assert width >= 3 * 300  # the held-out files at their own resolution, not the 32-px crops
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert str(figure) in last
+    lines = capsys.readouterr().err.strip().splitlines()
+    last = lines[lines.index("next:") - 1]  # the last line before the next steps (tests/test_run_output.py)
+    assert last.startswith("done: ") and str(figure) in last
     assert str(out / "report.html") in last and (out / "report.html").is_file()  # the report, named last too
 
 
