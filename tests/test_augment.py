@@ -221,6 +221,7 @@ class Outside:
         register("counting", counting, help="identity that counts")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective,per_step", [
     ("cyclegan", 2 + 2 * 3),  # G: D_B(fake_b), D_A(fake_a); D: real, pooled fake and the penalty's interpolates, twice
     ("cut", 3 + 1),  # D: real, fake, interpolates; G: D(fake_b)
@@ -279,6 +280,7 @@ def test_inference_never_augments(tiny_recipe):
     assert not any(m._forward_pre_hooks for m in translators.modules())
 
 
+@pytest.mark.slow
 def test_resume_with_ada_is_bit_exact(tiny_recipe, tmp_path):
     # p starts where the augmentation acts, adjusts every 3 steps (across the resume: statistics
     # of step 1-2 are in the checkpoint), and moves by 0.75 each time
@@ -300,6 +302,7 @@ def test_resume_with_ada_is_bit_exact(tiny_recipe, tmp_path):
     assert float(rows[3]["ada_p"]) == pytest.approx(float(b["augment"]["state"]["p"]))
 
 
+@pytest.mark.slow
 def test_bf16_and_compile_train_with_ada(tiny_recipe):
     result = train(tiny_recipe("augment.name=ada", "augment.params={p: 0.5, interval: 1, speed: 2, max_p: 1.0}",
                                "train.precision=bf16", "train.compile=true", "train.compile_backend=aot_eager",
@@ -352,6 +355,7 @@ def test_augment_null_and_the_plugins_listing(capsys, tmp_path):
     assert "augmentation diffaugment(color=True, translation=0.125, cutout=0.5)" in out
 
 
+@pytest.mark.slow
 def test_resume_may_switch_the_augmentation_on(tiny_recipe, caplog):
     import logging
 

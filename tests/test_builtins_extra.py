@@ -214,6 +214,7 @@ def test_each_discriminator_loss_gets_the_penalty_through_judge(tiny_recipe):
         "losses.adversarial.name=wgan", "losses.adversarial.params={gp_weight: 0}").train_step(a, b)
 
 
+@pytest.mark.slow
 def test_short_run_with_the_new_options(tiny_recipe, tmp_path):
     from unpaired.engine.trainer import train
 

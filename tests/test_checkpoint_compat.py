@@ -38,6 +38,7 @@ def test_format1_checkpoint_translates_as_0_1_0_did(direction):
     torch.testing.assert_close(t.translate_tensor(expected["input"]), expected[direction], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_format1_checkpoint_resumes_to_the_weights_0_1_0_reached(tmp_path):
     # the fixture's run: tiny nets on helpers.make_image_root's images, 2 of 4 steps done
     from helpers import make_image_root, tiny_recipe

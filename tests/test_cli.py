@@ -51,6 +51,7 @@ def test_empty_domain_folder_is_named(capsys, image_root, tmp_path):
     assert code == 2 and "trainB" in err and "domain B has no image files" in err
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(image_root):
     proc = subprocess.run([sys.executable, "-m", "unpaired", "--debug", "run", str(RECIPE), "trian.x=1"],
                           capture_output=True, text=True)

@@ -1,4 +1,5 @@
 """unpaired compare RUN[@STEP] ... IMAGES --out grid.png: one column per model, the right models."""
+import pytest
 import os
 
 from PIL import Image
@@ -9,6 +10,7 @@ from unpaired.cli import main
 from unpaired.inference.compare import CAPTION, HEADER, PAD, font
 
 
+@pytest.mark.slow
 def test_compare_puts_each_model_in_its_own_labelled_column(kept_run, tmp_path, capsys):
     images = kept_run.parent / "data" / "testB"
     out = tmp_path / "grids" / "grid.png"

@@ -81,6 +81,7 @@ def float_tensors(obj, where=""):
             yield from float_tensors(v, f"{where}/{i}")
 
 
+@pytest.mark.slow
 def test_bf16_auto_run_resumes_bit_exactly_with_fp32_checkpoints(monkeypatch, tiny_recipe):
     # this CPU may lack native bf16: report it as capable, so that auto picks bf16 here too
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
@@ -164,6 +165,7 @@ print(*per_pass)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_keep_freed_memory_stops_the_page_faults_of_repeated_big_activations():
     def steady_faults(mode):

@@ -118,6 +118,7 @@ def test_fastcut_is_lambda_10_no_identity_and_flip_equivariance(tiny_recipe, mon
     assert torch.isclose(terms["nce"], 10 * expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cut_resumes_bit_exactly(tiny_recipe):
     common = ("objective.params.flip_equivariance=true", "data.batch_size=2")
     full = train(cut_recipe(tiny_recipe, *common, out="full"))
@@ -131,6 +132,7 @@ def test_cut_resumes_bit_exactly(tiny_recipe):
             assert torch.equal(a[net][k], b[net][k]), (net, k)
 
 
+@pytest.mark.slow
 def test_cut_compiles_and_trains_in_bf16(tiny_recipe):
     compiled = train(cut_recipe(tiny_recipe, "train.compile=true", "train.compile_backend=aot_eager",
                                 "train.max_steps=1"))
@@ -142,6 +144,7 @@ def test_cut_compiles_and_trains_in_bf16(tiny_recipe):
 
 
 # --- one-sided checkpoints downstream --------------------------------------------------------
+@pytest.mark.slow
 def test_one_sided_checkpoint_translates_a2b_only_and_evaluates(tiny_recipe, tmp_path, capsys):
     from PIL import Image
 

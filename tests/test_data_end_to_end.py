@@ -43,6 +43,7 @@ def mirror(tmp_path):
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_download_then_the_horse2zebra_recipe_runs_as_is(mirror, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
@@ -83,6 +84,7 @@ def make_messy_folder(root):
     return ["empty.jpg", "notes.jpg", "truncated.jpg"]
 
 
+@pytest.mark.slow
 def test_a_messy_folder_trains_and_names_what_it_skipped(tmp_path, caplog):
     bad = make_messy_folder(tmp_path / "messy")
     from unpaired.engine.trainer import train

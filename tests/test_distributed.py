@@ -27,6 +27,7 @@ def nets(path):
     return torch.load(path, weights_only=True)["nets"]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_and_resume(image_root, tmp_path):
     common = [f"data.params.root={image_root}", *NO_NORM, "objective.params.pool_size=0", "data.batch_size=1"]
     proc = torchrun([*common, f"out_dir={tmp_path / 'ddp'}"])
@@ -56,6 +57,7 @@ def test_two_processes_match_one_process_and_resume(image_root, tmp_path):
     assert all(torch.equal(ddp[n][k], resumed[n][k]) for n in ddp for k in ddp[n])
 
 
+@pytest.mark.slow
 def test_cut_two_processes_match_one_process(image_root, tmp_path):
     # CUT's phases (G with F, then D first in the step) go through DDP like CycleGAN's; the
     # PatchNCE positions come from the seeded generator, the same on every rank
@@ -75,6 +77,7 @@ def test_cut_two_processes_match_one_process(image_root, tmp_path):
             assert torch.allclose(ddp[net][k], single[net][k], atol=1e-5), (net, k)
 
 
+@pytest.mark.slow
 def test_ada_p_is_the_same_on_every_rank_from_statistics_summed_over_them(image_root, tmp_path):
     # ADA at p = 0 with a target r_t cannot exceed: p stays 0 (no image changes), so two processes
     # still train as one process with the combined batch, and r_t must come out the same as that
@@ -102,6 +105,7 @@ def test_ada_p_is_the_same_on_every_rank_from_statistics_summed_over_them(image_
             assert torch.allclose(rank0["nets"][net][k], single["nets"][net][k], atol=1e-5), (net, k)
 
 
+@pytest.mark.slow
 def test_unsb_two_processes_match_one_process(image_root, tmp_path):
     # UNSB's noise is drawn for the whole step's batch on every rank and sliced, its step t and the
     # PatchNCE positions come from the seeded generator, and its energy term is per image: two

@@ -327,7 +327,7 @@ def test_the_evaluation_metrics_are_named_as_the_code_names_them():
 
 def test_every_mapping_override_in_the_docs_is_quoted():
     """``KEY={a: 1}`` unquoted is split by the shell at its spaces (README.md's own check,
-    tests/test_first_hour.py, here for every page)."""
+    tests/test_cli_first_run.py, here for every page)."""
     for path in DOCS:
         spans = [c for c in inline_code(path) if "(" not in c]  # a Python call's plugins=[...] is no override
         code = " ".join(spans) + " ".join(b.code for b in blocks([path]) if b.lang == "bash")

@@ -153,6 +153,7 @@ def folder_run(tmp_path_factory):
     return train(tiny_recipe(root, tmp / "run", *QUIET, "eval.extractor=tiny", "eval.metric=kid_a2b")).out_dir
 
 
+@pytest.mark.slow
 def test_eval_command_reports_and_writes(folder_run, tmp_path, capsys):
     # a metrics.csv with evaluation columns, as the trainer writes with eval.every
     rows = list(csv.DictReader(open(folder_run / "metrics.csv")))
@@ -198,6 +199,7 @@ def test_eval_against_truth_folder(folder_run, tmp_path, capsys):
     assert summary["psnr_a2b"] == pytest.approx((float(rows[0]["psnr_a2b"]) + float(rows[1]["psnr_a2b"])) / 2)
 
 
+@pytest.mark.slow
 def test_eval_on_a_paired_dataset_and_data_override(tmp_path, capsys):
     from unpaired.engine.trainer import train
 

@@ -12,6 +12,7 @@ EVAL = ["data.name=synthetic", "data.params={size: 32, n: 16}", "data.test_param
         "eval.every=2", "eval.extractor=tiny", "eval.metric=l1_a2b", "train.max_steps=6", "train.log_every=3"]
 
 
+@pytest.mark.slow
 def test_metrics_land_in_csv_and_best_checkpoint_tracks_the_best(tiny_recipe, tmp_path, caplog):
     import logging
 

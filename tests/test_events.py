@@ -53,6 +53,7 @@ def recorder():
     unpaired.unregister_plugin("recorder")
 
 
+@pytest.mark.slow
 def test_events_fire_in_order_with_their_arguments(tiny_recipe, recorder):
     train(tiny_recipe("train.log_every=2"))
     assert recorder.calls == [
@@ -63,6 +64,7 @@ def test_events_fire_in_order_with_their_arguments(tiny_recipe, recorder):
     ]
 
 
+@pytest.mark.slow
 def test_resumed_run_starts_at_its_step(tiny_recipe, recorder):
     train(tiny_recipe("train.max_steps=2"))
     recorder.calls.clear()
@@ -70,6 +72,7 @@ def test_resumed_run_starts_at_its_step(tiny_recipe, recorder):
     assert recorder.calls[0] == ("start", 2, 4) and recorder.calls[-1] == ("end", 4, "")
 
 
+@pytest.mark.slow
 def test_disabling_builtin_output_plugins_removes_their_output(tiny_recipe, tmp_path):
     train(tiny_recipe("disable_plugins=[progress, metrics_csv, samples]"))
     run = tmp_path / "run"

@@ -37,6 +37,7 @@ def run_cli(args, site, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_installed_example_is_listed(site, tmp_path):
     listing = run_cli(["plugins", "-v"], site, tmp_path)
     assert listing.returncode == 0, listing.stderr
@@ -48,6 +49,7 @@ def test_installed_example_is_listed(site, tmp_path):
     assert "failed" not in out
 
 
+@pytest.mark.slow
 def test_example_recipe_trains_with_the_plugin(site, tmp_path, image_root):
     tiny = ["generator.params={ngf: 4, num_downs: 5}", "discriminator.params={ndf: 4, n_layers: 2}",
             f"data.params.root={image_root}", "data.params.load_size=36", "data.params.crop_size=32",

@@ -25,6 +25,7 @@ def tiny_resnet(upsample):
                                  upsample=upsample).eval()
 
 
+@pytest.mark.slow
 @needs_onnx
 @pytest.mark.parametrize("upsample", ["deconv", "resize_conv"])
 def test_resnet_onnx_round_trip_at_three_sizes(tmp_path, upsample):
@@ -39,6 +40,7 @@ def test_resnet_onnx_round_trip_at_three_sizes(tmp_path, upsample):
     assert meta["opset"] and meta["recipe"] == "{}"
 
 
+@pytest.mark.slow
 def test_resnet_pt2_round_trip_at_three_sizes(tmp_path):
     g = tiny_resnet("resize_conv")
     path = export_pt2(g, 3, tmp_path / "g.pt2", {"recipe": "{}"}, 4)
@@ -87,6 +89,7 @@ def run(tmp_path_factory):
     return train(tiny_recipe(make_image_root(tmp / "d"), tmp / "run", "train.max_steps=2")).out_dir
 
 
+@pytest.mark.slow
 @needs_onnx
 def test_cli_export_of_a_checkpoint_prints_the_check_and_nothing_else(run, tmp_path):
     import subprocess

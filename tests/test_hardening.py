@@ -1,4 +1,4 @@
-"""Nothing a user owns is overwritten, half-written or leaked (issue 18): outputs compared with
+"""Nothing a user owns is overwritten, half-written or leaked: outputs compared with
 inputs by identity, a run writes only into its own folder, every output written atomically,
 no environment value in a folder name, untrusted text escaped and quoted, a lock the kernel
 releases, hostile checkpoints refused in seconds, exit 2 instead of tracebacks."""
@@ -66,6 +66,7 @@ RUN = ["run", RECIPE, *TINY, "disable_plugins=[progress]"]
 
 
 # ============================================================================ 1. identity
+@pytest.mark.slow
 def test_a_hard_link_to_an_input_is_not_overwritten(run_dir, tmp_path, capsys):
     src = save_png(tmp_path / "in" / "a.png")
     (tmp_path / "out").mkdir()
@@ -88,6 +89,7 @@ def test_a_grid_that_is_a_link_to_an_input_is_refused(run_dir, tmp_path, capsys)
     assert other.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_users_folder_is_never_written_into(image_root, tmp_path, capsys):
     mine = tmp_path / "project"
     mine.mkdir()
@@ -183,6 +185,7 @@ def test_temporaries_of_killed_writers_are_removed_at_the_next_start(run_dir, tm
     assert Image.open(out / "a.png").size == (40, 32)
 
 
+@pytest.mark.slow
 def test_every_output_is_written_atomically(run_dir, image_root, tmp_path, capsys, monkeypatch):
     """Train (with the figure), translate with a grid, eval and export: every file that appears
     went through files.atomic_path (a temporary name, then renamed), so none is ever seen half
@@ -232,6 +235,7 @@ def test_an_interrupted_video_leaves_nothing_under_its_name(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # the whole video or nothing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
 def test_export_on_a_full_disk_exits_2_and_leaves_nothing(run_dir, tmp_path, capsys, monkeypatch, fmt):
     if fmt == "onnx":
@@ -305,6 +309,7 @@ def _contend(out_dir, barrier, results, hold):
         results.put("refused")
 
 
+@pytest.mark.slow
 def test_a_stale_lock_is_taken_by_exactly_one_of_many_at_once(tmp_path):
     if not hasattr(os, "fork"):
         pytest.skip("needs fork")
@@ -354,6 +359,7 @@ def test_a_held_lock_is_released_by_the_kernel_when_its_holder_dies(tmp_path):
 
 
 # ============================================================================ 6. hostile checkpoints: bounded
+@pytest.mark.slow
 @pytest.mark.parametrize("n_blocks", [300_000, 3_000_000])
 def test_an_absurdly_deep_network_is_refused_in_seconds(run_dir, tmp_path, capsys, n_blocks):
     bad = crafted(run_dir, tmp_path, lambda s: s["config"]["generator"]["params"].update(n_blocks=n_blocks))
@@ -558,6 +564,7 @@ class RandomLoss:
         register("hardening_noisy_l1", noisy_l1)
 
 
+@pytest.mark.slow
 def test_python_and_numpy_generators_are_seeded_and_resumed(tiny_recipe, with_plugin):
     with_plugin(RandomLoss(), "hardening_random_loss")
     steps = ["losses.cycle.name=hardening_noisy_l1", "train.precision=fp32", "train.checkpoint_every=2"]

@@ -26,6 +26,7 @@ def run(env, *args):
                           timeout=120)
 
 
+@pytest.mark.slow
 def test_plugins_and_help_work_whatever_torchvision_does(broken_torchvision):
     for args in (("--help",), ("run", "--help"), ("plugins",)):
         out = run(broken_torchvision, *args)
@@ -34,6 +35,7 @@ def test_plugins_and_help_work_whatever_torchvision_does(broken_torchvision):
     assert "inception" in run(broken_torchvision, "plugins").stdout  # listed, built only when used
 
 
+@pytest.mark.slow
 def test_what_needs_torchvision_says_which_pair_to_install(broken_torchvision):
     code = ("from unpaired import UnpairedError, get_registry\n"
             "try:\n    get_registry().create('feature_extractor', 'inception', load_weights=False)\n"
@@ -47,6 +49,7 @@ def test_what_needs_torchvision_says_which_pair_to_install(broken_torchvision):
     assert "operator torchvision::nms does not exist" in out.stdout and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_training_and_translation_do_not_import_torchvision():
     code = ("import sys, unpaired, unpaired.engine.trainer, unpaired.inference.translate, unpaired.cli\n"
             "unpaired.get_registry()\nprint('torchvision' in sys.modules)\n")

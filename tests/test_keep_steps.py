@@ -77,6 +77,7 @@ def test_keep_every_is_off_by_default_and_the_quick_preview_keeps_four():
         load_recipe(RECIPE, ["train.keep_every=-1"])
 
 
+@pytest.mark.slow
 def test_a_resumed_run_drops_the_kept_steps_of_the_run_that_died(tiny_recipe):
     """A killed run can leave step_3.pt behind without a latest.pt of step 3: the resumed run
     removes it at its start and writes step 3 again, from its own training."""

@@ -108,6 +108,7 @@ def test_the_metrics_plugin_never_appends_through_a_link(tmp_path):
     assert target.read_text() == PRECIOUS
 
 
+@pytest.mark.slow
 def test_a_hard_link_to_metrics_csv_keeps_its_content_on_resume(run_copy, image_root, tmp_path, capsys):
     mine = tmp_path / "mine.csv"
     os.link(run_copy / "metrics.csv", mine)  # ln run/metrics.csv mine.csv
@@ -262,6 +263,7 @@ def test_eval_reads_around_a_binary_metrics_csv(run_copy, tmp_path, capsys, capl
     assert f"{run_copy / 'metrics.csv'} is not a metrics log" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["binary", "a damaged row"])
 def test_resume_with_a_binary_metrics_csv_keeps_it_aside_and_goes_on(run_copy, image_root, capsys, caplog, how):
     before = damage(run_copy, how)

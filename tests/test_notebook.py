@@ -85,6 +85,7 @@ def test_the_parameters_cell_says_where_to_open_it_outside_a_clone(tmp_path, mon
         exec(source, {})
 
 
+@pytest.mark.slow
 @NEEDS_JUPYTER
 def test_the_notebook_runs_at_tiny_settings(tmp_path, monkeypatch):
     import nbformat

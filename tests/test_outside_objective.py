@@ -171,6 +171,7 @@ def test_judge_adds_the_penalty_once_and_a_hand_added_one_is_refused(recipe):
         hand.train_step(a, b)
 
 
+@pytest.mark.slow
 def test_resume_2_plus_2_is_4_with_the_ema_and_the_warmup(recipe):
     whole = train(recipe("train.max_steps=4", out="whole"))
     train(recipe("train.max_steps=2", out="split"))

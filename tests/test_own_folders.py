@@ -50,6 +50,7 @@ def evaluate(capsys, caplog, run, tmp_path):
     return out, next(r.getMessage() for r in caplog.records if r.getMessage().startswith("data: "))
 
 
+@pytest.mark.slow
 def test_own_folders_without_held_out_ones_say_they_show_training_images(own, tmp_path, capsys, caplog):
     bundled, mine = own
     run, said = train_own(capsys, caplog, tmp_path, bundled, mine)
@@ -67,6 +68,7 @@ def test_own_folders_without_held_out_ones_say_they_show_training_images(own, tm
     assert f"A {mine / 'trainA'} (4 images)" in data and str(bundled) not in data, data
 
 
+@pytest.mark.slow
 def test_own_held_out_folders_are_what_the_pages_show(own, tmp_path, capsys, caplog):
     bundled, mine = own
     run, said = train_own(capsys, caplog, tmp_path, bundled, mine, f"data.params.test_a={mine / 'testA'}",

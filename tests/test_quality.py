@@ -6,6 +6,7 @@ tiny run of it with the three objectives.
 The run is the engine's: recipes/forest_abstract.yaml with the synthetic dataset, tiny nets and
 a few hundred CPU steps. bench/quality.py follows the same numbers over more steps.
 """
+import pytest
 import torch
 
 from unpaired.evaluation import metrics
@@ -32,6 +33,7 @@ def translate(g, a):
     return out
 
 
+@pytest.mark.slow
 def test_short_unpaired_run_beats_doing_nothing(tmp_path):
     from unpaired.recipe.config import load_recipe
 
@@ -115,6 +117,7 @@ def test_score_run_scores_at_steps_and_time_marks_and_stops(quality):
     assert scorer.at_step[3][1] == pytest.approx(3.0) and len(calls) == 3
 
 
+@pytest.mark.slow
 def test_objectives_smoke_equal_steps_and_equal_time(quality, tmp_path, capsys):
     threads = torch.get_num_threads()
     out = tmp_path / "q.md"

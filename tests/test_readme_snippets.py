@@ -44,6 +44,7 @@ def project(tmp_path_factory):
     return tmp
 
 
+@pytest.mark.slow
 def test_the_translator_snippet_runs(project, monkeypatch):
     monkeypatch.chdir(project)
     (project / "painting.png").unlink(missing_ok=True)

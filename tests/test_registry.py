@@ -170,6 +170,7 @@ def run_cli(args, site, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_third_party_plugin_found_by_entry_point_and_used_by_recipe(tmp_path, image_root):
     site = tmp_path / "site"
     site.mkdir()

@@ -1,4 +1,4 @@
-"""Faults and hostile input (issue 14): a checkpoint never runs code, NaN never overwrites a good
+"""Faults and hostile input: a checkpoint never runs code, NaN never overwrites a good
 checkpoint, one run per folder, honest messages after a double signal, no hang on a FIFO,
 a clean message on a full disk, exit 2 naming the key for bad values, and kill -9 resumes to
 the same weights."""
@@ -181,6 +181,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tiny_recipe, tmp_path):
 
 
 # ----------------------------------------------------------------------------- 4. double Ctrl-C
+@pytest.mark.slow
 def test_a_second_signal_during_the_save_is_reported_honestly(trained, image_root, tmp_path, capsys, monkeypatch):
     class SignalAtStep3:
         @unpaired.hookimpl
@@ -210,6 +211,7 @@ def test_a_second_signal_during_the_save_is_reported_honestly(trained, image_roo
 
 
 # ----------------------------------------------------------------------------- 5. FIFO
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_named_like_an_image_is_skipped(image_root):
     from unpaired.data.images import find_images
@@ -375,6 +377,7 @@ def test_plugins_breaking_the_contract_are_named(capsys, image_root, tmp_path, o
 
 
 # ----------------------------------------------------------------------------- kill -9 equivalence
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume_gives_the_same_weights(tiny_recipe, image_root, tmp_path):
     steps = ["train.max_steps=6", "train.checkpoint_every=1", "train.log_every=2"]
     twin = train(tiny_recipe(*steps, out="twin"))

@@ -106,6 +106,7 @@ def test_charts_smooth_and_tick_sensibly():
     assert set(pick_steps(range(250, 10_251, 250), 8)) >= set(chosen[:-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_the_report_renders_in_a_browser(kept_run, tmp_path):
     with Browser() as browser:

@@ -1,6 +1,7 @@
 """What a run tells its user as it ends and what the report shows of the user's own images:
 the next steps as commands that work when copied, ``train.watch`` rows in the report's
 timeline, and the hints that are only given when they apply."""
+import pytest
 import logging
 import shlex
 
@@ -18,6 +19,7 @@ def run_main(capsys, *args):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_a_finished_run_ends_with_next_steps_that_work(image_root, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
@@ -43,6 +45,7 @@ def test_a_finished_run_ends_with_next_steps_that_work(image_root, tmp_path, cap
     assert code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6, err
 
 
+@pytest.mark.slow
 def test_watched_images_are_rows_of_the_report(image_root, tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()

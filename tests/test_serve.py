@@ -61,6 +61,7 @@ def png_bytes(image):
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_post_translate_answers_the_png_and_bad_uploads_a_clear_4xx(kept_run):
     source = Image.open(sorted((kept_run.parent / "data" / "testA").iterdir())[0]).convert("RGB")
     upload = png_bytes(source)
@@ -142,6 +143,7 @@ def ended(process):
     return process.returncode, out, err
 
 
+@pytest.mark.slow
 def test_the_command_prints_its_url_and_stops_on_ctrl_c(kept_run):
     # started as a script's background job is (SIGINT ignored, inherited): Ctrl-C must still stop it
     with serve_command(kept_run, ignore_sigint=True) as (process, line, url):
@@ -167,6 +169,7 @@ def post_slowly(url, data, first, started):
     return int(head.split()[1]), body
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_while_a_post_is_in_flight_answers_it_and_exits_cleanly(finished_run, sig):
     """The signal comes while the upload is half sent: the server takes no new request, reads
@@ -190,6 +193,7 @@ def test_a_stop_while_a_post_is_in_flight_answers_it_and_exits_cleanly(finished_
     assert "stopped" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_again_abandons_the_translation_in_progress(finished_run):
     upload = png_bytes(Image.new("RGB", (400, 400), (90, 140, 60)))  # in 16-px tiles: seconds of work
     with serve_command(finished_run, "--tile", 16) as (process, line, url):
@@ -209,6 +213,7 @@ def test_ctrl_c_again_abandons_the_translation_in_progress(finished_run):
     assert "abandoned" in out
 
 
+@pytest.mark.slow
 def test_a_run_folder_holding_markup_is_served_and_printed_as_it_is(finished_run, tmp_path):
     run = tmp_path / "mk[red]out" / "mk[" / "]run2"  # the path holds [red] and [/]
     shutil.copytree(finished_run, run)
@@ -270,6 +275,7 @@ def test_clients_that_go_away_print_no_traceback_and_the_server_goes_on(finished
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_the_page_translates_an_uploaded_image_in_a_browser(kept_run, tmp_path):
     source = tmp_path / "forest.png"

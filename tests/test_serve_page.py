@@ -46,6 +46,7 @@ def cards_done(n):
             "[...document.querySelectorAll('.card')].every((c) => c.querySelector('.output').naturalWidth > 0)")
 
 
+@pytest.mark.slow
 def test_the_page_keeps_its_controls_apart_and_its_translations(kept_run, tmp_path):
     small = tmp_path / "forest.png"
     Image.open(sorted((kept_run.parent / "data" / "testA").iterdir())[0]).save(small)

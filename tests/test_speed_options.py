@@ -15,6 +15,7 @@ def cpu_supports_bf16_autocast():
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_precision_modes_give_finite_losses_and_resume(tiny_recipe, precision):
     if precision == "bf16" and not cpu_supports_bf16_autocast():
@@ -55,6 +56,7 @@ def test_fusion_is_off_by_default_for_batch_norm_generators(tiny_recipe):
     assert Trainer(tiny_recipe(out="other")).model.g.fuse is True
 
 
+@pytest.mark.slow
 def test_compiled_and_eager_generators_agree():
     torch.manual_seed(0)
     g = unpaired.get_registry().create("generator", "resnet", in_channels=3, out_channels=3, ngf=4, n_blocks=1)
@@ -67,6 +69,7 @@ def test_compiled_and_eager_generators_agree():
     assert list(g.state_dict()) == [k for k in g.state_dict() if not k.startswith("_orig_mod")]
 
 
+@pytest.mark.slow
 def test_compiled_training_keeps_the_checkpoint_format(tiny_recipe):
     # aot_eager traces forward and backward like inductor but generates no code (fast in tests)
     result = train(tiny_recipe("train.compile=true", "train.compile_backend=aot_eager", "train.max_steps=1"))

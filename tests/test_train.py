@@ -18,6 +18,7 @@ from unpaired.engine.trainer import Trainer, train
 from helpers import RECIPE, TINY
 
 
+@pytest.mark.slow
 def test_short_run_leaves_samples_metrics_and_checkpoint(tiny_recipe, tmp_path):
     result = train(tiny_recipe())
     run = tmp_path / "run"
@@ -43,6 +44,7 @@ def test_short_run_leaves_samples_metrics_and_checkpoint(tiny_recipe, tmp_path):
     assert not [p for p in (run / "checkpoints").iterdir() if p.name != "latest.pt"]
 
 
+@pytest.mark.slow
 def test_checkpoint_alone_rebuilds_the_generators(tiny_recipe):
     from unpaired.engine.assemble import assemble
     from unpaired.recipe.config import from_container
@@ -58,6 +60,7 @@ def weights(path):
     return torch.load(path, weights_only=True)["nets"]
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_recipe, tmp_path):
     # a pool smaller than the steps, so the pool's random swaps are exercised too
     common = ("objective.params.pool_size=2", "train.log_every=1", "data.batch_size=2")
@@ -73,6 +76,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_recipe, tmp_
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_resume_with_loader_workers_matches(tiny_recipe):
     common = ("data.num_workers=2", "objective.params.pool_size=1")
     full = train(tiny_recipe(*common, out="full"))
@@ -119,6 +123,7 @@ def test_checkpoint_loading_executes_no_code(tmp_path):
         checkpoint.load(evil)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_continues(image_root, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "unpaired", "run", str(RECIPE), *TINY, f"data.params.root={image_root}",

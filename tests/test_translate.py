@@ -72,6 +72,7 @@ def pixels(img):
     return torch.from_numpy(np.array(img)).float()
 
 
+@pytest.mark.slow
 def test_files_folder_and_glob_keep_names_and_structure(run, tmp_path, capsys):
     a = save(tmp_path / "in" / "photo.jpg")
     b = save(tmp_path / "in" / "other.png", seed=1)

@@ -148,6 +148,7 @@ def test_one_step_by_hand(tiny_recipe, fuse):
 
 
 # --- training: resume, bf16, compile ---------------------------------------------------------
+@pytest.mark.slow
 def test_resume_2_plus_2_is_4(tiny_recipe):
     full = train(unsb_recipe(tiny_recipe, out="full"))
     train(unsb_recipe(tiny_recipe, "train.max_steps=2", out="split"))
@@ -161,6 +162,7 @@ def test_resume_2_plus_2_is_4(tiny_recipe):
     assert torch.equal(a["objective_state"]["previous_a"], b["objective_state"]["previous_a"])
 
 
+@pytest.mark.slow
 def test_compiles_and_trains_in_bf16(tiny_recipe):
     compiled = train(unsb_recipe(tiny_recipe, "train.compile=true", "train.compile_backend=aot_eager",
                                  "train.max_steps=1"))
@@ -186,6 +188,7 @@ def smooth_image(w, h, seed=0):
     return Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((w, h), Image.BICUBIC)
 
 
+@pytest.mark.slow
 def test_a_run_draws_its_figure_and_samples_with_every_step(run):
     state = checkpoint.load(run.checkpoint)
     assert state["objective"] == "unsb" and state["translators"] == {"a2b": {"net": "g", "in_channels": 3,
@@ -232,6 +235,7 @@ def test_eval_and_video_run_the_sampler(run, tmp_path, capsys):
     assert "translated 3 frame(s)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_export_feeds_the_noise_and_matches_at_three_sizes(run, tmp_path):
     import importlib.util
     import json

@@ -96,6 +96,7 @@ def test_paths_holding_markup_are_printed_as_they_are(finished_run, tmp_path, ca
         assert name in out, out
 
 
+@pytest.mark.slow
 def test_a_run_folder_holding_markup_trains_and_reports(image_root, tmp_path, capsys):
     run = tmp_path / "mk[/]run2"
     code, out, err = run_main(capsys, *RUN, f"data.params.root={image_root}", f"out_dir={run}", "train.max_steps=2",

@@ -41,6 +41,7 @@ def test_video_round_trip_keeps_frames_size_and_fps(tmp_path):
         assert s.average_rate == 12
 
 
+@pytest.mark.slow
 def test_cli_translates_a_clip(tmp_path, capsys):
     from unpaired.cli import main
     from unpaired.engine.trainer import train
@@ -169,6 +170,7 @@ def cli(capsys, *args):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_out_as_a_folder_or_a_wrong_name(trained_run, tmp_path, capsys):
     clip = make_clip(tmp_path / "clip.mp4", frames=2)
     folder = tmp_path / "videos"

@@ -140,12 +140,14 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
     """The recipe's objective built through :class:`Parts` and checked against the contract.
     ``channels``: the image channels of domains A and B (the data's; a checkpoint stores them);
     ``rank``: this process under torchrun; ``purpose``: "train" or "inference" (see Parts);
-    ``losses``: already resolved ones (else resolved here). ``factory``, ``label`` and ``params``
-    build a given factory instead of the recipe's ``objective`` (unpaired.testing). For training,
+    ``losses``: already resolved ones (else resolved here). ``factory`` (with ``params``) builds a
+    given factory instead of the recipe's ``objective`` (unpaired.testing); ``label`` names it in
+    errors (default: the factory's ``__name__``). For training,
     the recipe's ``augment`` is hooked onto every discriminator ``parts`` built
     (``assembly.augmentation``, unpaired.engine.augment)."""
     registry = registry or get_registry()
-    name = label or cfg.objective.name
+    given = factory  # built as given (its label, else its name, in errors), never looked up
+    name = label or (getattr(given, "__name__", None) if given is not None else None) or cfg.objective.name
     if factory is None:
         factory = registry.entry("objective", cfg.objective.name, key="objective.name").factory
     if params is None:
@@ -155,7 +157,7 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
     needs = {kind: conditions.needed(factory, kind) for kind in conditions.KINDS}
     parts = Parts(cfg, registry, channels, name, getattr(factory, "loss_kinds", {}), losses=losses, rank=rank,
                   purpose=purpose, conditions=needs)
-    if label is None:
+    if given is None:
         objective = registry.create("objective", cfg.objective.name, params, key="objective", parts=parts)
     else:
         objective = factory(parts=parts, **params)

@@ -1,4 +1,4 @@
-"""What a new user met in the first hour on a second CPU (issue 20): each test fails without its fix."""
+"""What a run shows while and after it trains: the ETA, the figure's rows, the first line and the held-out note, eval without a test split, the README's preview."""
 import logging
 import math
 

@@ -1,4 +1,4 @@
-"""What a newcomer trips over in the first hour (issue 13): each test fails without its fix."""
+"""What a newcomer meets on a first run from the command line: data found from anywhere, installs, plugin swaps, the figure, README's set-up, piped output; each test fails without its fix."""
 import logging
 import os
 import re
@@ -27,6 +27,7 @@ def quiet(*extra):
 
 
 # --------------------------------------------------------------------------- 1. testA/testB optional
+@pytest.mark.slow
 def test_train_only_folder_trains_with_the_shipped_recipe_and_eval_works(tmp_path, caplog, capsys):
     root = train_only_root(tmp_path)
     assert main(["data", "check", str(root)]) == 0
@@ -52,6 +53,7 @@ def _import_from(cwd):
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_installed_package_wins_over_a_folder_named_unpaired(tmp_path):
     import tomllib
 
@@ -128,6 +130,7 @@ def test_a_plugin_swap_does_not_inherit_the_previous_plugins_params(caplog):
 
 
 # --------------------------------------------------------------------------- 5. the first picture
+@pytest.mark.slow
 def test_the_end_of_run_figure_is_readable_and_named_last(tmp_path, capsys):
     from PIL import Image
 
@@ -241,6 +244,7 @@ def test_piped_output_has_no_blank_lines_no_wrapping_and_whole_plugin_names(fini
     assert len(captured.out.splitlines()) == 1  # one line however long the paths
 
 
+@pytest.mark.slow
 def test_modules_added_after_an_editable_install_are_found(tmp_path):
     tree = tmp_path / "tree"  # what a strict editable install links: only the files of that day
     for package, source in (("unpaired", REPO / "unpaired"), ("unpaired/plugins", REPO / "plugins")):
