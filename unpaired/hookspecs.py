@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 import pluggy
 
 if TYPE_CHECKING:  # annotations only: importing the contract does not import torch
+    from pathlib import Path
+
     from torch import Tensor
 
 PROJECT = "unpaired"
@@ -278,6 +280,28 @@ def register_objectives(register: Register) -> None:
     """
 
 
+class Run(Protocol):
+    """What every training event receives as ``run``: the shape of unpaired.engine.events.RunInfo
+    (the hooks name it here, below the engine: the contract does not import the engine)."""
+
+    config: Any  # the resolved recipe (OmegaConf DictConfig)
+    out_dir: Path
+    start_step: int  # 0, or the step a resumed run starts from
+    total_steps: int
+    device: Any  # torch.device
+    objective: Any  # the objective: networks(), translators, translator(d), samples(a, b)
+    description: str
+    state: dict  # plugins' per-run objects, keyed by plugin name
+    checkpoint_step: Any  # the step of the checkpoint now on disk (None: none written)
+    held_out: Any  # the dataset sample grids come from
+
+    @property
+    def resumed(self) -> bool: ...
+
+    @property
+    def model(self) -> Any: ...
+
+
 # --- training events ------------------------------------------------------------------------
 # Called on every plugin that implements them, in the training process (rank 0 only when
 # several processes train together). ``run`` is a RunInfo (unpaired.engine.events): ``config`` (the
@@ -288,18 +312,18 @@ def register_objectives(register: Register) -> None:
 
 
 @hookspec
-def on_train_start(run):
+def on_train_start(run: Run) -> None:
     """Training starts (or resumes at ``run.start_step``)."""
 
 
 @hookspec
-def on_step(run, step):
+def on_step(run: Run, step: int) -> None:
     """After every optimisation step (``step`` counts completed steps). Keep it cheap: it
     runs in the training loop. Loss values are not read back here (see on_log)."""
 
 
 @hookspec
-def on_log(run, step, metrics):
+def on_log(run: Run, step: int, metrics: dict[str, float]) -> None:
     """Every ``train.log_every`` steps (and at the last): ``metrics`` is a dict of floats —
     ``epoch``, ``lr``, ``it_per_s``, ``loss_<phase>`` (what each phase's update was given, for
     every objective: ``loss_g``, ``loss_d`` for the built-ins), ``penalty`` when the adversarial
@@ -311,7 +335,7 @@ def on_log(run, step, metrics):
 
 
 @hookspec
-def on_sample(run, step, images):
+def on_sample(run: Run, step: int, images: dict[str, Any]) -> None:
     """Every ``train.sample_every`` steps (and at the last): ``images`` is a dict of CPU
     tensors in [0, 1]: ``grid`` (3, H, W) — a row per image of each of the objective's sample
     rows — and those rows by name, tuples of (N, C, h, w) batches (cyclegan: ``a2b``, ``b2a``,
@@ -320,13 +344,13 @@ def on_sample(run, step, images):
 
 
 @hookspec
-def on_checkpoint(run, step, path):
+def on_checkpoint(run: Run, step: int, path: Path) -> None:
     """A checkpoint was written (atomically) to ``path``: ``checkpoints/latest.pt``, or a
     step ``train.keep_every`` keeps (``checkpoints/step_<N>.pt``). When both fall on one step,
     both files are on disk before the first of the two events."""
 
 
 @hookspec
-def on_train_end(run, step, interrupted):
+def on_train_end(run: Run, step: int, interrupted: str) -> None:
     """Training ended at ``step``; ``interrupted`` is the signal's name ("SIGINT",
     "SIGTERM") when stopped by one, else "". Called after an exception too."""

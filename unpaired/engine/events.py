@@ -6,10 +6,13 @@ caller that leaves out the plugins a recipe disables (``disable_plugins``).
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import UnpairedError
 from ..loading import plugin_manager
+
+if TYPE_CHECKING:
+    from ..hookspecs import Run
 
 EVENTS = ("on_train_start", "on_step", "on_log", "on_sample", "on_checkpoint", "on_train_end")
 
@@ -28,19 +31,33 @@ class RunInfo:
     held_out: Any = None  # the dataset sample grids come from (held-out images, else training images)
 
     @property
-    def resumed(self):
+    def resumed(self) -> bool:
         return self.start_step > 0
 
     @property
-    def model(self):
+    def model(self) -> Any:
         """The objective (its name before 0.2)."""
         return self.objective
+
+
+if TYPE_CHECKING:
+    def _is_a_run(run: RunInfo) -> Run:
+        """For the type checker: a RunInfo is what the event hooks declare (unpaired.hookspecs.Run)."""
+        return run
 
 
 class Events:
     """``events.on_log(run=..., step=..., metrics=...)`` calls every enabled plugin's hook."""
 
-    def __init__(self, disabled=()):
+    # one caller per event, set by __init__ (pluggy's hook callers: keyword arguments, a list of results)
+    on_train_start: Callable[..., list[Any]]
+    on_step: Callable[..., list[Any]]
+    on_log: Callable[..., list[Any]]
+    on_sample: Callable[..., list[Any]]
+    on_checkpoint: Callable[..., list[Any]]
+    on_train_end: Callable[..., list[Any]]
+
+    def __init__(self, disabled: Iterable[str] | None = ()) -> None:
         """``disabled=None``: no plugin hears anything (ranks other than 0)."""
         if disabled is None:
             for event in EVENTS:
@@ -60,5 +77,5 @@ class Events:
             setattr(self, event, caller)
 
 
-def _silent(**kwargs):
+def _silent(**kwargs: Any) -> list[Any]:
     return []
