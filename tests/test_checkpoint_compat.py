@@ -112,3 +112,38 @@ def test_an_unknown_future_format_is_named(tmp_path):
     torch.save(state, tmp_path / "future.pt")
     with pytest.raises(UnpairedError, match="format 99, a newer unpaired may read it"):
         checkpoint.load(tmp_path / "future.pt")
+
+
+# --- the format in one place (unpaired.store.format) ------------------------------------------
+def test_the_format_reads_back_what_the_trainer_writes(finished_run):
+    """latest.pt and a format-1 file read into the one typed definition and back unchanged
+    (upgraded for format 1); a kept step is the same definition without the training state."""
+    from unpaired.store.format import Checkpoint
+
+    written = torch.load(finished_run / "checkpoints" / "latest.pt", weights_only=True)
+    ck = Checkpoint.from_dict(written, "latest.pt")
+    assert ck.resumable and ck.step == 2 and ck.objective == "cyclegan"
+    assert ck.to_dict().keys() == written.keys()
+    again = ck.to_dict()
+    for key, value in written.items():
+        assert key in again and (key == "nets" or again[key] == value), key
+    old = Checkpoint.from_dict(torch.load(OLD, weights_only=True), OLD)
+    assert old.to_dict()["format"] == checkpoint.FORMAT and set(old.translators) == {"a2b", "b2a"}
+    kept = Checkpoint.from_dict({**written, "made_by": {"script": "x"}}, "x")
+    kept.optimizers = kept.schedule = kept.scaler = kept.best = kept.rng = kept.objective_state = None
+    assert not kept.resumable and "optimizers" not in kept.to_dict() and kept.to_dict()["made_by"] == {"script": "x"}
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda s: s.pop("translators"), "has no 'translators'"),
+    (lambda s: s.update(translators={"x2y": {"net": "g_ab", "in_channels": 3, "out_channels": 3}}), "'x2y'"),
+    (lambda s: s["translators"]["a2b"].update(in_channels=1000), "does not name two channel counts"),
+    (lambda s: s.update(channels=[3]), "'channels'"),
+])
+def test_the_format_names_what_is_damaged(finished_run, change, words):
+    from unpaired.store.format import Checkpoint
+
+    state = torch.load(finished_run / "checkpoints" / "latest.pt", weights_only=True)
+    change(state)
+    with pytest.raises(UnpairedError, match=words):
+        Checkpoint.from_dict(state, "damaged.pt")

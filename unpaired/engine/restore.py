@@ -132,43 +132,6 @@ class Translators(nn.Module):
 GeneratorPair = Translators  # its name before 0.2
 
 
-def _channels(record, path):
-    """(in, out) channels of a translator record, checked."""
-    ch = (record.get("in_channels"), record.get("out_channels")) if isinstance(record, dict) else None
-    if not (ch and all(_count(c) for c in ch)):
-        raise UnpairedError(f"checkpoint {path}: translator {record!r} does not name two channel counts")
-    return ch
-
-
-def _count(c):
-    return isinstance(c, int) and not isinstance(c, bool) and 0 < c <= 64
-
-
-def check_layout(state, path):
-    """The parts translate, eval and export read, each of the type unpaired writes: an
-    UnpairedError naming the part of a damaged or crafted checkpoint, never a traceback."""
-    def bad(part, what):
-        raise UnpairedError(f"checkpoint {path}: {part} {what}; it is damaged or was not written by unpaired")
-
-    translators, nets = state["translators"], state["nets"]
-    if not isinstance(translators, dict) or not translators:
-        bad("'translators'", f"is {type(translators).__name__}, not a mapping of direction to network")
-    for direction, record in translators.items():
-        if direction not in DIRECTIONS:
-            bad("'translators'", f"names the direction {direction!r} (directions: {', '.join(DIRECTIONS)})")
-        if not isinstance(record, dict) or not isinstance(record.get("net"), str):
-            bad(f"translator {direction!r}", f"is {record!r}, not a record naming its network ('net')")
-        _channels(record, path)
-    if not isinstance(nets, dict):
-        bad("'nets'", f"is {type(nets).__name__}, not a mapping of network names to weights")
-    for name, weights in nets.items():
-        if not isinstance(weights, dict):
-            bad(f"the weights of network {name!r}", f"are {type(weights).__name__}, not a mapping of tensors")
-    channels = state.get("channels", (3, 3))
-    if not (isinstance(channels, (list, tuple)) and len(channels) == 2 and all(_count(c) for c in channels)):
-        bad("'channels'", f"is {channels!r}, not two channel counts")
-
-
 def load_translators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction",
                      step=None):
     """(Translators with the checkpoint's weights, eval mode, on the CPU; the state). Only the
@@ -182,8 +145,7 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
     from .assemble import assemble
 
     state, path, cfg = open_checkpoint(path_or_state, path, plugins, step)
-    checkpoint.require(state, path, "nets", "translators")
-    check_layout(state, path)
+    checkpoint.validate(state, path)  # the format's checks (unpaired.store.format)
     translators = state["translators"]
     directions = tuple(translators) if directions is None else tuple(directions)
     for direction in directions:
@@ -195,7 +157,7 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
     registry = registry or get_registry()
     require_plugin(registry, state, "objective", "objective", cfg.objective.name, path)
     require_plugin(registry, state, "generator", "generator", cfg.generator.name, path)
-    channels = _channels(translators["a2b"], path)
+    channels = checkpoint.channels(translators["a2b"], path)
     assembly = assemble(cfg, registry, channels, purpose="inference", warn=False)
     nets = assembly.objective.networks()
     for direction in directions:

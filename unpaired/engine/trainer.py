@@ -263,26 +263,27 @@ class Trainer:
             state["augment"] = self.augmentation.state_dict()
         return state
 
-    def _record(self, nets) -> dict:
-        """What every checkpoint holds besides the training state: the step, the recipe, the
-        plugins, the translators, the networks named in ``nets``."""
+    def _record(self, nets, **training_state) -> dict:
+        """A checkpoint's content (unpaired.store.format.Checkpoint): the step, the recipe, the
+        plugins, the translators, the networks named in ``nets``, and ``training_state`` when it
+        resumes."""
         networks = self.objective.networks()
-        return {
-            "format": checkpoint.FORMAT,
-            "unpaired_version": __version__,
-            "step": self.step,
-            "epoch": self.step // self.steps_per_epoch,
-            "config": for_checkpoint(self.cfg),  # ${oc.env:...} kept as written, never resolved
-            "plugins": self.provenance,
-            "channels": list(self.channels),
-            "world_size": self.world.size,
-            "precision": precision_name(self.amp_dtype),  # what train.precision resolved to
+        return checkpoint.Checkpoint(
+            step=self.step,
+            epoch=self.step // self.steps_per_epoch,
+            config=for_checkpoint(self.cfg),  # ${oc.env:...} kept as written, never resolved
+            objective=self.cfg.objective.name,
+            translators=self.assembly.translator_record(),
+            nets={k: networks[k].state_dict() for k in nets},
+            channels=list(self.channels),
+            plugins=self.provenance,
+            world_size=self.world.size,
+            precision=precision_name(self.amp_dtype),  # what train.precision resolved to
             # the run's first line without the name and out_dir (which may come from ${oc.env:...})
-            "device_line": self.device_line,
-            "objective": self.cfg.objective.name,
-            "translators": self.assembly.translator_record(),
-            "nets": {k: networks[k].state_dict() for k in nets},
-        }
+            device_line=self.device_line,
+            unpaired_version=__version__,
+            **training_state,
+        ).to_dict()
 
     def kept_state(self) -> dict:
         """A kept step (checkpoints/step_<N>.pt): the translating generators with the recipe
@@ -293,15 +294,15 @@ class Trainer:
 
     def state_dict(self) -> dict:
         """Everything ``--resume`` continues from (checkpoints/latest.pt, best.pt)."""
-        return {
-            **self._record(self.objective.networks()),
-            "optimizers": self.optimizers.state_dict(),
+        return self._record(
+            self.objective.networks(),
+            optimizers=self.optimizers.state_dict(),
             # the learning-rate schedule is a function of the epoch, stored above
-            "schedule": {"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
-            "scaler": self.scaler.state_dict(),
-            "best": self.best or {},
+            schedule={"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
+            scaler=self.scaler.state_dict(),
+            best=self.best or {},
             **self._per_rank_state(),
-        }
+        )
 
     def _load_state(self, state: dict) -> None:
         for k, net in self.objective.networks().items():

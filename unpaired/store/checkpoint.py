@@ -1,5 +1,6 @@
-"""Checkpoints: written atomically (a temporary file, fsync, rename), loaded without
-executing code (``torch.load(..., weights_only=True)``)."""
+"""Checkpoint files: written atomically (a temporary file, fsync, rename), loaded without
+executing code (``torch.load(..., weights_only=True)``) and upgraded to today's format; what
+they hold is defined in :mod:`unpaired.store.format`."""
 from __future__ import annotations
 
 import os
@@ -14,8 +15,7 @@ from . import files
 from ..errors import UnpairedError
 from .rng import check_rng_state, rng_state, seed_all, set_rng_state  # noqa: F401  (their home before 0.2)
 
-FORMAT = 2  # 2: the objective's networks, optimizers per phase, objective_state, translators
-READABLE = (1, 2)  # format 1: unpaired 0.1.0 (CycleGAN only), upgraded on load
+from .format import FORMAT, READABLE, Checkpoint, channels, require, upgrade, validate  # noqa: F401  (the format)
 
 
 def save(state: dict, path: str | os.PathLike, kept_step: int | None = None) -> Path:
@@ -92,23 +92,6 @@ def peek_step(path):
     return step if isinstance(step, int) else None
 
 
-def upgrade(state: dict) -> dict:
-    """A format-1 checkpoint (unpaired 0.1.0, whose one objective was CycleGAN) in today's
-    layout: its pools become the cyclegan objective's state, its generators the translators.
-    A rank file (pools and RNG only) is upgraded the same way."""
-    if state.get("format") != 1:
-        return state
-    state = dict(state, format=FORMAT)
-    if "pools" in state:
-        state["objective_state"] = {"pools": state.pop("pools")}
-    if "nets" in state:
-        state.setdefault("objective", "cyclegan")
-        ca, cb = state.get("channels", (3, 3))
-        state.setdefault("translators", {"a2b": {"net": "g_ab", "in_channels": ca, "out_channels": cb},
-                                         "b2a": {"net": "g_ba", "in_channels": cb, "out_channels": ca}})
-    return state
-
-
 def _reason(exc: BaseException) -> str:
     """torch's error, without its advice to load with weights_only=False (that runs the file's
     code): a checkpoint holding Python objects is refused, not to be loaded another way."""
@@ -120,14 +103,6 @@ def _reason(exc: BaseException) -> str:
                 "those, since unpickling them can run code")
     first = re.sub(r"\x1b\[[0-9;]*m", "", text).strip().splitlines()[0] if text.strip() else ""
     return f"{type(exc).__name__}: {first}"
-
-
-def require(state: dict, path: Any, *keys: str) -> dict:
-    """An error naming the checkpoint and the first of ``keys`` it lacks."""
-    for key in keys:
-        if key not in state:
-            raise UnpairedError(f"checkpoint {path} has no {key!r}: it is damaged or was not written by unpaired")
-    return state
 
 
 def present(path: Path) -> bool:
