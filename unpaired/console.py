@@ -65,6 +65,7 @@ def make_console(stderr=False, **kwargs):
 def log_handler():
     """Log records as rich lines on a terminal, as plain lines (``warning: ...``) otherwise."""
     console = Console(stderr=True)
+    handler: logging.Handler
     if console.is_terminal:
         from rich.logging import RichHandler
 

@@ -116,6 +116,7 @@ def load_plugin_file(path):
         raise UnpairedError(f"plugin file {path} is not a Python file (.py); a plugin is a .py file with "
                             "hook implementations, or an installed package")
     spec = importlib.util.spec_from_file_location(f"unpaired_local_{path.stem}", path)
+    assert spec is not None and spec.loader is not None  # a .py file's location always has both
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

@@ -6,6 +6,7 @@ file at its own resolution when the item names the file."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +57,7 @@ def watch_images(paths, channels, max_side):
     from ..errors import UnpairedError
     from .images import find_images, is_image_file
 
-    found = []
+    found: list[str | Path] = []
     for raw in paths:
         path = os.path.expanduser(str(raw))
         if os.path.isdir(path):
@@ -66,9 +67,9 @@ def watch_images(paths, channels, max_side):
         else:
             raise UnpairedError(f"train.watch: {raw} is not an image file or a folder of images")
     images = []
-    for path in found[:WATCH_MAX]:
-        x = to_tensor(load_image(path, channels=channels, max_side=max_side * 2), channels)
-        images.append((os.path.basename(path), item_image({"A": x}, "A", max_side)))
+    for file in found[:WATCH_MAX]:
+        x = to_tensor(load_image(file, channels=channels, max_side=max_side * 2), channels)
+        images.append((os.path.basename(file), item_image({"A": x}, "A", max_side)))
     return images
 
 

@@ -227,6 +227,13 @@ class _Unusable(Exception):
     """A reason, found by this module, that a file cannot be used."""
 
 
+class UnusableImage(UnpairedError):
+    """An UnpairedError about one image file: its ``path`` and the ``reason`` it cannot be used."""
+
+    path: Path | None = None
+    reason: str | None = None
+
+
 class _ReasonsFor:
     """Turn any decoding failure inside the block into UnpairedError(path: reason)."""
 
@@ -240,7 +247,7 @@ class _ReasonsFor:
         if exc is None or isinstance(exc, UnpairedError) or not isinstance(exc, Exception):
             return False
         reason = _reason_for(exc)
-        error = UnpairedError(f"cannot use image {self.path}: {reason}")
+        error = UnusableImage(f"cannot use image {self.path}: {reason}")
         error.path, error.reason = self.path, reason
         raise error from exc
 

@@ -60,7 +60,8 @@ class StepBatches(torch.utils.data.Sampler):
         return torch.randperm(self.n, generator=g).tolist()
 
     def __iter__(self):
-        epoch, order = None, None
+        epoch: int | None = None
+        order: list[int] = []  # the epoch's permutation: drawn at the first step (its epoch differs from None)
         for step in range(self.start, self.stop):
             e, k = divmod(step, self.steps_per_epoch)
             if e != epoch:

@@ -17,6 +17,7 @@
 """
 import logging
 from pathlib import Path
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -131,7 +132,7 @@ def clear_swapped_params(cfg, swaps, dropped_quick, overrides=()):
     """Empty the params of each swapped plugin; one line per plugin that had some (suggesting
     ``X.params.KEY=VALUE`` only when ``overrides`` give none for the new plugin)."""
     for choice, (old, new) in swaps.items():
-        params = OmegaConf.to_container(OmegaConf.select(cfg, choice))["params"]
+        params = cast(dict, OmegaConf.to_container(OmegaConf.select(cfg, choice)))["params"]  # a plugin's node
         from_quick = [k for k in dropped_quick if under(k, choice)]
         if params or from_quick:
             names = ", ".join(sorted(params)) if params else ""

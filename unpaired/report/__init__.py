@@ -18,6 +18,7 @@ import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from omegaconf import OmegaConf
 from PIL import Image
@@ -73,7 +74,8 @@ def run_recipe(run_dir, state):
     try:
         if state is not None and isinstance(state.get("config"), dict):
             return from_container(state["config"])
-        return from_container(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")))
+        # a recipe file is a mapping; anything else fails in from_container, and the report goes without
+        return from_container(cast(dict, OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))))
     except Exception:  # noqa: BLE001 - the report shows what it can
         return None
 

@@ -43,7 +43,7 @@ def read_columns(path):
     from ..plugins.metrics_csv import read_rows  # the one reader: a damaged line costs a warning
 
     read = read_rows(Path(path))
-    columns = {}
+    columns: dict[str, tuple[list[int], list[float]]] = {}  # column -> (steps, values)
     for row, step in zip(read.rows, read.steps):
         for key, raw in row.items():
             if key is None or key == "step" or raw in (None, ""):
@@ -77,7 +77,7 @@ def curves(path):
                  if name.startswith(prefix) and not name.endswith("_std") and name in columns]
         if group:
             out.evaluation.append((title, group))
-    by_step = {}
+    by_step: dict[int, dict[str, float]] = {}  # step -> {metric: value}
     for name in EVAL_METRICS:
         for step, value in zip(*columns.get(name, ((), ()))):
             if math.isfinite(value):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -20,8 +21,8 @@ _ids = itertools.count(1)  # each chart's clip path needs an id of its own in th
 @dataclass
 class Series:
     name: str
-    steps: list
-    values: list
+    steps: Sequence[int]  # lists, or tuples (line_chart keeps the finite points)
+    values: Sequence[float]
 
 
 def smoothed(values, weight=None):

@@ -247,7 +247,7 @@ def remove_stale_temps(folder, names=None):
     """Delete the ``.NAME.tmpPID`` files in ``folder`` left by writers that were killed (their
     pid is gone); ``names``: only the temporaries of these output names. Returns the paths
     removed."""
-    removed = []
+    removed: list[Path] = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
@@ -269,7 +269,7 @@ def remove_stale_temps(folder, names=None):
 
 def remove_stale_temps_of(targets):
     """:func:`remove_stale_temps` for the temporaries of these output files only."""
-    by_folder = {}
+    by_folder: dict[Path, set[str]] = {}
     for t in targets:
         t = Path(t)
         by_folder.setdefault(t.parent, set()).add(t.name)
