@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -120,7 +121,7 @@ class Evaluator:
         self.extractor_name = extractor if isinstance(extractor, str) else type(extractor).__name__
         self._extractor_spec = (extractor, dict(extractor_params or {}))
         self._extractor = None
-        self._real = None  # {"A": feats, "B": feats}, computed on the first call
+        self._real: dict[str, torch.Tensor] | None = None  # {"A": feats, "B": feats}, computed on the first call
         self.rows = []  # per-image paired metrics of the last call
 
     # -- pieces ----------------------------------------------------------------------
@@ -166,12 +167,12 @@ class Evaluator:
 
     def _evaluate(self, g_ab, g_ba):
         first = self._real is None
-        feats = {"fake_B": [], "fake_A": [], "real_A": [], "real_B": []}
+        feats: dict[str, list[torch.Tensor]] = {"fake_B": [], "fake_A": [], "real_A": [], "real_B": []}
         both = g_ba is not None
         paired = PAIRED if both else tuple(k for k in PAIRED if k.endswith("a2b"))
         sums = {k: 0.0 for k in (CYCLE if both else ()) + (paired if self.paired else ())}
         self.rows = []
-        seen = {"A": set(), "B": set()}
+        seen: dict[str, set[str]] = {"A": set(), "B": set()}  # paths
         for start, batch in self._batches():
             a = batch["A"].to(self.device, torch.float32)
             b = batch["B"].to(self.device, torch.float32)
@@ -191,7 +192,7 @@ class Evaluator:
                 feats["real_B"].append(compute_features(self.extractor, _rgb(b[keep["B"]])))
             if self.paired:
                 self._paired_rows(batch, start, fake_b, b, fake_a if both else None, a, sums)
-        if first:
+        if self._real is None:  # the first call
             self._real = {d: torch.cat(feats[f"real_{d}"]) for d in ("A", "B")}
         out = {}
         for direction, fake, real in (("a2b", "fake_B", "B"), ("b2a", "fake_A", "A")):
@@ -234,14 +235,15 @@ class Evaluator:
 
     def _against_truth(self, g_ab):
         """PSNR/SSIM/L1 of G_AB(A file) against DIR/<same name> at the truth's resolution."""
-        by_stem = {}
+        assert self.truth is not None  # _evaluate asks for this only with a --truth folder
+        by_stem: dict[str, Path] = {}
         for f in sorted(self.truth.iterdir()):
             if f.suffix.lower() in IMAGE_EXTENSIONS:
                 by_stem.setdefault(f.stem, f)
         paths = [self.dataset[i].get("A_path") for i in range(self.n)] if self.n else []
         if not paths or paths[0] is None:
             raise UnpairedError("--truth: this dataset's items carry no A_path, so files cannot be matched by name")
-        rows = []
+        rows: list[dict[str, Any]] = []
         multiple = size_multiple(g_ab)
         first = self.dataset[0]
         cin, cout = first["A"].shape[0], first["B"].shape[0]
@@ -307,6 +309,6 @@ def best_in_metrics_csv(path, metric):
         last = (value, step)
         if best is None or better(metric, value, best[0]):
             best = (value, step)
-    if best is None:
+    if best is None or last is None:  # last is set whenever best is
         return None
     return best[0], best[1], last[0], last[1]

@@ -23,6 +23,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -83,7 +84,7 @@ def _operator_of(exc):
     return None
 
 
-def _refuse_export(fmt, name, exc):
+def _refuse_export(fmt: str, name: str, exc: BaseException) -> NoReturn:
     op = _operator_of(exc)
     hint = "(docs/plugins.md, 'Exportable generators')"
     if op:
@@ -142,6 +143,7 @@ def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generat
                                         opset_version=OPSET, verbose=False)
     except Exception as exc:  # the exporter raises many kinds
         _refuse_export("onnx", name, exc)
+    assert program is not None  # None only from the TorchScript exporter (dynamo=False)
     proto = program.model_proto
     for key, value in {**metadata, "opset": str(OPSET)}.items():
         entry = proto.metadata_props.add()

@@ -225,6 +225,7 @@ class Handler(BaseHTTPRequestHandler):
             if parts.path != "/translate":
                 self.send(404, f"no endpoint {parts.path}: POST the image to /translate?direction=a2b\n")
                 return
+            answer: tuple  # send()'s arguments: (status, body[, content type, headers])
             try:
                 if self.app.stopping:  # a request begun before the stop is answered; a later one not
                     raise HttpError(503, "the server is stopping; send the image again once it runs")
@@ -253,11 +254,11 @@ class Handler(BaseHTTPRequestHandler):
     def body(self):
         """The request body, at most the upload limit (411 without a length, 413 above it, 400
         when it ends before the length it announced)."""
-        length = (self.headers.get("Content-Length") or "").strip()
-        if not DIGITS.fullmatch(length):
+        announced = (self.headers.get("Content-Length") or "").strip()
+        if not DIGITS.fullmatch(announced):
             raise HttpError(411, "send the image as the request body with a Content-Length "
                                  "(curl --data-binary @image.jpg ...)")
-        length, limit = int(length), self.app.limits.upload_bytes
+        length, limit = int(announced), self.app.limits.upload_bytes
         if length > limit:
             self.discard(length)
             raise HttpError(413, f"the upload is {length / 2**20:.1f} MB, more than this server's limit of "
@@ -299,7 +300,8 @@ class Server(ThreadingHTTPServer):
 
     @property
     def url(self):
-        host, port = self.server_address[:2]
+        # an AF_INET or AF_INET6 server's address: the host is a str (typeshed allows bytes for any family)
+        host, port = cast("tuple[str, int]", self.server_address[:2])
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
     def process_request_thread(self, request, client_address):

@@ -63,6 +63,8 @@ class Translator:
     ``seed``: the noise of a stochastic translator (unpaired.engine.noise); ignored by a deterministic one.
     """
 
+    step: int | None  # the checkpoint's step: set by from_checkpoint only (declared, no default)
+
     def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",
                  precision="auto", size: int | None = None, batch_size: int | None = None, direction: str = "a2b",
                  tile: int | None = None, seed: int = 0):
@@ -214,7 +216,8 @@ def plan_jobs(inputs, out_dir):
     pairs = expand_inputs(inputs)
     files.check_folder_path(out_dir, "--out")
     inputs = files.Protected(src for src, _ in pairs)
-    jobs, claimed = [], {}
+    jobs: list[Job] = []
+    claimed: dict[str, Path] = {}  # real path of a target -> the input written there
     for src, rel in pairs:
         target = out_dir / rel
         inputs.check(target, f"--out {out_dir}", "choose another output folder with --out")
@@ -251,9 +254,10 @@ def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
     ``grid_rows`` images. Every file is written atomically (a temporary name, then renamed);
     temporaries that killed runs left beside these outputs are removed first. Returns the
     written paths."""
-    written, shown = [], []
+    written: list[Path] = []
+    shown: list[tuple[Image.Image, Image.Image]] = []  # (input, output) pairs of the grid
     files.remove_stale_temps_of([j.target for j in jobs] + ([grid] if grid is not None else []))
-    groups = defaultdict(list)  # shape -> [(job, tensor)]
+    groups: defaultdict[tuple[int, ...], list[tuple[Job, torch.Tensor]]] = defaultdict(list)  # shape -> [(job, x)]
 
     def flush(shape):
         items = groups.pop(shape)
@@ -296,7 +300,8 @@ def save_grid(pairs, path, height=128, pad=4):
     """One PNG: a row per image, input | output, each scaled to ``height`` pixels."""
     tiles = []
     for row in pairs:
-        tiles.append([im.convert("RGB").resize((max(1, round(im.width * height / im.height)), height), Image.BICUBIC)
+        tiles.append([im.convert("RGB").resize((max(1, round(im.width * height / im.height)), height),
+                                               Image.Resampling.BICUBIC)
                       for im in row])
     width = max(sum(t.width for t in row) + pad * (len(row) + 1) for row in tiles)
     canvas = Image.new("RGB", (width, len(tiles) * (height + pad) + pad), (255, 255, 255))

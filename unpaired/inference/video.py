@@ -122,8 +122,9 @@ def _translate(av, translator, src, vin, dst, codec, width, height, progress):
     if (even_w, even_h) != (out_w, out_h):
         note += f"; frames of {out_w} x {out_h} padded to {even_w} x {even_h} (the encoder takes even sides)"
     total = vin.frames or None
-    done, pending = 0, []  # (frame as PIL, pts)
-    last_pts = [None]
+    done = 0
+    pending: list[tuple[Image.Image, int | None]] = []  # (frame as PIL, pts)
+    last_pts: list[int | None] = [None]  # the pts of the last frame written
     step = max(1, round(1 / (rate * time_base))) if time_base is not None else 1
 
     def flush():
