@@ -4,9 +4,10 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 import unpaired
-from unpaired import testing
+from unpaired import UnpairedError, testing
 from unpaired.registry import HOOKS
 
 REG = unpaired.get_registry()
@@ -114,3 +115,52 @@ def test_objective_contract_with_another_generator(name):
     # any registered architecture works with any objective: resize-conv upsampling, batch norm
     testing.check_objective(name, generator=("resnet", {"ngf": 4, "n_blocks": 5, "upsample": "resize_conv",
                                                          "norm": "batch"}))
+
+
+# --- one set of rules: the engine's probe at the start of a run and a plugin's own tests ---------
+class _WrongShape(torch.nn.Module):
+    """A generator that halves the image: against the contract."""
+
+    def __init__(self, in_channels, out_channels, **_):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return torch.tanh(self.conv(x))
+
+
+class _ThreeLogits(torch.nn.Module):
+    """A discriminator with three output channels: against the contract."""
+
+    def __init__(self, in_channels, **_):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_channels, 3, 4, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_the_probe_and_the_checks_apply_the_same_rules(tiny_recipe, with_plugin):
+    from unpaired.api import hookimpl
+    from unpaired.engine.trainer import Trainer
+    from unpaired.runtime import contract
+
+    class Plugin:
+        @hookimpl
+        def register_generators(self, register):
+            register("halving", _WrongShape)
+
+        @hookimpl
+        def register_discriminators(self, register):
+            register("three_logits", _ThreeLogits)
+
+    with_plugin(Plugin(), "contract-breakers")
+    for kind, name, check, rule in (("generator", "halving", testing.check_generator, contract.GENERATOR),
+                                    ("discriminator", "three_logits", testing.check_discriminator,
+                                     contract.DISCRIMINATOR)):
+        with pytest.raises(UnpairedError) as at_start:
+            Trainer(tiny_recipe(f"{kind}.name={name}", f"{kind}.params={{}}"))
+        with pytest.raises(AssertionError) as in_a_test:  # a plugin's test fails
+            check(name)
+        for err in (at_start, in_a_test):
+            assert f"the plugin contract: {rule}" in str(err.value), str(err.value)

@@ -31,6 +31,8 @@ options of the checks, not params, so a factory param of the same name can't be 
 import torch
 from torch import nn
 
+from .runtime import contract
+
 __all__ = [
     "check_generator",
     "check_discriminator",
@@ -61,10 +63,8 @@ def check_generator(factory, *, channels=GENERATOR_CHANNELS, sizes=GENERATOR_SIZ
         for h, w in sizes:
             x = _images(BATCH, cin, h, w).requires_grad_(True)
             y = _forward(g, x, where)
-            _expect(isinstance(y, torch.Tensor), f"{where}: returned {type(y).__name__}, not a Tensor")
-            _expect(tuple(y.shape) == (BATCH, cout, h, w),
-                    f"{where}: input {tuple(x.shape)} gave {tuple(y.shape)}, expected {(BATCH, cout, h, w)}")
-            _expect(y.dtype == torch.float32, f"{where}: output dtype {y.dtype}, expected float32")
+            problem = contract.generator_output(x, y, cout)  # the rule the engine's probe applies
+            _expect(problem is None, f"{where}: {problem}; the plugin contract: {contract.GENERATOR}")
             _finite(y, f"{where}: output on {h}x{w}")
             _expect(y.min() >= -1 and y.max() <= 1,
                     f"{where}: outputs range [{y.min():.3g}, {y.max():.3g}], not within [-1, 1] (end with tanh)")
@@ -83,11 +83,8 @@ def check_discriminator(factory, *, channels=DISCRIMINATOR_CHANNELS, sizes=DISCR
         for h, w in sizes:
             x = _images(BATCH, cin, h, w).requires_grad_(True)
             out = _forward(d, x, where)
-            _expect(isinstance(out, torch.Tensor), f"{where}: returned {type(out).__name__}, not a Tensor")
-            shape = tuple(out.shape)
-            _expect(out.dim() in (2, 4) and shape[:2] == (BATCH, 1),
-                    f"{where}: input {tuple(x.shape)} gave {shape}; expected logits (N, 1, h, w) or (N, 1)")
-            _expect(out.numel() > 0, f"{where}: empty logit map {shape} for {h}x{w} images")
+            problem = contract.discriminator_output(x, out)  # the rule the engine's probe applies
+            _expect(problem is None, f"{where}: {problem}; the plugin contract: {contract.DISCRIMINATOR}")
             _finite(out, f"{where}: logits on {h}x{w}")
             _expect((out < 0).any() and (out > 0).any(),
                     f"{where}: all logits have one sign ({out.min():.3g}..{out.max():.3g}); "
@@ -126,18 +123,14 @@ def check_dataset(factory, *, items=(0, -1), **params):
     for index in items:
         index = index % n
         item = ds[index]
-        _expect(isinstance(item, dict), f"{label}[{index}]: item is a {type(item).__name__}, not a dict")
+        problem = contract.dataset_item(item)  # the rule the engine's probe applies
+        _expect(problem is None, f"{label}[{index}] {problem}; the plugin contract: {contract.DATASET}")
         for domain in ("A", "B"):
-            _expect(domain in item, f"{label}[{index}]: item has no {domain!r} (keys: {', '.join(map(str, item))})")
             t = item[domain]
             where = f"{label}[{index}][{domain!r}]"
-            _expect(isinstance(t, torch.Tensor), f"{where}: a {type(t).__name__}, not a Tensor")
-            _expect(t.dim() == 3, f"{where}: shape {tuple(t.shape)}, expected (C, H, W)")
             _expect(t.dtype == torch.float32, f"{where}: dtype {t.dtype}, expected float32")
             _finite(t, where)
             _expect(t.min() >= -1 and t.max() <= 1, f"{where}: values [{t.min():.3g}, {t.max():.3g}], not in [-1, 1]")
-            _expect(t.shape[1] % 4 == 0 and t.shape[2] % 4 == 0,
-                    f"{where}: {t.shape[1]}x{t.shape[2]} images; sizes must be multiples of 4")
 
 
 def check_feature_extractor(factory, *, sizes=FEATURE_SIZES, **params):

@@ -14,6 +14,7 @@ import torch
 from torch.nn.modules import module as torch_module
 
 from ..errors import UnpairedError
+from . import contract
 
 MAX_PARAMS = 2_000_000_000  # per network (8 GB of fp32 weights): beyond it a recipe is refused
 # and the construction itself is bounded, so a recipe (or a checkpoint's) with n_blocks=3000000
@@ -115,34 +116,22 @@ def _forward(net, x, key, name, rule):
 
 
 def check_generator(net, key, name, in_channels, out_channels, size, device="cpu"):
-    """One forward: (1, Cin, H, W) float32 -> a float32 tensor (1, Cout, H, W)."""
-    rule = "a generator maps (N, Cin, H, W) float32 to (N, Cout, H, W) float32 of the same H, W"
+    """One forward: (1, Cin, H, W) float32 -> (1, Cout, H, W) float32 (:data:`contract.GENERATOR`)."""
     x = _input(in_channels, size, device)
-    y = _forward(net, x, key, name, rule)
-    want = (1, out_channels, *size)
-    if not isinstance(y, torch.Tensor):
-        raise UnpairedError(f"{key}.name: {key} {name!r} returned a {type(y).__name__}, not a tensor; "
-                            f"the plugin contract: {rule}")
-    if tuple(y.shape) != want:
-        raise UnpairedError(f"{key}.name: {key} {name!r} turned a {tuple(x.shape)} input into {tuple(y.shape)}, "
-                            f"not {want}; the plugin contract: {rule}")
-    if y.dtype != x.dtype:
-        raise UnpairedError(f"{key}.name: {key} {name!r} returned {y.dtype} for a {x.dtype} input; "
-                            f"the plugin contract: {rule}")
+    y = _forward(net, x, key, name, contract.GENERATOR)
+    problem = contract.generator_output(x, y, out_channels)
+    if problem:
+        raise UnpairedError(f"{key}.name: {key} {name!r} {problem}; the plugin contract: {contract.GENERATOR}")
     return y
 
 
 def check_discriminator(net, key, name, in_channels, size, device="cpu"):
-    """One forward: (1, C, H, W) -> raw logits (1, 1, h, w) or (1, 1), non-empty, floating."""
-    rule = "a discriminator maps (N, C, H, W) to raw logits (N, 1, h, w) or (N, 1)"
+    """One forward: (1, C, H, W) -> raw logits (1, 1, h, w) or (1, 1) (:data:`contract.DISCRIMINATOR`)."""
     x = _input(in_channels, size, device)
-    y = _forward(net, x, key, name, rule)
-    ok = (isinstance(y, torch.Tensor) and y.is_floating_point() and y.dim() in (2, 4)
-          and y.shape[0] == 1 and y.shape[1] == 1 and y.numel() > 0)
-    if not ok:
-        got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise UnpairedError(f"{key}.name: {key} {name!r} returned {got} for a {tuple(x.shape)} input; "
-                            f"the plugin contract: {rule}")
+    y = _forward(net, x, key, name, contract.DISCRIMINATOR)
+    problem = contract.discriminator_output(x, y)
+    if problem:
+        raise UnpairedError(f"{key}.name: {key} {name!r} {problem}; the plugin contract: {contract.DISCRIMINATOR}")
     return y
 
 
@@ -187,19 +176,12 @@ def check_dataset(dataset, name, key="data"):
             what = "the first item failed to load" if index == 0 else f"raised on item {index} of {n}"
             raise UnpairedError(f"{key}.name: dataset {name!r} {what}: {type(exc).__name__}: {exc}; the plugin "
                                 "contract: every index below len() returns an item") from None
-        if not isinstance(item, dict) or "A" not in item or "B" not in item:
-            raise UnpairedError(f"{key}.name: dataset {name!r} item {index} is not a dict with tensors 'A' and 'B'; "
-                                "the plugin contract: items are dicts of 'A' and 'B' tensors (C, H, W)")
+        problem = contract.dataset_item(item)
+        if problem:
+            raise UnpairedError(f"{key}.name: dataset {name!r} item {index} {problem}; the plugin contract: "
+                                f"{contract.DATASET}")
         for d in ("A", "B"):
-            t = item[d]
-            if not isinstance(t, torch.Tensor) or t.dim() != 3:
-                raise UnpairedError(f"{key}.name: dataset {name!r} item {index}[{d!r}] is not a (C, H, W) tensor "
-                                    f"(got {getattr(t, 'shape', type(t).__name__)}); the plugin contract: items "
-                                    "are dicts of 'A' and 'B' tensors (C, H, W)")
-            if t.shape[1] % 4 or t.shape[2] % 4:
-                raise UnpairedError(f"{key}: images are {t.shape[1]}x{t.shape[2]}; generators need sizes that are "
-                                    "multiples of 4 (set the crop size accordingly)")
-            shapes.setdefault(d, {})[index] = tuple(t.shape)
+            shapes.setdefault(d, {})[index] = tuple(item[d].shape)
     for d, by_index in shapes.items():
         if len(set(by_index.values())) > 1:
             seen = ", ".join(f"item {i}: {s}" for i, s in by_index.items())
