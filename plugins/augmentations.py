@@ -142,6 +142,12 @@ class ADA(nn.Module):
     (sum of sign(real logit) and their count since the last adjustment, this process's) and
     ``rt`` (the last r_t; 0 before the first adjustment)."""
 
+    # the buffers (register_buffer in __init__), declared for the type checker: a bare annotation
+    # makes no attribute, so register_buffer still accepts the names
+    p: torch.Tensor
+    stats: torch.Tensor
+    rt: torch.Tensor
+
     def __init__(self, p=0.0, target=0.6, interval=4, speed=1000, max_p=0.8, transforms=ADA_TRANSFORMS):
         super().__init__()
         self.max_p = float(number(K + "max_p", max_p, 0.0, 1.0, above=True))

@@ -155,7 +155,8 @@ class CUT(Objective):
 
 
 class FastCUT(CUT):
-    __doc__ = CUT.__doc__.replace("CUT:", "FastCUT (CUT's defaults: lambda_nce 10, no nce_idt, flip_equivariance):", 1)
+    __doc__ = (CUT.__doc__ or "").replace(
+        "CUT:", "FastCUT (CUT's defaults: lambda_nce 10, no nce_idt, flip_equivariance):", 1)
     name = "fastcut"
 
     def __init__(self, parts, lambda_nce=10.0, nce_idt=False, nce_layers=CUT_LAYERS, num_patches=256,

@@ -93,11 +93,12 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         draft = None if self.preprocess == "crop" else self.load_size
         img = load_image(path, channels=self.channels, max_side=draft)
         if self.preprocess == "resize_crop":
-            img = img.resize((self.load_size, self.load_size), Image.BICUBIC)
+            img = img.resize((self.load_size, self.load_size), Image.Resampling.BICUBIC)
         elif self.preprocess == "scale_crop":
             w, h = img.size
             s = max(self.load_size / min(w, h), self.crop_size / min(w, h))
-            img = img.resize((max(self.crop_size, round(w * s)), max(self.crop_size, round(h * s))), Image.BICUBIC)
+            img = img.resize((max(self.crop_size, round(w * s)), max(self.crop_size, round(h * s))),
+                             Image.Resampling.BICUBIC)
         img = _fit(img, self.crop_size)
         w, h = img.size
         if self.split == "train":
@@ -119,7 +120,7 @@ def _fit(img, crop_size):
     if w >= crop_size and h >= crop_size:
         return img
     s = crop_size / min(w, h)
-    return img.resize((max(crop_size, round(w * s)), max(crop_size, round(h * s))), Image.BICUBIC)
+    return img.resize((max(crop_size, round(w * s)), max(crop_size, round(h * s))), Image.Resampling.BICUBIC)
 
 
 def _no_test_folders(root):

@@ -44,7 +44,8 @@ def _tile(x):
     img = to_image(x)
     short = min(img.size)
     if short < MIN_SIDE:
-        img = img.resize((round(img.width * MIN_SIDE / short), round(img.height * MIN_SIDE / short)), Image.BICUBIC)
+        img = img.resize((round(img.width * MIN_SIDE / short), round(img.height * MIN_SIDE / short)),
+                         Image.Resampling.BICUBIC)
     return img
 
 
@@ -74,7 +75,7 @@ def translate_pairs(run):
     modes = [n.training for n in nets]
     for n in nets:
         n.eval()
-    rows = {}
+    rows: dict[str, list[list[Image.Image]]] = {}  # sample row -> its tiles for each held-out pair
     multiple = max(size_multiple(*nets), SIZE_MULTIPLE)
     try:
         for item in held_out_items(run.held_out, PAIRS):  # reproducible crops and partners

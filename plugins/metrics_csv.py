@@ -127,7 +127,7 @@ class MetricsCSV:
 
     def __init__(self, path, resume_step=None):
         self.path = Path(path)
-        self.fields = None
+        self.fields: list[str] | None = None  # the header: set by the first row logged, or the resumed file's
         refuse_link(self.path)
         if resume_step is not None and self.path.is_file():
             self._resume(resume_step)
@@ -170,6 +170,7 @@ class MetricsCSV:
             self._writer(f).writerows(rows)
 
     def _writer(self, f):
+        assert self.fields is not None  # _resume() and log() set the header before they write
         return csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
 
 

@@ -61,12 +61,13 @@ class PatchGAN(nn.Module):
         self.model = nn.Sequential(*layers)
         self.n_layers = n_layers
         if self.conditions:  # a bias from the step after each convolution but the first and the last
-            convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d)][1:-1]
-            self.timed = {i: k for k, i in enumerate(convs)}  # index in model -> its Linear
+            convs = [(i, m) for i, m in enumerate(layers) if isinstance(m, nn.Conv2d)][1:-1]
+            self.timed = {i: k for k, (i, _) in enumerate(convs)}  # index in model -> its Linear
             self.time_embed = TimeEmbedding(4 * ndf, 4 * ndf, final_act=False)
-            self.time_bias = nn.ModuleList(nn.Linear(4 * ndf, layers[i].out_channels) for i in convs)
-            for linear in self.time_bias:
+            linears = [nn.Linear(4 * ndf, conv.out_channels) for _, conv in convs]
+            for linear in linears:
                 nn.init.zeros_(linear.bias)
+            self.time_bias = nn.ModuleList(linears)
 
     def forward(self, x, timestep=None):
         if not self.conditions:

@@ -47,7 +47,7 @@ class FeatureTap:
                 return self.generator.features(x, self.layers, **conditions)
             except UnpairedError as exc:
                 raise UnpairedError(f"{self.owner}: {exc}") from None
-        found = {}
+        found: dict[str, torch.Tensor] = {}  # layer -> its output
         modules = dict(self.generator.named_modules())
         hooks = [modules[name].register_forward_hook(lambda m, i, out, name=name: found.__setitem__(name, out))
                  for name in self.layers]

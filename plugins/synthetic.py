@@ -183,7 +183,8 @@ def _draw_structures(rng: np.random.Generator, image: torch.Tensor, labels: torc
     pixels, codes = image.numpy().copy(), labels.numpy()  # numpy: cheap on many small boxes
     free = np.ones((size, size), dtype=bool)
     per_width, objects = _structure_counts(size)
-    boxes = []  # (label code, height, width, which pixels of the box; None: all)
+    # (label code, height, width, which pixels of the box; None: all)
+    boxes: list[tuple[int, int, int, np.ndarray | None]] = []
     for w in sorted(LINE_WIDTHS, reverse=True):  # the widest first: they are the hardest to fit
         for _ in range(per_width):
             length = int(rng.integers(round(0.3 * size), round(0.7 * size) + 1))

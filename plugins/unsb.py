@@ -75,7 +75,7 @@ class Bridge(nn.Module):
         super().__init__()
         self.g, self.steps, self.tau = g, steps, tau
         self.times = schedule(steps)
-        self.noise_inputs = {"z": ("N", steps, g.noise_dim)}
+        self.noise_inputs: dict[str, tuple] = {"z": ("N", steps, g.noise_dim)}  # name -> its dims
         if steps > 1:
             self.noise_inputs["eps"] = ("N", steps - 1, channels, "H", "W")
 
@@ -108,7 +108,7 @@ class Bridge(nn.Module):
             drawn = draw(self, x)
             z = drawn["z"] if z is None else z
             eps = drawn.get("eps") if eps is None else eps
-        preds = []
+        preds: list[torch.Tensor] = []
         for s in range(self.steps):
             if s:
                 x = self.mix(x, preds[-1], s, eps[:, s - 1])
