@@ -9,6 +9,7 @@ names it (``--plugins FILE``, ``unpaired.load_plugin_file``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from omegaconf import OmegaConf
 import torch
@@ -226,7 +227,7 @@ def resumable_state(path, cfg, registry=None):
 def _with_defaults(registry, kind, choice):
     """{name, params} of a recipe choice, its factory's defaults filled in (as written when the
     name is not installed)."""
-    plain = OmegaConf.to_container(choice, resolve=False)
+    plain = cast(dict, OmegaConf.to_container(choice, resolve=False))  # a choice is a mapping
     params = dict(plain.get("params") or {})
     if plain.get("name") in registry.names(kind):
         import inspect

@@ -479,7 +479,7 @@ class Trainer:
             self.events.on_sample(run=run, step=self.step, images=self.sample_images(samples))
         keep = every.keep > 0 and self.step % every.keep == 0
         if keep or self.step % every.checkpoint == 0 or last or stopping:
-            self._save(latest=self.step % every.checkpoint == 0 or last or stopping, keep=keep)
+            self._save(latest=self.step % every.checkpoint == 0 or last or bool(stopping), keep=keep)
         return stopping
 
     def _save(self, latest: bool, keep: bool) -> None:

@@ -166,7 +166,7 @@ def check_dataset(dataset, name, key="data"):
         raise UnpairedError(f"{key}.name: dataset {name!r} has no length") from None
     if n == 0:
         raise UnpairedError(f"{key}.name: dataset {name!r} is empty")
-    shapes = {}
+    shapes: dict[str, dict[int, tuple]] = {}
     for index in sorted({0, n // 2, n - 1}):
         try:
             item = items[(index, index)]
