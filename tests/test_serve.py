@@ -195,7 +195,7 @@ def test_a_stop_while_a_post_is_in_flight_answers_it_and_exits_cleanly(finished_
 
 @pytest.mark.slow
 def test_ctrl_c_again_abandons_the_translation_in_progress(finished_run):
-    upload = png_bytes(Image.new("RGB", (400, 400), (90, 140, 60)))  # in 16-px tiles: seconds of work
+    upload = png_bytes(Image.new("RGB", (1600, 1600), (90, 140, 60)))  # in 16-px tiles: a minute of work
     with serve_command(finished_run, "--tile", 16) as (process, line, url):
         answer = {}
         client = threading.Thread(target=lambda: answer.update(result=request(f"{url}translate?direction=a2b", upload)))

@@ -424,9 +424,12 @@ def serve_until_stopped(server, say=print, grace=STOP_GRACE):
         if server.busy:
             say(f"stopping: finishing the request in progress (at most {grace:.0f} s; Ctrl-C again abandons it)")
         finished = server.stop(grace, hurry=lambda: len(signals) > 1)
-    finally:
+    except BaseException:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        raise
+    # the handlers stay: a signal from now until the process ends is recorded, never a half-way
+    # death by SIGINT (a Ctrl-C pressed twice while the server stops)
     if any(t.is_alive() for t in server.connections.values()):  # a thread still inside torch: exiting
         say("stopped (a translation did not end; leaving it)")  # now skips the C++ teardown it would abort
         sys.stdout.flush()
