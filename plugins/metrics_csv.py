@@ -162,8 +162,9 @@ class MetricsCSV:
     def _rewrite(self, rows):
         """The header and ``rows``, written atomically (a new file: never through a link)."""
         with atomic_open(self.path, "w", newline="", encoding="utf-8") as f:
-            self._writer(f).writeheader()
-            self._writer(f).writerows(rows)
+            writer = self._writer(f)
+            writer.writeheader()
+            writer.writerows(rows)
 
     def _append(self, rows):
         with open_append(self.path, "a", newline="", encoding="utf-8") as f:

@@ -84,11 +84,11 @@ def cmd_compare(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from ..runtime.devices import pick_device
-    from ..inference.serve import Limits, keep_freed_memory_in_threads, make_server, serve_until_stopped
+    from ..inference.serve import Limits, make_server, serve_until_stopped
+    from ..runtime.devices import keep_freed_memory, pick_device
 
     if pick_device(args.device, "--device").type == "cpu":  # as translate does; before any thread allocates
-        keep_freed_memory_in_threads()
+        keep_freed_memory(one_arena=True)  # the translations run in the request threads
     limits = Limits(upload_bytes=int(args.max_upload_mb * 2**20), pixels=int(args.max_megapixels * 1e6))
     server = make_server(args.run_dir, host=args.host, port=args.port, limits=limits, device=args.device,
                          precision=args.precision, tile=args.tile, plugins=args.plugins)

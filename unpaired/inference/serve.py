@@ -381,24 +381,6 @@ def make_server(run, host="127.0.0.1", port=8000, limits=None, device="auto", pr
                             "choose another port (--port 0 picks a free one)") from None
 
 
-def keep_freed_memory_in_threads():
-    """:func:`unpaired.runtime.devices.keep_freed_memory` (what ``unpaired translate`` does on
-    the CPU) for translations that run in the server's threads. glibc gives each thread a
-    malloc arena of its own whose heaps hold at most 64 MiB, so a thread's larger blocks (a
-    tile's activations) are fresh mmap() pages, faulted in page by page, on every pass whatever
-    the thresholds. With one arena for the process (``M_ARENA_MAX`` = 1, set before any thread
-    allocates) the threads are served from the main heap, as the translate command's main
-    thread is. True when both are set."""
-    from ..runtime.devices import keep_freed_memory
-
-    if not keep_freed_memory():
-        return False
-    import ctypes
-
-    m_arena_max = -8  # mallopt's parameter (malloc.h)
-    return bool(ctypes.CDLL("libc.so.6").mallopt(m_arena_max, 1))
-
-
 def serve_until_stopped(server, say=print, grace=STOP_GRACE):
     """Serve until SIGINT (Ctrl-C) or SIGTERM, then stop cleanly (:meth:`Server.stop`; a second
     signal abandons the translation in progress at once). Call it from the main thread. The

@@ -127,13 +127,17 @@ def loader_workers(value, device, cores=None, threads=None, processes=None):
     return min(2, max(0, per_process - threads))
 
 
-def keep_freed_memory(limit=1 << 30):
+def keep_freed_memory(limit=1 << 30, one_arena=False):
     """Let this process reuse the memory it frees rather than hand it back to the kernel, for
     blocks up to ``limit`` bytes. glibc serves a block over 32 MiB with fresh mmap() pages and
     unmaps it on free, so a loop whose activations are that large (CPU inference on big images,
     tiles, video frames) pays a page fault for every 4 KiB of them on every pass, most of its
     time in the kernel (bench/tiling.py --keep-freed, BENCHMARKS.md). The cost: the process keeps
     its peak memory until it exits.
+    ``one_arena``: also serve every thread from the main heap (``M_ARENA_MAX`` = 1, set before
+    any thread allocates): glibc gives each thread an arena whose heaps hold at most 64 MiB, so a
+    thread's larger blocks would be fresh mmap() pages on every pass whatever the thresholds
+    (``unpaired serve`` translates in its request threads).
     glibc (Linux) only; True when set, False elsewhere."""
     if not sys.platform.startswith("linux"):
         return False
@@ -143,5 +147,6 @@ def keep_freed_memory(limit=1 << 30):
         return False
     if not hasattr(libc, "gnu_get_libc_version"):  # another C library (musl): leave it alone
         return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt's parameters (malloc.h)
-    return bool(libc.mallopt(m_mmap_threshold, int(limit))) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8  # mallopt's parameters (malloc.h)
+    ok = bool(libc.mallopt(m_mmap_threshold, int(limit))) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    return ok and (not one_arena or bool(libc.mallopt(m_arena_max, 1)))

@@ -150,7 +150,7 @@ def legacy_run(out_dir):
     return isinstance(recipe, dict) and RECIPE_KEYS <= set(recipe) and header.startswith("step,")
 
 
-def check_links(out_dir, key="out_dir"):
+def check_links(out_dir):
     """Refuse a run folder where what a run writes into (:data:`NO_LINKS`) is a symbolic link,
     naming the link and where it points."""
     out_dir = Path(out_dir)
@@ -207,7 +207,7 @@ def hold(out_dir, key="out_dir"):
         return
     out_dir = Path(out_dir)
     created = not out_dir.exists()
-    check_links(out_dir, key)
+    check_links(out_dir)
     check_folder(out_dir, key)
     files.ensure_folder(out_dir, key)
     try:
