@@ -108,7 +108,7 @@ class DiffAugment(nn.Module):
     """DiffAugment (Zhao et al. 2020): ``color``, then ``translation``, then ``cutout``, each
     drawn per image; no state."""
 
-    def __init__(self, color=True, translation=0.125, cutout=0.5):
+    def __init__(self, color=True, translation=0.125, cutout=0.5) -> None:
         super().__init__()
         self.color = flag(K + "color", color)
         self.translation = float(number(K + "translation", translation, 0.0, 0.5))
@@ -123,7 +123,7 @@ class DiffAugment(nn.Module):
             x = diff_cutout(x, self.cutout, generator)
         return x
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"color={self.color}, translation={self.translation}, cutout={self.cutout}"
 
 
@@ -148,7 +148,7 @@ class ADA(nn.Module):
     stats: torch.Tensor
     rt: torch.Tensor
 
-    def __init__(self, p=0.0, target=0.6, interval=4, speed=1000, max_p=0.8, transforms=ADA_TRANSFORMS):
+    def __init__(self, p=0.0, target=0.6, interval=4, speed=1000, max_p=0.8, transforms=ADA_TRANSFORMS) -> None:
         super().__init__()
         self.max_p = float(number(K + "max_p", max_p, 0.0, 1.0, above=True))
         p = float(number(K + "p", p, 0.0, self.max_p))
@@ -228,12 +228,12 @@ class ADA(nn.Module):
         return x + (saturation.view(n, 1, 1, 1) - 1) * (x - mean)
 
     # -- the adaptation -----------------------------------------------------------------------
-    def observe(self, real_logits):
+    def observe(self, real_logits) -> None:
         """Count the signs of real logits (less the loss's boundary): tensors only."""
         self.stats[0] += torch.sign(real_logits).sum()
         self.stats[1] += real_logits.numel()
 
-    def adapt(self, step, images, reduce):
+    def adapt(self, step, images, reduce) -> None:
         """Every ``interval`` steps: r_t from the statistics summed over the processes, then p."""
         if step % self.interval:
             return
@@ -248,7 +248,7 @@ class ADA(nn.Module):
     def metrics(self):
         return {"ada_p": self.p, "ada_rt": self.rt}
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"target={self.target}, interval={self.interval}, speed={self.speed:g}, max_p={self.max_p}, "
                 f"transforms={list(self.transforms)}")
 
@@ -261,7 +261,7 @@ def ada(p=0.0, target=0.6, interval=4, speed=1000, max_p=0.8, transforms=ADA_TRA
 
 
 @hookimpl
-def register_augmentations(register):
+def register_augmentations(register) -> None:
     register("diffaugment", diffaugment,
              help="DiffAugment: colour, translation, cutout of every discriminator input (Zhao et al. 2020)")
     register("ada", ada, help="ADA: flips, 90-degree rotations, translation, scaling, colour with a probability p "

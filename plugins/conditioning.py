@@ -38,7 +38,7 @@ class TimeEmbedding(nn.Module):
     """The step ``t`` -> a (N or 1, ``out``) vector: sinusoidal embedding of ``dim``, then
     Linear(dim, out), LeakyReLU(0.2), Linear(out, out) (and a last LeakyReLU with ``final_act``)."""
 
-    def __init__(self, dim, out, final_act):
+    def __init__(self, dim, out, final_act) -> None:
         super().__init__()
         self.dim = dim
         layers = [nn.Linear(dim, out), nn.LeakyReLU(0.2), nn.Linear(out, out)]
@@ -62,7 +62,7 @@ class NoiseMapping(nn.Module):
     """The noise vector (N, dim) -> its style (N, dim): pixel norm, Linear + LeakyReLU(0.2), then
     ``layers`` more Linear + LeakyReLU(0.2)."""
 
-    def __init__(self, dim, layers):
+    def __init__(self, dim, layers) -> None:
         super().__init__()
         body = [PixelNorm(), nn.Linear(dim, dim), nn.LeakyReLU(0.2)]
         for _ in range(layers):
@@ -76,7 +76,7 @@ class NoiseMapping(nn.Module):
 class Modulation(nn.Module):
     """``gamma * x + beta``, gamma and beta per channel from the style (N, style_dim)."""
 
-    def __init__(self, channels, style_dim):
+    def __init__(self, channels, style_dim) -> None:
         super().__init__()
         self.affine = nn.Linear(style_dim, 2 * channels)
         with torch.no_grad():

@@ -28,7 +28,7 @@ MAX_MLP_UNITS = 4096  # the paper's 256; 4096 already makes F's layers 16.8M par
 class GeneratorPass(nn.Module):
     """The generator phase: G's translations and the PatchNCE terms (G and F train together)."""
 
-    def __init__(self, g, sampler, tap, identity, num_patches, temperature, fuse):
+    def __init__(self, g, sampler, tap, identity, num_patches, temperature, fuse) -> None:
         super().__init__()
         self.g, self.sampler = g, sampler
         self.tap, self.identity, self.fuse = tap, identity, fuse
@@ -74,7 +74,7 @@ class Discriminate(nn.Module):
     """The discriminator phase: D's loss on real and (detached) fake images, with the
     adversarial loss's penalty when it has one (``judge``)."""
 
-    def __init__(self, d, adversarial):
+    def __init__(self, d, adversarial) -> None:
         super().__init__()
         self.d, self.adversarial = d, adversarial
 
@@ -95,7 +95,7 @@ class CUT(Objective):
     name = "cut"
 
     def __init__(self, parts, lambda_nce=1.0, nce_idt=True, nce_layers=CUT_LAYERS, num_patches=256,
-                 nce_temperature=0.07, mlp_units=256, flip_equivariance=False):
+                 nce_temperature=0.07, mlp_units=256, flip_equivariance=False) -> None:
         super().__init__()
         owner = f"objective.params.nce_layers (objective {self.name!r})"
         ca, cb = parts.channels
@@ -160,13 +160,13 @@ class FastCUT(CUT):
     name = "fastcut"
 
     def __init__(self, parts, lambda_nce=10.0, nce_idt=False, nce_layers=CUT_LAYERS, num_patches=256,
-                 nce_temperature=0.07, mlp_units=256, flip_equivariance=True):
+                 nce_temperature=0.07, mlp_units=256, flip_equivariance=True) -> None:
         super().__init__(parts, lambda_nce=lambda_nce, nce_idt=nce_idt, nce_layers=nce_layers,
                          num_patches=num_patches, nce_temperature=nce_temperature, mlp_units=mlp_units,
                          flip_equivariance=flip_equivariance)
 
 
 @hookimpl
-def register_objectives(register):
+def register_objectives(register) -> None:
     register("cut", CUT, help="CUT: one-sided, PatchNCE between input and translation (Park et al. 2020)")
     register("fastcut", FastCUT, help="FastCUT: CUT with lambda_nce 10, no identity term, flip equivariance")

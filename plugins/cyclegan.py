@@ -22,7 +22,7 @@ from unpaired.api import ADVERSARIAL, Objective, RECONSTRUCTION, UnpairedError, 
 from .pool import ImagePool
 
 
-def batch_independent(net):
+def batch_independent(net) -> bool:
     """True when the network treats each sample of a batch on its own (no batch norm), so two
     passes batched into one call give the same numbers as two calls."""
     return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
@@ -33,7 +33,7 @@ class Generators(nn.Module):
     identity passes run as one batched call (4 calls instead of 6): the same numbers for
     per-sample networks (instance norm), faster on most hardware."""
 
-    def __init__(self, g_ab, g_ba, identity=True, fuse=False):
+    def __init__(self, g_ab, g_ba, identity=True, fuse=False) -> None:
         super().__init__()
         self.g_ab, self.g_ba = g_ab, g_ba
         self.identity, self.fuse = identity, fuse
@@ -54,7 +54,7 @@ class Generators(nn.Module):
 class Discriminators(nn.Module):
     """Both discriminators' losses on real and (pooled, detached) fake images."""
 
-    def __init__(self, d_a, d_b, adversarial):
+    def __init__(self, d_a, d_b, adversarial) -> None:
         super().__init__()
         self.d_a, self.d_b = d_a, d_b
         self.adversarial = adversarial
@@ -78,7 +78,7 @@ class CycleGAN(Objective):
     loss_kinds = {"adversarial": ADVERSARIAL, "cycle": RECONSTRUCTION, "identity": RECONSTRUCTION}
     translators = {"a2b": "g_ab", "b2a": "g_ba"}
 
-    def __init__(self, parts, pool_size=50, fuse_passes=None):
+    def __init__(self, parts, pool_size=50, fuse_passes=None) -> None:
         super().__init__()
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
             raise UnpairedError(f"objective.params.pool_size: {pool_size!r} must be an integer >= 0")
@@ -153,13 +153,13 @@ class CycleGAN(Objective):
     def extra_state(self):
         return {"pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()}}
 
-    def load_extra_state(self, state):
+    def load_extra_state(self, state) -> None:
         device = next(self.parameters()).device
         self.pool_a.load_state_dict(state["pools"]["a"], device)
         self.pool_b.load_state_dict(state["pools"]["b"], device)
 
 
 @hookimpl
-def register_objectives(register):
+def register_objectives(register) -> None:
     register("cyclegan", CycleGAN, help="CycleGAN: two generators, two discriminators, cycle and identity "
              "losses, history pools (Zhu et al. 2017)")

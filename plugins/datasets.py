@@ -26,7 +26,7 @@ MAX_SIDE = 8192  # load_size and crop_size: a 8192-px crop is 800 MB as a float 
 
 class ImageFolderDataset(torch.utils.data.Dataset):
     def __init__(self, root=None, split="train", a=None, b=None, load_size=286, crop_size=256,
-                 flip=True, preprocess="resize_crop", channels=3, on_bad_file="skip", test_a=None, test_b=None):
+                 flip=True, preprocess="resize_crop", channels=3, on_bad_file="skip", test_a=None, test_b=None) -> None:
         one_of("data.params.preprocess", preprocess, PREPROCESS)
         one_of("data.params.on_bad_file", on_bad_file, ("skip", "error"))
         one_of("data.params.split", split, ("train", "test"))
@@ -75,7 +75,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         """Where the images come from, in words: ``A photos/ (24 images), B paintings/ (24 images)``."""
         return ", ".join(f"{d} {self.folders[d]} ({len(self.files[d])} images)" for d in ("A", "B"))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return max(len(self.files["A"]), len(self.files["B"]))
 
     def __getitem__(self, index):
@@ -183,5 +183,5 @@ def image_folder(root=None, split="train", a=None, b=None, load_size=286, crop_s
 
 
 @hookimpl
-def register_datasets(register):
+def register_datasets(register) -> None:
     register("image_folder", image_folder, help="two folders of unpaired images (CycleGAN layout)")

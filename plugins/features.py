@@ -4,6 +4,6 @@ from unpaired.api import builtin_extractors, hookimpl
 
 
 @hookimpl
-def register_feature_extractors(register):
+def register_feature_extractors(register) -> None:
     for name, (factory, help) in builtin_extractors().items():
         register(name, factory, help=help)

@@ -22,7 +22,7 @@ CAPTION = 18
 
 
 @hookimpl(tryfirst=True)  # before the progress display prints its last line
-def on_train_end(run, step, interrupted):
+def on_train_end(run, step, interrupted) -> None:
     if interrupted or step < run.total_steps or run.held_out is None or len(run.held_out) == 0:
         return
     try:

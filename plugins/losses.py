@@ -11,7 +11,7 @@ class TargetLoss:
     (logits, targets); the discriminator loss averages its real and fake terms. ``boundary``:
     the logit between fake and real (0 for logits through a sigmoid; 0.5 for least squares)."""
 
-    def __init__(self, criterion, boundary=0.0):
+    def __init__(self, criterion, boundary=0.0) -> None:
         self.criterion = criterion
         self.boundary = boundary
 
@@ -41,7 +41,7 @@ class WGANLoss:
     has ``penalty``, the gradient penalty of WGAN-GP (Gulrajani et al. 2017), which the engine
     adds to each discriminator's loss."""
 
-    def __init__(self, gp_weight):
+    def __init__(self, gp_weight) -> None:
         self.gp_weight = gp_weight
         if gp_weight > 0:
             self.penalty = self._gradient_penalty
@@ -102,7 +102,7 @@ def l1():
 
 
 @hookimpl
-def register_losses(register):
+def register_losses(register) -> None:
     register("bce", bce, help="adversarial: binary cross-entropy on logits")
     register("lsgan", lsgan, help="adversarial: least squares (reference default)")
     register("hinge", hinge, help="adversarial: hinge (SAGAN/BigGAN)")

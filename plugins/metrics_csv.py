@@ -41,7 +41,7 @@ class Rows:
     def damaged(self):
         return self.header_bad or self.skipped > 0
 
-    def problem(self, path):
+    def problem(self, path) -> str:
         """What is wrong with the file, for a warning ("" when nothing)."""
         if self.header_bad:
             return (f"{path} is not a metrics log: its first line is not UTF-8 CSV text with a step column "
@@ -125,7 +125,7 @@ class MetricsCSV:
     it), and metrics.csv goes on with the rows that read, up to the checkpoint's step, so the
     report's curves continue; one warning names both files."""
 
-    def __init__(self, path, resume_step=None):
+    def __init__(self, path, resume_step=None) -> None:
         self.path = Path(path)
         self.fields: list[str] | None = None  # the header: set by the first row logged, or the resumed file's
         refuse_link(self.path)
@@ -134,7 +134,7 @@ class MetricsCSV:
         elif os.path.lexists(self.path):
             self.path.unlink()
 
-    def _resume(self, resume_step):
+    def _resume(self, resume_step) -> None:
         read = read_rows(self.path, warn=False)
         keep = [row for row, step in zip(read.rows, read.steps) if step <= resume_step]
         if read.damaged:
@@ -148,7 +148,7 @@ class MetricsCSV:
         else:  # nothing readable: the first row logged starts a new file
             self.path.unlink(missing_ok=True)
 
-    def log(self, row):
+    def log(self, row) -> None:
         if self.fields is None:
             self.fields = list(row)
             self._rewrite([])
@@ -159,14 +159,14 @@ class MetricsCSV:
             self._rewrite(rows)
         self._append([row])
 
-    def _rewrite(self, rows):
+    def _rewrite(self, rows) -> None:
         """The header and ``rows``, written atomically (a new file: never through a link)."""
         with atomic_open(self.path, "w", newline="", encoding="utf-8") as f:
             writer = self._writer(f)
             writer.writeheader()
             writer.writerows(rows)
 
-    def _append(self, rows):
+    def _append(self, rows) -> None:
         with open_append(self.path, "a", newline="", encoding="utf-8") as f:
             self._writer(f).writerows(rows)
 
@@ -176,10 +176,10 @@ class MetricsCSV:
 
 
 @hookimpl
-def on_train_start(run):
+def on_train_start(run) -> None:
     run.state[KEY] = MetricsCSV(run.out_dir / "metrics.csv", resume_step=run.start_step if run.resumed else None)
 
 
 @hookimpl
-def on_log(run, step, metrics):
+def on_log(run, step, metrics) -> None:
     run.state[KEY].log({"step": step, **metrics})

@@ -41,7 +41,7 @@ class PatchGAN(nn.Module):
     test_params = {"ndf": 8, "n_layers": 2}  # small enough for the contract tests
     conditions_param = "conditioning"  # unpaired.engine.conditions: the param that asks for conditions
 
-    def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False, conditioning=()):
+    def __init__(self, in_channels, ndf=64, n_layers=3, norm="instance", spectral_norm=False, conditioning=()) -> None:
         super().__init__()
         check_widths(ndf, n_layers)
         self.conditions = parse_conditions("discriminator.params.conditioning", conditioning, (TIMESTEP,))
@@ -104,7 +104,7 @@ class MultiScalePatchGAN(nn.Module):
     conditions_param = "conditioning"
 
     def __init__(self, in_channels, num_scales=2, ndf=64, n_layers=3, norm="instance", spectral_norm=False,
-                 conditioning=()):
+                 conditioning=()) -> None:
         super().__init__()
         if not isinstance(num_scales, int) or num_scales < 1:
             raise UnpairedError(f"discriminator.params.num_scales: {num_scales!r} must be a positive integer "
@@ -143,7 +143,7 @@ patchgan, multiscale_patchgan = PatchGAN, MultiScalePatchGAN  # 0.1.0's factory 
 
 
 @hookimpl
-def register_discriminators(register):
+def register_discriminators(register) -> None:
     register("patchgan", PatchGAN, help="70x70 PatchGAN (n_layers=3) of pix2pix/CycleGAN")
     register("multiscale_patchgan", MultiScalePatchGAN,
              help="PatchGANs at 2-3 scales (pix2pixHD); logit maps upsampled and joined along the width")

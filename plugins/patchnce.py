@@ -24,7 +24,7 @@ class FeatureTap:
     """``tap(x) -> [activation per layer]`` of ``generator`` at ``layers`` (names); errors
     start with ``owner`` (the recipe key and the objective)."""
 
-    def __init__(self, generator, layers, owner):
+    def __init__(self, generator, layers, owner) -> None:
         self.generator, self.layers = generator, list(layers)
         self.by_name = callable(getattr(generator, "features", None))
         if not self.layers:
@@ -64,7 +64,7 @@ class PatchSampler(nn.Module):
     (N * P, units), L2-normalised; ``ids`` are the positions drawn per layer (reuse them
     for the matching features)."""
 
-    def __init__(self, channels, units=256):
+    def __init__(self, channels, units=256) -> None:
         super().__init__()
         self.mlps = nn.ModuleList(nn.Sequential(nn.Linear(c, units), nn.ReLU(), nn.Linear(units, units))
                                   for c in channels)

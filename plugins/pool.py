@@ -10,9 +10,9 @@ import torch
 
 
 class ImagePool:
-    def __init__(self, size, seed=0):
+    def __init__(self, size: int, seed: int = 0) -> None:
         self.size = size
-        self.images = None  # (size, C, H, W) once the first fake arrives
+        self.images: torch.Tensor | None = None  # (size, C, H, W) once the first fake arrives
         self.count = 0
         self.rng = torch.Generator().manual_seed(seed)
 
@@ -42,7 +42,7 @@ class ImagePool:
         images = self.images[: self.count].to("cpu", copy=True) if self.images is not None else torch.empty(0)
         return {"size": self.size, "images": images, "rng": self.rng.get_state()}
 
-    def load_state_dict(self, state, device=None):
+    def load_state_dict(self, state, device=None) -> None:
         self.size = state["size"]
         self.rng.set_state(state["rng"])
         images = state["images"]

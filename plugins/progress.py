@@ -21,7 +21,7 @@ class SmoothedRate:
     a window of ``dt`` seconds at ``rate`` counts with weight ``1 - exp(-dt / horizon)``. The
     first window (compile, first allocations, data warm-up) is skipped once a second exists."""
 
-    def __init__(self, horizon=180.0):
+    def __init__(self, horizon=180.0) -> None:
         self.horizon = horizon
         self.value = None
         self.windows = 0
@@ -37,7 +37,7 @@ class SmoothedRate:
             self.value += w * (rate - self.value)
         return self.value
 
-    def eta(self, steps_left):
+    def eta(self, steps_left) -> str:
         """'H:MM:SS' left at the smoothed rate, or '?' before there is one."""
         if not self.value:
             return "?"
@@ -48,14 +48,14 @@ class SmoothedRate:
 class ProgressDisplay:
     """A rich progress bar on a terminal; plain log lines at each logging step otherwise."""
 
-    def __init__(self, console=None):
+    def __init__(self, console=None) -> None:
         self.console = console or make_console(stderr=True)
         self.live = self.console.is_terminal
-        self.progress = None
+        self.progress: Progress | None = None
         self.rate = SmoothedRate()
-        self.last_log = None
+        self.last_log: float | None = None
 
-    def start(self, total, start, describe):
+    def start(self, total, start, describe) -> None:
         self.console.print(describe)
         self.t0, self.start_step = time.perf_counter(), start
         if self.live:
@@ -68,11 +68,11 @@ class ProgressDisplay:
             self.task = self.progress.add_task("train", total=total, completed=start, losses="", speed="", eta="?")
             self.progress.start()
 
-    def update(self, step):
+    def update(self, step) -> None:
         if self.progress is not None:
             self.progress.update(self.task, completed=step)
 
-    def log(self, step, total, metrics):
+    def log(self, step, total, metrics) -> None:
         now = time.perf_counter()
         since = self.t0 if self.last_log is None else self.last_log
         self.last_log = now
@@ -86,33 +86,33 @@ class ProgressDisplay:
         else:
             self.console.print(f"step {step}/{total} {losses} {rate:.2f} it/s eta {eta}", highlight=False)
 
-    def note(self, text):
+    def note(self, text) -> None:
         self.console.print(text)
 
-    def stop(self):
+    def stop(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
 
 
 @hookimpl
-def on_train_start(run):
+def on_train_start(run) -> None:
     display = run.state[KEY] = ProgressDisplay()
     display.start(run.total_steps, run.start_step, run.description)
 
 
 @hookimpl
-def on_step(run, step):
+def on_step(run, step) -> None:
     run.state[KEY].update(step)
 
 
 @hookimpl
-def on_log(run, step, metrics):
+def on_log(run, step, metrics) -> None:
     run.state[KEY].log(step, run.total_steps, metrics)
 
 
 @hookimpl(trylast=True)  # the last line, after figure.png and report.html are written
-def on_train_end(run, step, interrupted):
+def on_train_end(run, step, interrupted) -> None:
     display = run.state.pop(KEY, None)
     if display is None:
         return

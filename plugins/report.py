@@ -15,7 +15,7 @@ WRITER = "report_writer"
 
 
 class ReportWriter:
-    def __init__(self, run):
+    def __init__(self, run) -> None:
         self.step = None  # the checkpoint step of the last refresh
         self.figure = False  # whether that refresh showed figure.png
         self.timeline = None
@@ -28,7 +28,7 @@ class ReportWriter:
             except Exception as exc:  # noqa: BLE001 - the run goes on; the report says what it can
                 log.warning("report.html: the held-out images cannot be loaded: %s", _first_line(exc))
 
-    def refresh(self, run, step, live):
+    def refresh(self, run, step, live) -> None:
         """Rewrite the report; ``live``: the model is that of ``step`` (at its checkpoint)."""
         try:
             if live and self.timeline is not None:
@@ -45,19 +45,19 @@ def _first_line(exc):
 
 
 @hookimpl
-def on_train_start(run):
+def on_train_start(run) -> None:
     run.state[WRITER] = ReportWriter(run)
 
 
 @hookimpl
-def on_checkpoint(run, step, path):
+def on_checkpoint(run, step, path) -> None:
     writer = run.state.get(WRITER)
     if writer is not None and writer.step != step:  # latest.pt and step_<N>.pt of one step: one refresh
         writer.refresh(run, step, live=True)
 
 
 @hookimpl
-def on_train_end(run, step, interrupted):
+def on_train_end(run, step, interrupted) -> None:
     """After figure.png (a tryfirst hook), before the progress display's last line (trylast)."""
     writer = run.state.pop(WRITER, None)
     saved = run.checkpoint_step

@@ -31,7 +31,7 @@ UPSAMPLE_MODES = ("nearest", "bilinear")
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels, norm, bias, dropout, padding, checkpoint=False):
+    def __init__(self, channels, norm, bias, dropout, padding, checkpoint=False) -> None:
         super().__init__()
         self.checkpoint = checkpoint
         layers = []
@@ -57,7 +57,7 @@ class ConditionedBlock(nn.Module):
     + a per-channel bias from the step, gamma * x + beta from the style, ReLU, (dropout), pad,
     conv, norm; plus the input."""
 
-    def __init__(self, channels, norm, bias, dropout, padding, time_dim, style_dim, checkpoint=False):
+    def __init__(self, channels, norm, bias, dropout, padding, time_dim, style_dim, checkpoint=False) -> None:
         super().__init__()
         self.checkpoint = checkpoint
         first = [_pad(padding, 1), nn.Conv2d(channels, channels, 3, bias=bias)] + ([norm(channels)] if norm else [])
@@ -120,7 +120,7 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, in_channels, out_channels, ngf=64, n_blocks=9, norm="instance", dropout=0.0,
                  padding="reflect", n_downsampling=2, upsample="deconv", upsample_mode="nearest",
-                 checkpoint_blocks=False, conditioning=(), noise_mlp=3):
+                 checkpoint_blocks=False, conditioning=(), noise_mlp=3) -> None:
         super().__init__()
         _integer("ngf", ngf, 1)
         _integer("n_blocks", n_blocks, 0)
@@ -218,5 +218,5 @@ resnet = ResnetGenerator  # the name of 0.1.0's factory function, for code that 
 
 
 @hookimpl
-def register_generators(register):
+def register_generators(register) -> None:
     register("resnet", ResnetGenerator, help="ResNet generator of Johnson et al. (CycleGAN's default)")

@@ -5,7 +5,7 @@ from unpaired.api import hookimpl, save_image, to_image
 
 
 @hookimpl
-def on_sample(run, step, images):
+def on_sample(run, step, images) -> None:
     save_png(images["grid"], run.out_dir / "samples" / f"step_{step:07d}.png")
 
 

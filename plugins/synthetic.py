@@ -246,7 +246,8 @@ def _check_params(n: int, size: int, split: str, seed: int, structures: bool = F
 class SyntheticDataset(torch.utils.data.Dataset):
     """Procedural A scenes and their hidden B counterparts; see the module docstring."""
 
-    def __init__(self, size: int = 64, n: int = 200, split: str = "train", seed: int = 0, structures: bool = False):
+    def __init__(self, size: int = 64, n: int = 200, split: str = "train", seed: int = 0,
+                 structures: bool = False) -> None:
         _check_params(n, size, split, seed, structures)
         self.size, self.n, self.split, self.seed, self.structures = size, n, split, seed, structures
         # the test split's items are aligned pairs: evaluation scores A->B against the truth
@@ -310,7 +311,7 @@ def structure_masks(n: int, size: int = 64, seed: int = 0, split: str = "test",
 
 
 @hookimpl
-def register_datasets(register):
+def register_datasets(register) -> None:
     register(
         "synthetic",
         make_synthetic,

@@ -46,26 +46,26 @@ if AVAILABLE:
             writer.add_text("recipe", "```yaml\n" + recipe + "```", 0)
 
     @hookimpl
-    def on_log(run, step, metrics):
+    def on_log(run, step, metrics) -> None:
         writer = run.state.get(KEY)
         if writer is not None:
             for name, value in metrics.items():
                 writer.add_scalar(name, value, step)
 
     @hookimpl
-    def on_sample(run, step, images):
+    def on_sample(run, step, images) -> None:
         writer = run.state.get(KEY)
         if writer is not None and "grid" in images:
             writer.add_image("samples", images["grid"], step, dataformats="CHW")
 
     @hookimpl
-    def on_checkpoint(run, step, path):
+    def on_checkpoint(run, step, path) -> None:
         writer = run.state.get(KEY)
         if writer is not None:
             writer.flush()
 
     @hookimpl
-    def on_train_end(run, step, interrupted):
+    def on_train_end(run, step, interrupted) -> None:
         writer = run.state.pop(KEY, None)
         if writer is not None:
             writer.close()
@@ -74,17 +74,17 @@ if AVAILABLE:
 class _WriteThrough:
     """A file that passes each record on at once (as tensorboard's own writer did)."""
 
-    def __init__(self, f):
+    def __init__(self, f) -> None:
         self.f = f
 
-    def write(self, data):
+    def write(self, data) -> None:
         self.f.write(data)
         self.f.flush()
 
-    def flush(self):
+    def flush(self) -> None:
         self.f.flush()
 
-    def close(self):
+    def close(self) -> None:
         self.f.close()
 
     @property
@@ -92,7 +92,7 @@ class _WriteThrough:
         return self.f.closed
 
 
-def _append_through_our_own_descriptor(writer):
+def _append_through_our_own_descriptor(writer) -> None:
     """Make ``writer`` (a SummaryWriter) append its records to its events file through one
     descriptor opened by :func:`unpaired.open_append`, not by name at every record: a
     link planted at the file's name later is never written through, and a file that is a link,

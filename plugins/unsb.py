@@ -71,7 +71,7 @@ class Bridge(nn.Module):
     noise_dim) and ``eps`` (N, T - 1, C, H, W) are its standard-normal noise (``noise_inputs``,
     unpaired.engine.noise), drawn from torch's generator when not given."""
 
-    def __init__(self, g, steps, tau, channels):
+    def __init__(self, g, steps, tau, channels) -> None:
         super().__init__()
         self.g, self.steps, self.tau = g, steps, tau
         self.times = schedule(steps)
@@ -131,7 +131,7 @@ class GeneratorPass(nn.Module):
     (with gradients) and the NCE terms. ``fuse``: one batched G call for the A, A2 and B passes
     and one encoder pass for both NCE terms (the same numbers for per-sample networks)."""
 
-    def __init__(self, bridge, sampler, tap, identity, num_patches, temperature, fuse):
+    def __init__(self, bridge, sampler, tap, identity, num_patches, temperature, fuse) -> None:
         super().__init__()
         self.bridge, self.sampler = bridge, sampler
         self.tap, self.identity, self.fuse = tap, identity, fuse
@@ -190,7 +190,7 @@ class GeneratorPass(nn.Module):
 class Discriminate(nn.Module):
     """D's phase: the adversarial loss's ``judge`` of D at step t (its penalty included)."""
 
-    def __init__(self, d, adversarial):
+    def __init__(self, d, adversarial) -> None:
         super().__init__()
         self.d, self.adversarial = d, adversarial
 
@@ -201,7 +201,7 @@ class Discriminate(nn.Module):
 class Energy(nn.Module):
     """E's phase: mean over images of -mean E(p1, p1) + lse E(p1, p2) + lse E(p1, p2)^2."""
 
-    def __init__(self, e):
+    def __init__(self, e) -> None:
         super().__init__()
         self.e = e
 
@@ -227,7 +227,7 @@ class UNSB(Objective):
     name = "unsb"
 
     def __init__(self, parts, num_timesteps=5, tau=0.01, lambda_sb=1.0, lambda_nce=1.0, nce_idt=True,
-                 nce_layers=CUT_LAYERS, num_patches=256, nce_temperature=0.07, mlp_units=256):
+                 nce_layers=CUT_LAYERS, num_patches=256, nce_temperature=0.07, mlp_units=256) -> None:
         super().__init__()
         key = "objective.params."
         number(key + "num_timesteps", num_timesteps, 1, integer=True)
@@ -317,12 +317,12 @@ class UNSB(Objective):
     def extra_state(self):
         return {} if self.previous_a is None else {"previous_a": self.previous_a.detach().cpu()}
 
-    def load_extra_state(self, state):
+    def load_extra_state(self, state) -> None:
         previous = state.get("previous_a")
         self.previous_a = None if previous is None else previous.to(next(self.g.parameters()).device)
 
 
 @hookimpl
-def register_objectives(register):
+def register_objectives(register) -> None:
     register("unsb", UNSB, help="UNSB: a multi-step stochastic sampler (Schrödinger bridge), adversarial + "
              "entropy + PatchNCE (Kim et al. 2024); one-sided")

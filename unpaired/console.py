@@ -77,7 +77,7 @@ def log_handler():
     return handler
 
 
-def _printable_record(record):
+def _printable_record(record) -> bool:
     """A log filter: the record's message with control characters escaped."""
     text = record.getMessage()
     safe = printable(text, newlines=False)  # one record, one line: a name holding a line break forges none

@@ -9,7 +9,7 @@ class UnpairedError(Exception):
     so it cannot forge a line); ``problems`` lists several, printed one a line.
     """
 
-    def __init__(self, message: str = "", *, problems: "list[str] | None" = None):
+    def __init__(self, message: str = "", *, problems: "list[str] | None" = None) -> None:
         if problems:
             message = problem_lines(problems)
         super().__init__(message)

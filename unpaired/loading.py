@@ -52,7 +52,7 @@ def plugin_manager():
     return _pm
 
 
-def _load_entry_points(pm):
+def _load_entry_points(pm) -> None:
     for ep in md.entry_points(group=hookspecs.PROJECT):
         dist = getattr(ep, "dist", None)
         info = PluginInfo(ep.name, "entry point", dist.name if dist else "?", dist.version if dist else "?", ep.value)
@@ -65,7 +65,7 @@ def _load_entry_points(pm):
             info.error = f"{type(exc).__name__}: {exc}"
 
 
-def _check_pending(pm):
+def _check_pending(pm) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -95,7 +95,7 @@ def register_plugin(plugin, name=None, *, _source="runtime", _location=""):
     return name
 
 
-def unregister_plugin(name):
+def unregister_plugin(name) -> None:
     """Remove a plugin registered at run time."""
     global _registry
     plugin_manager().unregister(name=name)

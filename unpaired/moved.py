@@ -65,7 +65,7 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):
         return None  # a placeholder module; exec_module puts the real one in its place
 
-    def exec_module(self, module):
+    def exec_module(self, module) -> None:
         new, removed = MOVED[module.__name__]
         warnings.warn(f"{module.__name__} moved to {new}; import it from there (the old path goes in {removed}; "
                       "a plugin imports unpaired.api)", DeprecationWarning, stacklevel=2)
@@ -73,6 +73,6 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         sys.modules[module.__name__] = importlib.import_module(new)
 
 
-def install():
+def install() -> None:
     if not any(isinstance(f, MovedModules) for f in sys.meta_path):
         sys.meta_path.append(MovedModules())

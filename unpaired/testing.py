@@ -51,7 +51,7 @@ FEATURE_SIZES = ((48, 40), (32, 32))
 BATCH = 2
 
 
-def check_generator(factory, *, channels=GENERATOR_CHANNELS, sizes=GENERATOR_SIZES, **params):
+def check_generator(factory, *, channels=GENERATOR_CHANNELS, sizes=GENERATOR_SIZES, **params) -> None:
     """``factory(in_channels, out_channels, **params)`` -> an nn.Module mapping (N, Cin, H, W)
     to (N, Cout, H, W) in [-1, 1], finite, with gradients reaching every trainable parameter
     and the input; for each (Cin, Cout) in ``channels`` and (H, W) in ``sizes``."""
@@ -71,7 +71,7 @@ def check_generator(factory, *, channels=GENERATOR_CHANNELS, sizes=GENERATOR_SIZ
         _gradients_flow(g, x, y.mean(), where)
 
 
-def check_discriminator(factory, *, channels=DISCRIMINATOR_CHANNELS, sizes=DISCRIMINATOR_SIZES, **params):
+def check_discriminator(factory, *, channels=DISCRIMINATOR_CHANNELS, sizes=DISCRIMINATOR_SIZES, **params) -> None:
     """``factory(in_channels, **params)`` -> an nn.Module mapping (N, C, H, W) to raw logits
     (N, 1, h, w) or (N, 1): finite, of both signs (no sigmoid), with gradients reaching every
     trainable parameter and the input; for each C in ``channels`` and (H, W) in ``sizes``."""
@@ -92,7 +92,7 @@ def check_discriminator(factory, *, channels=DISCRIMINATOR_CHANNELS, sizes=DISCR
         _gradients_flow(d, x, out.mean(), where)
 
 
-def check_loss(factory, **params):
+def check_loss(factory, **params) -> None:
     """``factory(**params)`` -> an adversarial loss (``generator_loss`` and
     ``discriminator_loss``, told apart as the engine does) or a reconstruction loss
     (a callable ``(output, target)``). Both return finite scalars that gradients flow through;
@@ -110,7 +110,7 @@ def check_loss(factory, **params):
         _check_reconstruction(loss, label)
 
 
-def check_dataset(factory, *, items=(0, -1), **params):
+def check_dataset(factory, *, items=(0, -1), **params) -> None:
     """``factory(**params)`` -> a torch Dataset, non-empty, whose items (those at indices
     ``items``) are dicts with "A" and "B" float32 tensors (C, H, W) in [-1, 1], H and W
     multiples of 4."""
@@ -133,7 +133,7 @@ def check_dataset(factory, *, items=(0, -1), **params):
             _expect(t.min() >= -1 and t.max() <= 1, f"{where}: values [{t.min():.3g}, {t.max():.3g}], not in [-1, 1]")
 
 
-def check_feature_extractor(factory, *, sizes=FEATURE_SIZES, **params):
+def check_feature_extractor(factory, *, sizes=FEATURE_SIZES, **params) -> None:
     """``factory(**params)`` -> an nn.Module with an int ``dim`` D mapping images (N, 3, H, W)
     in [-1, 1] of any size to finite features (N, D), the same for the same images."""
     factory, label = _resolve("feature_extractor", factory, params)
@@ -233,7 +233,7 @@ def _augment(aug, x, seed, where):
 
 
 # --- losses ------------------------------------------------------------------------------------
-def _check_adversarial(loss, label):
+def _check_adversarial(loss, label) -> None:
     for shape in ((BATCH, 1, 6, 6), (BATCH, 1)):
         real = torch.randn(shape, requires_grad=True)
         fake = torch.randn(shape, requires_grad=True)
@@ -255,7 +255,7 @@ def _check_adversarial(loss, label):
         _check_penalty(penalty, label)
 
 
-def _check_penalty(penalty, label):
+def _check_penalty(penalty, label) -> None:
     _expect(callable(penalty), f"{label}.penalty is not callable")
     torch.manual_seed(0)
     d = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, padding=1))
@@ -269,7 +269,7 @@ def _check_penalty(penalty, label):
     _expect(any(gr.abs().sum() > 0 for gr in grads), f"{label}.penalty passes no gradient to the discriminator")
 
 
-def _check_reconstruction(loss, label):
+def _check_reconstruction(loss, label) -> None:
     _expect(callable(loss), f"{label}: built a {type(loss).__name__}: neither adversarial (generator_loss and "
                             "discriminator_loss) nor a reconstruction loss callable as loss(output, target)")
     torch.manual_seed(0)
@@ -347,7 +347,7 @@ class _AugmentationSpy:
     """An augmentation for check_objective: a copy of each batch, each copy kept, so that a
     discriminator's forward can tell whether its input came through the engine's hook."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.outputs: list = []
         self.bypassed = 0  # discriminator forwards in training mode on an input that skipped the hook
 
@@ -356,7 +356,7 @@ class _AugmentationSpy:
         self.outputs.append(out)
         return out
 
-    def watch(self, net):
+    def watch(self, net) -> None:
         forward = net.forward
 
         def watched(x, *args, **kwargs):
@@ -510,7 +510,7 @@ def _forward(net, x, where):
         raise AssertionError(f"{where}: forward of {tuple(x.shape)} raised {type(exc).__name__}: {exc}") from exc
 
 
-def _gradients_flow(net, x, objective, where):
+def _gradients_flow(net, x, objective, where) -> None:
     objective.backward()
     params = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     _expect(params, f"{where}: has no trainable parameters")
@@ -526,7 +526,7 @@ def _images(n, c, h, w):
     return torch.rand(n, c, h, w) * 2 - 1
 
 
-def _scalar(value, where):
+def _scalar(value, where) -> None:
     _expect(isinstance(value, torch.Tensor) and value.dim() == 0,
             f"{where}: returned {tuple(getattr(value, 'shape', ())) or type(value).__name__}, expected a scalar tensor")
     _finite(value, where)

@@ -15,7 +15,7 @@ def command(subparsers: argparse._SubParsersAction, func, name: str, help: str, 
     return parser
 
 
-def add_checkpoint_args(parser, direction=True):
+def add_checkpoint_args(parser, direction=True) -> None:
     """What every command that loads a checkpoint takes: the checkpoint (or run directory),
     ``--step`` (one of the run's kept checkpoints), ``--plugins`` (the only way a plugin file
     is loaded for it) and, for one generator, ``--direction``."""
@@ -36,7 +36,7 @@ def add_plugins_arg(parser) -> None:
                         help="load a local plugin file first (repeatable; it runs Python: only files you trust)")
 
 
-def add_device_args(parser, note=""):
+def add_device_args(parser, note="") -> None:
     """``--device`` and ``--precision`` of a command that runs generators (fp16 is for training)."""
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
     parser.add_argument("--precision", choices=[p for p in PRECISIONS if p != "fp16"], default="auto",

@@ -200,7 +200,7 @@ def _drop_paths(cfg):
     return dropped
 
 
-def _too_wide(path):
+def _too_wide(path) -> bool:
     """True for a folder that holds a whole disk or home: the file-system root, the home
     folder or a folder above it."""
     try:

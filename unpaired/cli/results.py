@@ -104,12 +104,12 @@ class Number(argparse.Action):
     """An option's number checked as argparse reads it (errors.number: finite, within bounds):
     a bad one exits 2 naming the flag and the value before anything is loaded."""
 
-    def __init__(self, *args, low=None, above=False, integer=False, **kwargs):
+    def __init__(self, *args, low=None, above=False, integer=False, **kwargs) -> None:
         kwargs.setdefault("metavar", "N")
         super().__init__(*args, **kwargs)
         self.low, self.above, self.integer = low, above, integer
 
-    def __call__(self, parser, namespace, text, option_string=None):
+    def __call__(self, parser, namespace, text, option_string=None) -> None:
         value = text
         try:
             value = int(text) if self.integer else float(text)

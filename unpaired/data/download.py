@@ -136,7 +136,7 @@ def download_dataset(name: str, root: str | os.PathLike = "data", url: str | Non
 class DownloadError(UnpairedError):
     """A download that failed; ``reason`` is its short cause (quoted when several mirrors fail)."""
 
-    def __init__(self, message: str, reason: str):
+    def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -225,7 +225,7 @@ def _range_start(content_range: str | None) -> int | None:
 class _TransferBar:
     """A rich progress bar with size, speed and time left; a no-op when progress is off."""
 
-    def __init__(self, enabled: bool, console: Console | None, label: str, total: int | None, done: int):
+    def __init__(self, enabled: bool, console: Console | None, label: str, total: int | None, done: int) -> None:
         self.progress = None
         if enabled:
             self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
@@ -239,10 +239,9 @@ class _TransferBar:
         self.progress.start()
         return lambda n: self.progress.advance(self.task, n)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
-        return False
 
 
 # --- verification --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -237,13 +237,13 @@ class UnusableImage(UnpairedError):
 class _ReasonsFor:
     """Turn any decoding failure inside the block into UnpairedError(path: reason)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         self.path = path
 
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is None or isinstance(exc, UnpairedError) or not isinstance(exc, Exception):
             return False
         reason = _reason_for(exc)

@@ -22,10 +22,10 @@ class SeededItems(torch.utils.data.Dataset):
     """Wraps a dataset; ``items[(index, seed)]`` loads ``dataset[index]`` under ``seed``
     without disturbing the caller's random state."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset) -> None:
         self.dataset = dataset
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, key):
@@ -44,7 +44,7 @@ class SeededItems(torch.utils.data.Dataset):
 class StepBatches(torch.utils.data.Sampler):
     """Batches of (index, seed) for global steps ``start`` .. ``stop - 1``."""
 
-    def __init__(self, n_items, batch_size, seed, start, stop, rank=0, world=1):
+    def __init__(self, n_items, batch_size, seed, start, stop, rank=0, world=1) -> None:
         self.n, self.bs, self.seed = n_items, batch_size, seed
         self.start, self.stop = start, stop
         self.rank, self.world = rank, world
@@ -52,7 +52,7 @@ class StepBatches(torch.utils.data.Sampler):
         if self.steps_per_epoch == 0:
             raise ValueError(f"{n_items} items are fewer than one batch of {batch_size * world}")
 
-    def __len__(self):
+    def __len__(self) -> int:
         return max(0, self.stop - self.start)
 
     def _order(self, epoch):

@@ -60,7 +60,7 @@ class Augmentation:
     ``metrics()`` forward to the module's optional methods; ``state_dict()`` /
     ``load_state_dict()`` hold its run state and the generator's."""
 
-    def __init__(self, module: Callable, name: str, seed: int = 0, rank: int = 0):
+    def __init__(self, module: Callable, name: str, seed: int = 0, rank: int = 0) -> None:
         self.module, self.name = module, name
         self.seed, self.rank = int(seed), int(rank)
         self._generator: torch.Generator | None = None
@@ -144,7 +144,7 @@ class Augmentation:
         if not callable(observe):
             return None
 
-        def observe_real(real_logits):
+        def observe_real(real_logits) -> None:
             observe(real_logits.detach().float() - boundary if boundary else real_logits.detach().float())
 
         return observe_real

@@ -94,7 +94,7 @@ class NoiseField:
     Every image of the batch gets the same noise, so a translation depends on the seed and the
     image only."""
 
-    def __init__(self, module, seed: int):
+    def __init__(self, module, seed: int) -> None:
         self.templates = noise_inputs(module)
         self.seed = int(seed)
 

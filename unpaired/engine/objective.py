@@ -58,7 +58,7 @@ class Adversarial:
     "fake" and "real" (the plugin's ``boundary``, default 0; lsgan's 0.5).
     """
 
-    def __init__(self, loss: AdversarialLoss, name: str, key: str):
+    def __init__(self, loss: AdversarialLoss, name: str, key: str) -> None:
         self.loss, self.name, self.key = loss, name, key
         self.has_penalty = callable(getattr(loss, "penalty", None))
         boundary = getattr(loss, "boundary", 0.0)
@@ -89,7 +89,7 @@ class Adversarial:
             loss = loss + penalty
         return loss
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Adversarial({self.name!r} at {self.key})"
 
 
@@ -183,7 +183,7 @@ class Unavailable(nn.Module):
     """Stands in, when a checkpoint is opened for inference, for a discriminator or a loss whose
     plugin is not installed: translation never calls it."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: str) -> None:
         super().__init__()
         self.what = what
 
@@ -219,7 +219,8 @@ class Parts:
     """
 
     def __init__(self, cfg: DictConfig, registry, channels, objective_name: str, loss_kinds=None,
-                 losses: dict | None = None, rank: int = 0, purpose: str = "train", conditions: dict | None = None):
+                 losses: dict | None = None, rank: int = 0, purpose: str = "train",
+                 conditions: dict | None = None) -> None:
         self.config, self.registry = cfg, registry
         self.channels = tuple(int(c) for c in channels)
         self.seed, self.rank = int(cfg.train.seed), rank

@@ -25,7 +25,7 @@ class PhaseOptimizers(Mapping):
     {phase: tensor}, for the log)."""
 
     def __init__(self, groups: dict[str, list], lr: float, betas=(0.5, 0.999), scaler=None,
-                 device_type: str = "cpu"):
+                 device_type: str = "cpu") -> None:
         self.params = {phase: list(ps) for phase, ps in groups.items()}
         self.optimizers = {phase: torch.optim.Adam(ps, lr=lr, betas=tuple(betas)) for phase, ps in self.params.items()}
         self.scaler = scaler if scaler is not None else torch.amp.GradScaler(device_type, enabled=False)

@@ -47,7 +47,7 @@ def checkpoint_path(run_or_checkpoint, step=None):
     raise UnpairedError(unknown_step(run, step, kept, latest_step))
 
 
-def unknown_step(run, step, kept, latest_step):
+def unknown_step(run, step, kept, latest_step) -> str:
     """The message for a step that ``run`` keeps no checkpoint of."""
     if kept:
         listed = f"it keeps steps {', '.join(map(str, kept))} (checkpoints/step_<N>.pt)"
@@ -111,7 +111,7 @@ class Translators(nn.Module):
     a module; ``translated["a2b"]`` too). Built by the checkpoint's own objective, so a
     translation that is a procedure over several networks comes back as one module."""
 
-    def __init__(self, modules: dict, names: dict):
+    def __init__(self, modules: dict, names: dict) -> None:
         super().__init__()
         self.modules_by_direction = nn.ModuleDict(modules)
         self.translators = dict(names)  # {direction: network name}, as an objective has it

@@ -98,9 +98,9 @@ class StopSignals:
     """SIGINT / SIGTERM ask the loop to stop at the end of the step (and save); a second
     Ctrl-C interrupts at once."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.received = ""
-        self.previous = {}
+        self.previous: dict = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -113,7 +113,7 @@ class StopSignals:
             raise KeyboardInterrupt
         self.received = signal.Signals(signum).name
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
 
@@ -167,7 +167,7 @@ class Trainer:
         """The objective (its name before 0.2)."""
         return self.objective
 
-    def _pick_device(self):
+    def _pick_device(self) -> None:
         t = self.cfg.train
         self.device = pick_device(t.device)
         if self.device.type == "cuda" and self.world.is_distributed:
@@ -343,7 +343,7 @@ class Trainer:
         self.health.check_weights(self.step, self.objective.networks())
         return checkpoint.save(self.kept_state(), checkpoint.step_file(self.ckpt_path.parent, self.step))
 
-    def _drop_later_kept_steps(self):
+    def _drop_later_kept_steps(self) -> None:
         """Kept step checkpoints past the step this run starts from were written by a run that
         died before its next latest.pt: they belong to steps this run trains again (and
         rewrites), so they go, as metrics.csv drops the rows logged after the checkpoint."""

@@ -100,7 +100,7 @@ class Evaluator:
     """
 
     def __init__(self, dataset, extractor="inception", extractor_params=None, max_images=500, batch_size=16,
-                 device="cpu", amp_dtype=None, truth=None):
+                 device="cpu", amp_dtype=None, truth=None) -> None:
         if dataset is None:
             raise UnpairedError("evaluation needs a held-out dataset: set data.test_params (e.g. {split: test})")
         if max_images < 2:
@@ -122,7 +122,7 @@ class Evaluator:
         self._extractor_spec = (extractor, dict(extractor_params or {}))
         self._extractor = None
         self._real: dict[str, torch.Tensor] | None = None  # {"A": feats, "B": feats}, computed on the first call
-        self.rows = []  # per-image paired metrics of the last call
+        self.rows: list[dict] = []  # per-image paired metrics of the last call
 
     # -- pieces ----------------------------------------------------------------------
     @property
@@ -221,7 +221,7 @@ class Evaluator:
             seen.add(p)
         return torch.tensor(mask, dtype=torch.bool)
 
-    def _paired_rows(self, batch, start, fake_b, b, fake_a, a, sums):
+    def _paired_rows(self, batch, start, fake_b, b, fake_a, a, sums) -> None:
         values = {"psnr_a2b": M.psnr(fake_b, b), "ssim_a2b": M.ssim(fake_b, b), "l1_a2b": M.l1(fake_b, b)}
         if fake_a is not None:
             values.update({"psnr_b2a": M.psnr(fake_a, a), "ssim_b2a": M.ssim(fake_a, a), "l1_b2a": M.l1(fake_a, a)})

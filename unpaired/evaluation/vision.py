@@ -31,7 +31,7 @@ def matching_torchvision(torch_version):
     return f"0.{int(found.group(1)) + 15}.{found.group(2) or 0}"
 
 
-def mismatch_message(exc):
+def mismatch_message(exc) -> str:
     """One line: what failed, both versions, and the command that installs a matching pair."""
     torch_version = torch.__version__
     try:

@@ -113,7 +113,7 @@ class _Wrapped(torch.nn.Module):
     """The generator with named inputs, so dynamic shapes can refer to them: the image, then a
     stochastic translator's noise inputs in their declared order."""
 
-    def __init__(self, g):
+    def __init__(self, g) -> None:
         super().__init__()
         self.g = g
         self.names = list(noise_inputs(g))

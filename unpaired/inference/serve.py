@@ -65,7 +65,7 @@ class Limits:
 
 
 class HttpError(Exception):
-    def __init__(self, status, message):
+    def __init__(self, status, message) -> None:
         super().__init__(message)
         self.status = status
 
@@ -78,7 +78,7 @@ class App:
     """What the server serves: a run's generators, loaded on first use and kept for the
     next request (the last ``CACHED_TRANSLATORS`` direction and step pairs)."""
 
-    def __init__(self, run, limits=None, device="auto", precision="auto", tile=None, plugins=()):
+    def __init__(self, run, limits=None, device="auto", precision="auto", tile=None, plugins=()) -> None:
         from ..engine.restore import open_checkpoint
 
         self.run = Path(run)
@@ -110,7 +110,7 @@ class App:
             module.register_forward_pre_hook(check)
         return translator
 
-    def describe(self):
+    def describe(self) -> str:
         return f"{self.run} ({self.objective}, {' and '.join(self.directions)}, on {self.device})"
 
     def latest_step(self):
@@ -193,10 +193,10 @@ class Handler(BaseHTTPRequestHandler):
     def app(self) -> App:
         return cast(Server, self.server).app
 
-    def log_message(self, format, *args):
+    def log_message(self, format, *args) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
-    def send(self, status, body, content_type="text/plain; charset=utf-8", headers=()):
+    def send(self, status, body, content_type="text/plain; charset=utf-8", headers=()) -> None:
         if isinstance(body, str):
             body = body.encode("utf-8")
         self.send_response(status)
@@ -209,7 +209,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         with cast(Server, self.server).working():
             if path in ("/", "/index.html"):
@@ -272,7 +272,7 @@ class Handler(BaseHTTPRequestHandler):
                                  "announced")
         return data
 
-    def discard(self, length, most=256 * 2**20):
+    def discard(self, length, most=256 * 2**20) -> None:
         """Read and drop a refused body (a client that is still sending would otherwise see the
         connection reset instead of the answer); a very large one is cut off."""
         left = min(length, most)
@@ -289,22 +289,22 @@ class Server(ThreadingHTTPServer):
     threads, so that :meth:`stop` can finish or abandon the requests in progress and join them."""
     daemon_threads = True  # stop() joins them; a thread that will not end never holds up the exit
 
-    def __init__(self, address, app):
+    def __init__(self, address, app) -> None:
         host = address[0]
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__(address, Handler)
         self.app = app
-        self.connections = {}  # socket -> the thread that serves it
+        self.connections: dict = {}  # socket -> the thread that serves it
         self.busy = 0  # requests being answered (not counting connections waiting for a request)
         self.guard = threading.Lock()
 
     @property
-    def url(self):
+    def url(self) -> str:
         # an AF_INET or AF_INET6 server's address: the host is a str (typeshed allows bytes for any family)
         host, port = cast("tuple[str, int]", self.server_address[:2])
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
-    def process_request_thread(self, request, client_address):
+    def process_request_thread(self, request, client_address) -> None:
         with self.guard:
             self.connections[request] = threading.current_thread()
         try:
@@ -324,7 +324,7 @@ class Server(ThreadingHTTPServer):
             with self.guard:
                 self.busy -= 1
 
-    def handle_error(self, request, client_address):
+    def handle_error(self, request, client_address) -> None:
         """A client that went away (reset, closed, timed out) is one log line; anything else
         the standard library's traceback."""
         exc = sys.exc_info()[1]
@@ -359,7 +359,7 @@ class Server(ThreadingHTTPServer):
         self.server_close()
         return finished and not any(thread.is_alive() for thread in connections.values())
 
-    def _settle(self, seconds, hurry=lambda: False):
+    def _settle(self, seconds, hurry=lambda: False) -> bool:
         """Wait up to ``seconds`` (or until ``hurry()``) for the requests being answered; True when none is left."""
         deadline = time.monotonic() + seconds
         while self.busy and time.monotonic() < deadline and not hurry():
@@ -390,7 +390,7 @@ def serve_until_stopped(server, say=print, grace=STOP_GRACE):
         return 0
     signals = []
 
-    def on_signal(signum, frame):  # only records it: the main thread below acts on it
+    def on_signal(signum, frame) -> None:  # only records it: the main thread below acts on it
         signals.append(signum)
 
     # Ctrl-C (and SIGTERM) stop it even when it was started with SIGINT ignored (a background job

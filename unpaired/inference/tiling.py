@@ -78,7 +78,7 @@ def recorded_stats(generator, stats):
     ``stats[i]``, a list with one entry per pass through the layer."""
     handles = []
     for i, m in enumerate(_instance_norms(generator)):
-        def hook(module, args, i=i):
+        def hook(module, args, i=i) -> None:
             x = args[0].float()
             stats.setdefault(i, []).append((x.mean(dim=(2, 3), keepdim=True),
                                             x.var(dim=(2, 3), keepdim=True, unbiased=False)))

@@ -67,7 +67,7 @@ class Translator:
 
     def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",
                  precision="auto", size: int | None = None, batch_size: int | None = None, direction: str = "a2b",
-                 tile: int | None = None, seed: int = 0):
+                 tile: int | None = None, seed: int = 0) -> None:
         if size is not None and size < 1:
             raise UnpairedError(f"--size: {size!r} must be a positive number of pixels")
         self.device = device if isinstance(device, torch.device) else pick_device(device, "--device")
@@ -109,7 +109,7 @@ class Translator:
         t.step = state.get("step")
         return t
 
-    def describe(self):
+    def describe(self) -> str:
         prec = "bf16" if self.dtype == torch.bfloat16 else "fp32"
         seed = f", seed {self.seed}" if self.noise is not None else ""
         return f"{self.direction} on {self.device} {prec}{seed}"
@@ -259,7 +259,7 @@ def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
     files.remove_stale_temps_of([j.target for j in jobs] + ([grid] if grid is not None else []))
     groups: defaultdict[tuple[int, ...], list[tuple[Job, torch.Tensor]]] = defaultdict(list)  # shape -> [(job, x)]
 
-    def flush(shape):
+    def flush(shape) -> None:
         items = groups.pop(shape)
         ys = translator.translate_tensor(torch.stack([x for _, x in items]))
         for (job, x), y in zip(items, ys):

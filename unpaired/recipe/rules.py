@@ -33,7 +33,7 @@ MOVED_TO_OBJECTIVE = {"train.pool_size": "pool_size", "train.fuse_passes": "fuse
 RENAMED_METRICS = {"cycle_a": "cycle_l1_a", "cycle_b": "cycle_l1_b"}
 
 
-def renamed_metric(cfg, source):
+def renamed_metric(cfg, source) -> None:
     """``eval.metric`` under its current name, with one line when it was renamed."""
     new = RENAMED_METRICS.get(cfg.eval.metric)
     if new is not None:
@@ -87,7 +87,7 @@ def moved_override(key, name):
     return f"objective.params.{param}"
 
 
-def _moved(raw, name, old, param, value, source):
+def _moved(raw, name, old, param, value, source) -> None:
     takes = objective_takes(name, param)
     if takes is False:
         log.info("%s: %s: objective %r has no %s; ignored (before 0.2 it was an engine key CycleGAN read)",
@@ -128,7 +128,7 @@ def under(key, choice):
     return key == choice or key.startswith(choice + ".")
 
 
-def clear_swapped_params(cfg, swaps, dropped_quick, overrides=()):
+def clear_swapped_params(cfg, swaps, dropped_quick, overrides=()) -> None:
     """Empty the params of each swapped plugin; one line per plugin that had some (suggesting
     ``X.params.KEY=VALUE`` only when ``overrides`` give none for the new plugin)."""
     for choice, (old, new) in swaps.items():
@@ -144,7 +144,7 @@ def clear_swapped_params(cfg, swaps, dropped_quick, overrides=()):
         OmegaConf.update(cfg, f"{choice}.params", {}, merge=False)
 
 
-def find_data_paths(cfg, recipe_path):
+def find_data_paths(cfg, recipe_path) -> None:
     """Relative data paths that exist only from the recipe's folder (or the one above it)
     become absolute there, with one line saying so."""
     here = Path.cwd()

@@ -105,7 +105,7 @@ def recipe_inputs(cfg, run_dir, n=IMAGES):
     return held_out_inputs(dataset, n, note=shown_note(dataset, held_out), watch=list(cfg.train.watch))
 
 
-def shown_note(dataset, held_out):
+def shown_note(dataset, held_out) -> str:
     """What the report says of the images it shows from ``dataset`` when they are training
     images: the run has no held-out split (``held_out`` False), or the dataset says why its
     held-out split holds training images (its ``held_out_note``: a user's own folders)."""

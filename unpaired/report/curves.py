@@ -33,7 +33,7 @@ class Curves:
     eval_rows: list = field(default_factory=list)  # [(step, {metric: value})]
 
     @property
-    def empty(self):
+    def empty(self) -> bool:
         return not (self.phases or self.terms or self.schedule or self.evaluation)
 
 

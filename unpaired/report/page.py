@@ -37,7 +37,7 @@ table.scores { border-collapse: collapse; background: #fff; } table.scores td, t
 """
 
 
-def data_uri(image, fmt="PNG"):
+def data_uri(image, fmt="PNG") -> str:
     """A PIL image as a data: URI (``fmt`` PNG or JPEG)."""
     buf = io.BytesIO()
     if fmt == "JPEG":
@@ -47,14 +47,14 @@ def data_uri(image, fmt="PNG"):
     return f"data:image/{fmt.lower()};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
-def img(image, alt, cls="tile", fmt="JPEG", scale=1):
+def img(image, alt, cls="tile", fmt="JPEG", scale=1) -> str:
     """An <img> of a PIL image, its size written out (the page does not reflow as it loads)."""
     w, h = image.size
     return (f'<img class="{cls}" src="{data_uri(image, fmt)}" width="{w * scale}" height="{h * scale}" '
             f'alt="{escape(alt)}">')
 
 
-def section(title, body, note=""):
+def section(title, body, note="") -> str:
     note = f'<p class="note">{note}</p>' if note else ""
     return f"<section><h2>{escape(title)}</h2>{note}{body}</section>"
 
@@ -186,7 +186,7 @@ def grids_section(grids):
                    "<code>samples/step_*.png</code>: the training crops of the sample images, shown at twice their size.")
 
 
-def page(info, curves, timeline, figure, grids):
+def page(info, curves, timeline, figure, grids) -> str:
     """The whole document."""
     title = f"{info.name}: report"
     header = (f"<h1>{escape(info.name)}</h1><p class=\"meta\"><code>{escape(str(info.run_dir))}</code> · "

@@ -69,7 +69,7 @@ def value_range(series, clip=True):
     return low - pad, high + pad
 
 
-def fmt(value):
+def fmt(value) -> str:
     """A tick label: up to 3 significant digits."""
     return f"{value:.3g}"
 

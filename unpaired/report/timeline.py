@@ -111,13 +111,13 @@ def checkpoint_files(run_dir):
 class Timeline:
     """The timeline's translations, kept between refreshes of one process: {step: images}."""
 
-    def __init__(self, inputs, device, seed=0):
+    def __init__(self, inputs, device, seed=0) -> None:
         self.inputs = inputs
         self.device = torch.device(device)
         self.seed = int(seed)  # a stochastic translator's noise (the recipe's train.seed)
-        self.translated = {}
+        self.translated: dict = {}
 
-    def record(self, step, model):
+    def record(self, step, model) -> None:
         """Translate with ``model`` as it is at ``step`` (the live model at a checkpoint)."""
         if step not in self.translated:
             self.translated[step] = translate_inputs(model, self.inputs, self.device, self.seed)

@@ -46,7 +46,7 @@ def setup(device_name):
     return World(rank, size, local_rank)
 
 
-def teardown(world, together=True):
+def teardown(world, together=True) -> None:
     """Leave the process group; ``together``: after a barrier, since a rank that tears down
     while another still talks to it can abort (seen with gloo). Not after an error, when the
     other ranks may never reach the barrier."""

@@ -27,16 +27,16 @@ class Health:
     """Tracks the last checkpoint known good (its path and step) and checks each log and each
     checkpoint-to-be."""
 
-    def __init__(self, ckpt_path, saved_step=None):
+    def __init__(self, ckpt_path, saved_step=None) -> None:
         self.ckpt_path = ckpt_path
         self.saved_step = saved_step  # step of the checkpoint on disk (None: none written yet)
-        self.first = {}  # loss_<phase> -> its first logged value in this process
+        self.first: dict[str, float] = {}  # loss_<phase> -> its first logged value in this process
         self.warned = False
 
-    def saved(self, step):
+    def saved(self, step) -> None:
         self.saved_step = step
 
-    def last_good(self):
+    def last_good(self) -> str:
         if self.saved_step is None:
             return "no checkpoint had been written yet"
         return (f"the last good checkpoint, {self.ckpt_path} (step {self.saved_step}), is intact; "

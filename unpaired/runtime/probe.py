@@ -45,11 +45,11 @@ def bounded_construction(key, name, max_modules=MAX_MODULES, seconds=BUILD_SECON
         if time.monotonic() > deadline:
             raise _OverBudget(f"more than {seconds:g} s to build ({count['modules']:,} modules by then)")
 
-    def on_module(module, attr, submodule):
+    def on_module(module, attr, submodule) -> None:
         count["modules"] += 1
         check()
 
-    def on_param(module, attr, param):
+    def on_param(module, attr, param) -> None:
         if param is not None:
             count["params"] += param.numel()
         check()
@@ -135,7 +135,7 @@ def check_discriminator(net, key, name, in_channels, size, device="cpu"):
     return y
 
 
-def check_model(cfg, assembly, sizes, device="cpu"):
+def check_model(cfg, assembly, sizes, device="cpu") -> None:
     """Probe each network the objective built through ``parts`` (one per kind and channels) on
     images of ``sizes`` ((H, W) of A, of B); networks of the objective's own (CUT's F) are its
     business."""

@@ -64,13 +64,13 @@ class Lock:
     """A held lock: the open file (its flock) and its path. The descriptor is a plain int, so
     the lock lasts until :func:`release` or the end of the process, not until garbage collection."""
 
-    def __init__(self, path, fd):
+    def __init__(self, path, fd) -> None:
         self.path, self.fd = path, fd
 
     def __fspath__(self):
         return str(self.path)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Lock({str(self.path)!r})"
 
 
@@ -114,7 +114,7 @@ def _ident(fd):
     return st.st_dev, st.st_ino
 
 
-def release(lock):
+def release(lock) -> None:
     """Delete the lock file (while still holding it) and let go of it."""
     if not isinstance(lock, Lock):
         return

@@ -37,7 +37,7 @@ LINK_HINT = "remove the link (unpaired writes only files of its own)"
 
 
 # --------------------------------------------------------------------------- errors
-def no_space(exc):
+def no_space(exc) -> bool:
     """True for ENOSPC / EDQUOT, also when a library wraps it (torch's writer: RuntimeError)."""
     seen = exc
     while seen is not None:
@@ -49,7 +49,7 @@ def no_space(exc):
     return False
 
 
-def interrupted(exc):
+def interrupted(exc) -> bool:
     """True when ``exc`` is, or was raised while handling, a KeyboardInterrupt (torch's zip
     writer turns a Ctrl-C in the middle of a write into 'RuntimeError ... unexpected pos')."""
     seen = exc
@@ -79,7 +79,7 @@ def final_name(path):
     return path if pid is None else path.with_name(path.name[1:-len(f"{TEMP_MARK}{pid}")])
 
 
-def no_space_message(path, needed_bytes=None, intact=None):
+def no_space_message(path, needed_bytes=None, intact=None) -> str:
     """'no space left on the device of MOUNT while writing PATH: ...; what is intact'."""
     path = final_name(path)
     need = f": about {max(needed_bytes / 2**20, 0.1):.1f} MB needed" if needed_bytes else ""
@@ -129,7 +129,7 @@ def temp_name(path):
     return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
 
 
-def _fsync_folder(folder):
+def _fsync_folder(folder) -> None:
     try:  # make the rename itself durable
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -231,7 +231,7 @@ def _temp_owner(name):
     return int(pid) if pid.isdigit() and TEMP_MARK in name else None
 
 
-def pid_alive(pid):
+def pid_alive(pid) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -285,7 +285,7 @@ def link_target(path):
         return "?"
 
 
-def link_message(path, hint=LINK_HINT):
+def link_message(path, hint=LINK_HINT) -> str:
     return (f"{path} is a symbolic link (to {link_target(path)}): unpaired does not write through a link "
             f"it did not make; {hint}")
 
@@ -368,8 +368,8 @@ class Protected:
     """Files an output must never replace (the inputs), known by identity:
     ``protected.check(target, key)`` raises an UnpairedError naming both."""
 
-    def __init__(self, paths=()):
-        self.files = {}
+    def __init__(self, paths=()) -> None:
+        self.files: dict[tuple[int, int], Path] = {}
         for p in paths:
             self.add(p)
 
