@@ -25,9 +25,14 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import UnpairedError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 TEMP_MARK = ".tmp"  # .NAME.tmpPID
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -37,9 +42,9 @@ LINK_HINT = "remove the link (unpaired writes only files of its own)"
 
 
 # --------------------------------------------------------------------------- errors
-def no_space(exc) -> bool:
+def no_space(exc: BaseException) -> bool:
     """True for ENOSPC / EDQUOT, also when a library wraps it (torch's writer: RuntimeError)."""
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
             return True
@@ -49,10 +54,10 @@ def no_space(exc) -> bool:
     return False
 
 
-def interrupted(exc) -> bool:
+def interrupted(exc: BaseException) -> bool:
     """True when ``exc`` is, or was raised while handling, a KeyboardInterrupt (torch's zip
     writer turns a Ctrl-C in the middle of a write into 'RuntimeError ... unexpected pos')."""
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, KeyboardInterrupt):
             return True
@@ -60,7 +65,7 @@ def interrupted(exc) -> bool:
     return False
 
 
-def mount_point(path):
+def mount_point(path: str | os.PathLike) -> Path:
     """The mount point of the file system that holds ``path`` (for messages)."""
     p = Path(path).resolve()
     try:
@@ -72,14 +77,14 @@ def mount_point(path):
     return p
 
 
-def final_name(path):
+def final_name(path: str | os.PathLike) -> Path:
     """The output a temporary ``.NAME.tmpPID`` stands for (``path`` itself for other names)."""
     path = Path(path)
     pid = _temp_owner(path.name)
     return path if pid is None else path.with_name(path.name[1:-len(f"{TEMP_MARK}{pid}")])
 
 
-def no_space_message(path, needed_bytes=None, intact=None) -> str:
+def no_space_message(path: str | os.PathLike, needed_bytes: float | None = None, intact: str | None = None) -> str:
     """'no space left on the device of MOUNT while writing PATH: ...; what is intact'."""
     path = final_name(path)
     need = f": about {max(needed_bytes / 2**20, 0.1):.1f} MB needed" if needed_bytes else ""
@@ -89,7 +94,7 @@ def no_space_message(path, needed_bytes=None, intact=None) -> str:
     return f"no space left on the device of {mount_point(path.parent)} while writing {path}{need}; {intact}"
 
 
-def write_error(path, exc):
+def write_error(path: str | os.PathLike, exc: OSError) -> UnpairedError:
     """An UnpairedError for an OSError met while writing ``path``."""
     path = final_name(path)
     reason = exc.strerror or str(exc) or type(exc).__name__
@@ -98,7 +103,7 @@ def write_error(path, exc):
     return UnpairedError(f"cannot write {path} ({reason}); choose another output path")
 
 
-def check_folder_path(path, key):
+def check_folder_path(path: str | os.PathLike, key: str) -> Path:
     """An UnpairedError naming ``key`` when ``path`` exists and is not a folder (a file,
     /dev/null); the path otherwise (it may not exist yet)."""
     path = Path(path)
@@ -108,7 +113,7 @@ def check_folder_path(path, key):
     return path
 
 
-def ensure_folder(path, key):
+def ensure_folder(path: str | os.PathLike, key: str) -> Path:
     """Create the folder ``path`` (and its parents) for outputs; an UnpairedError naming
     ``key`` (the flag or recipe key) when it is a file, a device, or cannot be created."""
     path = check_folder_path(path, key)
@@ -123,13 +128,13 @@ def ensure_folder(path, key):
 
 
 # --------------------------------------------------------------------------- atomic writes
-def temp_name(path):
+def temp_name(path: str | os.PathLike) -> Path:
     """The temporary name of ``path`` for this process: ``.NAME.tmpPID`` beside it."""
     path = Path(path)
     return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
 
 
-def _fsync_folder(folder) -> None:
+def _fsync_folder(folder: str | os.PathLike) -> None:
     try:  # make the rename itself durable
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -141,7 +146,7 @@ def _fsync_folder(folder) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path, full_disk=None):
+def atomic_path(path: str | os.PathLike, full_disk: Callable[[], str] | None = None) -> Iterator[Path]:
     """Within: a temporary path beside ``path`` to write (by name: for writers that take a
     path; the parent folders are created); on success it is flushed to the disk and renamed
     to ``path``. On any failure the temporary is removed and ``path`` is as it was. A full disk raises an UnpairedError
@@ -175,7 +180,7 @@ def atomic_path(path, full_disk=None):
     _fsync_folder(path.parent)
 
 
-def _claim(tmp):
+def _claim(tmp: Path) -> None:
     """Create the temporary ``tmp`` as a new empty file of this process (``O_EXCL |
     O_NOFOLLOW``: never through a link planted at its name). What bore the name before, a link
     or the temporary of an earlier process with this pid, is removed first (the name holds
@@ -192,30 +197,31 @@ def _claim(tmp):
     raise OSError(errno.EEXIST, "its temporary name keeps reappearing", str(tmp))
 
 
-def _no_follow_opener(path, flags):
+def _no_follow_opener(path: str, flags: int) -> int:
     """An ``opener`` for :func:`open` that never follows a symbolic link at ``path``."""
     return os.open(path, flags | NOFOLLOW | CLOEXEC, 0o666)
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="wb", full_disk=None, **kwargs):
+def atomic_open(path: str | os.PathLike, mode: str = "wb", full_disk: Callable[[], str] | None = None,
+                **kwargs: Any) -> Iterator[IO[Any]]:
     """``open(path, mode)`` written atomically (see :func:`atomic_path`)."""
     with atomic_path(path, full_disk) as tmp:
         with open(tmp, mode, opener=_no_follow_opener, **kwargs) as f:
             yield f
 
 
-def write_bytes(path, data, full_disk=None):
+def write_bytes(path: str | os.PathLike, data: bytes, full_disk: Callable[[], str] | None = None) -> Path:
     with atomic_open(path, "wb", full_disk) as f:
         f.write(data)
     return Path(path)
 
 
-def write_text(path, text, full_disk=None):
+def write_text(path: str | os.PathLike, text: str, full_disk: Callable[[], str] | None = None) -> Path:
     return write_bytes(path, text.encode("utf-8"), full_disk)
 
 
-def save_image(img, path, format="PNG"):
+def save_image(img: Image.Image, path: str | os.PathLike, format: str = "PNG") -> Path:
     """A PIL image saved atomically (parent folders created)."""
     path = Path(path)
     with atomic_open(path) as f:
@@ -223,7 +229,7 @@ def save_image(img, path, format="PNG"):
     return path
 
 
-def _temp_owner(name):
+def _temp_owner(name: str) -> int | None:
     """The pid in a temporary's name ``.NAME.tmpPID`` (None for other names)."""
     if not name.startswith("."):
         return None
@@ -231,7 +237,7 @@ def _temp_owner(name):
     return int(pid) if pid.isdigit() and TEMP_MARK in name else None
 
 
-def pid_alive(pid) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -243,7 +249,7 @@ def pid_alive(pid) -> bool:
     return True
 
 
-def remove_stale_temps(folder, names=None):
+def remove_stale_temps(folder: str | os.PathLike, names: Iterable[str] | None = None) -> list[Path]:
     """Delete the ``.NAME.tmpPID`` files in ``folder`` left by writers that were killed (their
     pid is gone); ``names``: only the temporaries of these output names. Returns the paths
     removed."""
@@ -267,7 +273,7 @@ def remove_stale_temps(folder, names=None):
     return removed
 
 
-def remove_stale_temps_of(targets):
+def remove_stale_temps_of(targets: Iterable[str | os.PathLike]) -> list[Path]:
     """:func:`remove_stale_temps` for the temporaries of these output files only."""
     by_folder: dict[Path, set[str]] = {}
     for t in targets:
@@ -277,7 +283,7 @@ def remove_stale_temps_of(targets):
 
 
 # --------------------------------------------------------------------------- no writes through links
-def link_target(path):
+def link_target(path: str | os.PathLike[str]) -> str:
     """Where the symbolic link ``path`` points, as written in it ("?" when unreadable)."""
     try:
         return os.readlink(path)
@@ -285,12 +291,12 @@ def link_target(path):
         return "?"
 
 
-def link_message(path, hint=LINK_HINT) -> str:
+def link_message(path: str | os.PathLike[str], hint: str = LINK_HINT) -> str:
     return (f"{path} is a symbolic link (to {link_target(path)}): unpaired does not write through a link "
             f"it did not make; {hint}")
 
 
-def refuse_link(path, hint=LINK_HINT):
+def refuse_link(path: str | os.PathLike[str], hint: str = LINK_HINT) -> Path:
     """``path`` when it is no symbolic link (it may not exist); else an UnpairedError naming the
     link and where it points."""
     if os.path.islink(path):
@@ -298,7 +304,7 @@ def refuse_link(path, hint=LINK_HINT):
     return Path(path)
 
 
-def open_fd(path, flags, hint=LINK_HINT, single=True):
+def open_fd(path: str | os.PathLike[str], flags: int, hint: str = LINK_HINT, single: bool = True) -> int:
     """``os.open(path, flags)`` for writing in place, never through a link: ``O_NOFOLLOW``, so
     a symbolic link at ``path`` (a dangling one included) is an UnpairedError naming it and its
     target; the file opened must be a regular file (a FIFO or a device is refused, without
@@ -329,7 +335,7 @@ def open_fd(path, flags, hint=LINK_HINT, single=True):
     return fd
 
 
-def open_append(path, mode="a", hint=LINK_HINT, **kwargs):
+def open_append(path: str | os.PathLike[str], mode: str = "a", hint: str = LINK_HINT, **kwargs: Any) -> IO[Any]:
     """``open(path, mode)`` to append to a log (created when missing; ``mode`` "a" or "ab"),
     through :func:`open_fd`: never through a symbolic link, only into a regular file with one
     name. An OSError becomes an UnpairedError naming the path."""
@@ -349,7 +355,7 @@ def open_append(path, mode="a", hint=LINK_HINT, **kwargs):
 
 
 # --------------------------------------------------------------------------- identity
-def identity(path):
+def identity(path: str | os.PathLike) -> tuple[int, int] | None:
     """(device, inode) of the file ``path`` names (links followed), or None when absent."""
     try:
         st = os.stat(path)
@@ -358,7 +364,7 @@ def identity(path):
     return st.st_dev, st.st_ino
 
 
-def same_file(a, b):
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """True when ``a`` and ``b`` are one file (hard links, symbolic links, other spellings)."""
     ia = identity(a)
     return ia is not None and ia == identity(b)
@@ -368,23 +374,23 @@ class Protected:
     """Files an output must never replace (the inputs), known by identity:
     ``protected.check(target, key)`` raises an UnpairedError naming both."""
 
-    def __init__(self, paths=()) -> None:
+    def __init__(self, paths: Iterable[str | os.PathLike] = ()) -> None:
         self.files: dict[tuple[int, int], Path] = {}
         for p in paths:
             self.add(p)
 
-    def add(self, path):
+    def add(self, path: str | os.PathLike) -> Protected:
         ident = identity(path)
         if ident is not None:
             self.files.setdefault(ident, Path(path))
         return self
 
-    def holder(self, target):
+    def holder(self, target: str | os.PathLike) -> Path | None:
         """The protected file ``target`` is (by identity), or None."""
         ident = identity(target)
         return None if ident is None else self.files.get(ident)
 
-    def check(self, target, key, hint="choose another output"):
+    def check(self, target: str | os.PathLike, key: str, hint: str = "choose another output") -> str | os.PathLike:
         found = self.holder(target)
         if found is not None:
             same = "" if os.path.abspath(found) == os.path.abspath(target) else \
