@@ -280,6 +280,27 @@ def test_inference_never_augments(tiny_recipe):
     assert not any(m._forward_pre_hooks for m in translators.modules())
 
 
+def test_a_training_builds_its_augmentation_once(tiny_recipe, monkeypatch):
+    """check_recipe builds it (its param values checked before any data); assemble hooks that
+    one onto the discriminators instead of building another."""
+    from unpaired.registry import Registry
+
+    built = []
+    create = Registry.create
+
+    def counting(self, kind, name, *args, **kwargs):
+        module = create(self, kind, name, *args, **kwargs)
+        if kind == "augmentation":
+            built.append(module)
+        return module
+
+    monkeypatch.setattr(Registry, "create", counting)
+    trainer = Trainer(tiny_recipe("augment.name=diffaugment", "train.max_steps=1", FP32))
+    assert len(built) == 1
+    assert trainer.augmentation.module is built[0]
+    assert all(net._forward_pre_hooks for net in trainer.assembly.discriminators())
+
+
 @pytest.mark.slow
 def test_resume_with_ada_is_bit_exact(tiny_recipe, tmp_path):
     # p starts where the augmentation acts, adjusts every 3 steps (across the resume: statistics

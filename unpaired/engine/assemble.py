@@ -136,16 +136,20 @@ class Assembly:
 
 def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, purpose: str = "train",
              losses: dict | None = None, factory=None, label: str | None = None, params: dict | None = None,
-             warn: bool = True) -> Assembly:
+             warn: bool = True, checked: Any = None) -> Assembly:
     """The recipe's objective built through :class:`Parts` and checked against the contract.
     ``channels``: the image channels of domains A and B (the data's; a checkpoint stores them);
     ``rank``: this process under torchrun; ``purpose``: "train" or "inference" (see Parts);
-    ``losses``: already resolved ones (else resolved here). ``factory`` (with ``params``) builds a
+    ``losses``: already resolved ones (else resolved here); ``checked``: what
+    ``unpaired.engine.build.check_recipe`` resolved and built (its losses and augmentation,
+    used as they are). ``factory`` (with ``params``) builds a
     given factory instead of the recipe's ``objective`` (unpaired.testing); ``label`` names it in
     errors (default: the factory's ``__name__``). For training,
     the recipe's ``augment`` is hooked onto every discriminator ``parts`` built
     (``assembly.augmentation``, unpaired.engine.augment)."""
     registry = registry or get_registry()
+    if checked is not None:
+        losses = checked.losses
     given = factory  # built as given (its label, else its name, in errors), never looked up
     name = label or (getattr(given, "__name__", None) if given is not None else None) or cfg.objective.name
     if factory is None:
@@ -164,7 +168,7 @@ def assemble(cfg: DictConfig, registry=None, channels=(3, 3), rank: int = 0, pur
     check_objective_shape(objective, name, parts)
     assembly = Assembly(objective, parts, losses)
     if purpose != "inference":  # translation never augments (it never calls a discriminator)
-        augmentation = build_augmentation(cfg, registry, rank)
+        augmentation = checked.augmentation if checked is not None else build_augmentation(cfg, registry, rank)
         if augmentation is not None:
             assembly.augmentation = attach(augmentation, assembly.discriminators(augmented=True), assembly.adversarial)
     return assembly

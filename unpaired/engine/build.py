@@ -2,12 +2,15 @@
 provenance. The objective itself is assembled in unpaired.engine.assemble. Errors name the recipe key."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig
 
 from . import conditions
 from .assemble import declared_losses, resolve_losses
+from .augment import Augmentation
+from .augment import build as build_augmentation
 from ..recipe.config import plain
 from ..errors import UnpairedError
 from ..loading import get_registry, load_plugin_file
@@ -21,10 +24,22 @@ def load_recipe_plugins(cfg: DictConfig) -> Registry:
     return get_registry()
 
 
-def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str, dict]:
+@dataclass
+class CheckedRecipe:
+    """What :func:`check_recipe` resolved and built on its way, for ``assemble(checked=...)``,
+    so nothing is resolved or built twice: the objective's losses ({role: {name, weight,
+    params}}) and the recipe's augmentation (None without one), not yet hooked onto a network."""
+
+    losses: dict[str, dict]
+    augmentation: Augmentation | None = None
+
+
+def check_recipe(cfg: DictConfig, registry: Registry | None = None, rank: int = 0) -> CheckedRecipe:
     """Every plugin name and param the recipe uses, checked before any data or network is
-    touched; every problem found is reported at once (one UnpairedError, a line each). Returns
-    the objective's losses resolved ({role: {name, weight, params}}, unpaired.engine.assemble)."""
+    touched; every problem found is reported at once (one UnpairedError, a line each). The
+    augmentation is built here (cheap, no data: its param values are checked too), for this
+    ``rank``; networks are built only when the objective needs conditions of them, on the meta
+    device (no memory, no weights), to ask which conditions they take."""
     registry = registry or get_registry()
     problems = []
 
@@ -45,8 +60,7 @@ def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str,
     for role, choice in losses.items():
         if choice["name"] is not None:
             check(registry.check_params, "loss", choice["name"], choice["params"], key=f"losses.{role}")
-    if cfg.augment.name is not None:  # built here (cheap, no data): its param values are checked too
-        check(registry.create, "augmentation", cfg.augment.name, plain(cfg.augment.params), key="augment")
+    augmentation = check(build_augmentation, cfg, registry, rank)
     if entry is not None:
         for kind in conditions.KINDS:
             check(check_conditions, cfg, registry, entry.factory, kind)
@@ -56,7 +70,7 @@ def check_recipe(cfg: DictConfig, registry: Registry | None = None) -> dict[str,
     problems = list(dict.fromkeys(problems))  # a bad param is found by check_params and by a build
     if problems:
         raise UnpairedError(problems=problems)
-    return losses
+    return CheckedRecipe(losses, augmentation)
 
 
 def check_conditions(cfg: DictConfig, registry: Registry, factory: Any, kind: str) -> None:

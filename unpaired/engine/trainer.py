@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from ..store import checkpoint, files, rng
 from .assemble import assemble
-from .build import build_dataset, check_recipe, data_problems, load_recipe_plugins, provenance
+from .build import CheckedRecipe, build_dataset, check_recipe, data_problems, load_recipe_plugins, provenance
 from ..recipe.config import as_typed, for_checkpoint, to_yaml
 from ..data import fixed_items, make_loader
 from ..data.held_out import watch_images
@@ -131,12 +131,12 @@ class Trainer:
         state = self._previous_state(resume)
         registry = load_recipe_plugins(cfg)
         try:  # every name and param, before any data or network is touched
-            losses = check_recipe(cfg, registry)
+            checked = check_recipe(cfg, registry, rank=self.world.rank)
         except UnpairedError as exc:  # named together with what the data would refuse
             found = exc.problems or [str(exc)]
             raise UnpairedError(problems=list(dict.fromkeys(found + data_problems(cfg, registry)))) from None
         self._pick_device()
-        self._build(registry, losses)
+        self._build(registry, checked)
         # a no-op unless training in fp16 (it then scales losses against underflow)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.optimizers = PhaseOptimizers(self.objective.param_groups(), cfg.train.lr, cfg.train.betas,
@@ -178,7 +178,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.channels_last = t.channels_last if t.channels_last is not None else self.device.type == "cuda"
 
-    def _build(self, registry: Registry, losses: dict) -> None:
+    def _build(self, registry: Registry, checked: CheckedRecipe) -> None:
         """The datasets and the objective (its networks initialised where built, on the device, probed)."""
         cfg, t = self.cfg, self.cfg.train
         rng.seed_all(t.seed)  # torch's, Python's and NumPy's: the same initial weights on every rank
@@ -188,7 +188,7 @@ class Trainer:
             watch_images(t.watch, 3, 16)
         self.channels, sizes = probe.check_dataset(self.dataset, cfg.data.name)
         # the objective: its networks, losses and per-rank state (e.g. CycleGAN's history pools)
-        self.assembly = assemble(cfg, registry, self.channels, rank=self.world.rank, losses=losses)
+        self.assembly = assemble(cfg, registry, self.channels, rank=self.world.rank, checked=checked)
         self.objective = self.assembly.objective
         layout = torch.channels_last if self.channels_last else torch.preserve_format
         self.objective.to(self.device, memory_format=layout)
@@ -197,7 +197,7 @@ class Trainer:
         if self.augmentation is not None:
             self.augmentation.to(self.device)
         probe.check_model(cfg, self.assembly, sizes, self.device)
-        self.provenance = provenance(cfg, registry, losses)
+        self.provenance = provenance(cfg, registry, checked.losses)
 
     def _plan_steps(self) -> None:
         """Steps per epoch (one step: a batch on every rank) and the run's total."""
