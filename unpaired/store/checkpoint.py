@@ -76,7 +76,7 @@ def load(path: str | os.PathLike, map_location: str = "cpu") -> dict:
     return upgrade(state)
 
 
-def peek(path):
+def peek(path: str | os.PathLike) -> dict | None:
     """A checkpoint file's state with its tensors memory-mapped, not read (cheap for the
     step, the recipe, the run's first line); None when the file cannot be read."""
     try:
@@ -86,7 +86,7 @@ def peek(path):
     return state if isinstance(state, dict) else None
 
 
-def peek_step(path):
+def peek_step(path: str | os.PathLike) -> int | None:
     """The step a checkpoint file holds (see :func:`peek`), or None."""
     step = (peek(path) or {}).get("step")
     return step if isinstance(step, int) else None
@@ -126,12 +126,12 @@ def present(path: Path) -> bool:
 STEP_FILE = re.compile(r"step_(\d+)\.pt")
 
 
-def step_file(folder, step):
+def step_file(folder: str | os.PathLike, step: int) -> Path:
     """``folder/step_<N>.pt``: the checkpoint ``train.keep_every`` keeps of step N."""
     return Path(folder) / f"step_{int(step)}.pt"
 
 
-def kept_steps(folder):
+def kept_steps(folder: str | os.PathLike) -> dict[int, Path]:
     """{step: path} of the step checkpoints in ``folder`` (a run's checkpoints/), by step."""
     folder = Path(folder)
     found = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -68,7 +69,7 @@ def seeded(seed: int, cuda: bool = True) -> Iterator[None]:
                 np.random.set_state(np_state)
 
 
-def check_rng_state(state, source):
+def check_rng_state(state: Any, source: str) -> None:
     """An UnpairedError (starting with ``source``) unless ``state`` is a random state that
     :func:`set_rng_state` takes; the current state is kept either way."""
     saved = rng_state()
