@@ -28,10 +28,17 @@ and not); pass ``sizes=`` for an architecture that needs other multiples (a U-Ne
 multiples of 2**num_downs). ``sizes``, ``channels`` (and ``items`` of ``check_dataset``) are
 options of the checks, not params, so a factory param of the same name can't be passed here.
 """
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
 import torch
 from torch import nn
 
 from .runtime import contract
+
+if TYPE_CHECKING:
+    from .engine.assemble import Assembly
+    from .hookspecs import AdversarialLoss, ReconstructionLoss
 
 __all__ = [
     "check_generator",
@@ -51,7 +58,8 @@ FEATURE_SIZES = ((48, 40), (32, 32))
 BATCH = 2
 
 
-def check_generator(factory, *, channels=GENERATOR_CHANNELS, sizes=GENERATOR_SIZES, **params) -> None:
+def check_generator(factory: Callable[..., Any] | str, *, channels: Iterable[tuple[int, int]] = GENERATOR_CHANNELS,
+                    sizes: Sequence[tuple[int, int]] = GENERATOR_SIZES, **params: Any) -> None:
     """``factory(in_channels, out_channels, **params)`` -> an nn.Module mapping (N, Cin, H, W)
     to (N, Cout, H, W) in [-1, 1], finite, with gradients reaching every trainable parameter
     and the input; for each (Cin, Cout) in ``channels`` and (H, W) in ``sizes``."""
@@ -71,7 +79,8 @@ def check_generator(factory, *, channels=GENERATOR_CHANNELS, sizes=GENERATOR_SIZ
         _gradients_flow(g, x, y.mean(), where)
 
 
-def check_discriminator(factory, *, channels=DISCRIMINATOR_CHANNELS, sizes=DISCRIMINATOR_SIZES, **params) -> None:
+def check_discriminator(factory: Callable[..., Any] | str, *, channels: Iterable[int] = DISCRIMINATOR_CHANNELS,
+                        sizes: Sequence[tuple[int, int]] = DISCRIMINATOR_SIZES, **params: Any) -> None:
     """``factory(in_channels, **params)`` -> an nn.Module mapping (N, C, H, W) to raw logits
     (N, 1, h, w) or (N, 1): finite, of both signs (no sigmoid), with gradients reaching every
     trainable parameter and the input; for each C in ``channels`` and (H, W) in ``sizes``."""
@@ -92,7 +101,7 @@ def check_discriminator(factory, *, channels=DISCRIMINATOR_CHANNELS, sizes=DISCR
         _gradients_flow(d, x, out.mean(), where)
 
 
-def check_loss(factory, **params) -> None:
+def check_loss(factory: Callable[..., Any] | str, **params: Any) -> None:
     """``factory(**params)`` -> an adversarial loss (``generator_loss`` and
     ``discriminator_loss``, told apart as the engine does) or a reconstruction loss
     (a callable ``(output, target)``). Both return finite scalars that gradients flow through;
@@ -110,7 +119,7 @@ def check_loss(factory, **params) -> None:
         _check_reconstruction(loss, label)
 
 
-def check_dataset(factory, *, items=(0, -1), **params) -> None:
+def check_dataset(factory: Callable[..., Any] | str, *, items: Iterable[int] = (0, -1), **params: Any) -> None:
     """``factory(**params)`` -> a torch Dataset, non-empty, whose items (those at indices
     ``items``) are dicts with "A" and "B" float32 tensors (C, H, W) in [-1, 1], H and W
     multiples of 4."""
@@ -133,7 +142,8 @@ def check_dataset(factory, *, items=(0, -1), **params) -> None:
             _expect(t.min() >= -1 and t.max() <= 1, f"{where}: values [{t.min():.3g}, {t.max():.3g}], not in [-1, 1]")
 
 
-def check_feature_extractor(factory, *, sizes=FEATURE_SIZES, **params) -> None:
+def check_feature_extractor(factory: Callable[..., Any] | str, *, sizes: Iterable[tuple[int, int]] = FEATURE_SIZES,
+                            **params: Any) -> None:
     """``factory(**params)`` -> an nn.Module with an int ``dim`` D mapping images (N, 3, H, W)
     in [-1, 1] of any size to finite features (N, D), the same for the same images."""
     factory, label = _resolve("feature_extractor", factory, params)
@@ -154,7 +164,8 @@ def check_feature_extractor(factory, *, sizes=FEATURE_SIZES, **params) -> None:
                     f"{label}: an image's features change with the call or the batch (eval mode?)")
 
 
-def check_augmentation(factory, *, channels=(3, 1), sizes=((32, 32), (32, 48)), **params):
+def check_augmentation(factory: Callable[..., Any] | str, *, channels: Iterable[int] = (3, 1),
+                       sizes: Sequence[tuple[int, int]] = ((32, 32), (32, 48)), **params: Any) -> Any:
     """``factory(**params)`` -> an augmentation (register_augmentations in unpaired.hookspecs):
     ``augment(images, generator)`` gives a finite float32 tensor of the images' shape; gradients
     reach the images; every random number comes from ``generator`` (torch's global generator is
@@ -224,7 +235,8 @@ def check_augmentation(factory, *, channels=(3, 1), sizes=((32, 32), (32, 48)), 
     return aug
 
 
-def _augment(aug, x, seed, where):
+def _augment(aug: Callable[[torch.Tensor, torch.Generator], Any], x: torch.Tensor, seed: int | torch.Generator,
+             where: str) -> Any:
     generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
     try:
         return aug(x, generator)
@@ -233,7 +245,7 @@ def _augment(aug, x, seed, where):
 
 
 # --- losses ------------------------------------------------------------------------------------
-def _check_adversarial(loss, label) -> None:
+def _check_adversarial(loss: "AdversarialLoss", label: str) -> None:
     for shape in ((BATCH, 1, 6, 6), (BATCH, 1)):
         real = torch.randn(shape, requires_grad=True)
         fake = torch.randn(shape, requires_grad=True)
@@ -255,7 +267,7 @@ def _check_adversarial(loss, label) -> None:
         _check_penalty(penalty, label)
 
 
-def _check_penalty(penalty, label) -> None:
+def _check_penalty(penalty: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor], label: str) -> None:
     _expect(callable(penalty), f"{label}.penalty is not callable")
     torch.manual_seed(0)
     d = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, padding=1))
@@ -269,7 +281,7 @@ def _check_penalty(penalty, label) -> None:
     _expect(any(gr.abs().sum() > 0 for gr in grads), f"{label}.penalty passes no gradient to the discriminator")
 
 
-def _check_reconstruction(loss, label) -> None:
+def _check_reconstruction(loss: "ReconstructionLoss", label: str) -> None:
     _expect(callable(loss), f"{label}: built a {type(loss).__name__}: neither adversarial (generator_loss and "
                             "discriminator_loss) nor a reconstruction loss callable as loss(output, target)")
     torch.manual_seed(0)
@@ -288,8 +300,11 @@ SMALL_GENERATOR = ("resnet", {"ngf": 4, "n_blocks": 5})  # 5 blocks: CUT's block
 SMALL_DISCRIMINATOR = ("patchgan", {"ndf": 4, "n_layers": 2})
 
 
-def check_objective(factory, *, generator=SMALL_GENERATOR, discriminator=SMALL_DISCRIMINATOR, losses=None,
-                    channels=(3, 3), size=(32, 32), batch=BATCH, **params):
+def check_objective(factory: Callable[..., Any] | str, *,
+                    generator: tuple[str, Mapping[str, Any]] = SMALL_GENERATOR,
+                    discriminator: tuple[str, Mapping[str, Any]] = SMALL_DISCRIMINATOR,
+                    losses: Mapping[str, Mapping[str, Any]] | None = None, channels: tuple[int, int] = (3, 3),
+                    size: tuple[int, int] = (32, 32), batch: int = BATCH, **params: Any) -> dict[str, torch.Tensor]:
     """``factory(parts, **params)`` -> an objective that keeps the contract (register_objectives
     in unpaired.hookspecs), assembled and stepped as the engine does it (unpaired.engine.assemble,
     unpaired.engine.phases): its param groups partition the trainable parameters, its translators map
@@ -351,15 +366,15 @@ class _AugmentationSpy:
         self.outputs: list = []
         self.bypassed = 0  # discriminator forwards in training mode on an input that skipped the hook
 
-    def __call__(self, images, generator):
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         out = images.clone()
         self.outputs.append(out)
         return out
 
-    def watch(self, net) -> None:
+    def watch(self, net: nn.Module) -> None:
         forward = net.forward
 
-        def watched(x, *args, **kwargs):
+        def watched(x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
             if net.training and not any(x is out for out in self.outputs):
                 self.bypassed += 1
             return forward(x, *args, **kwargs)
@@ -367,7 +382,9 @@ class _AugmentationSpy:
         net.forward = watched
 
 
-def _assemble(factory, label, params, generator, discriminator, losses, channels, seed):
+def _assemble(factory: Callable[..., Any], label: str, params: dict[str, Any],
+              generator: tuple[str, Mapping[str, Any]], discriminator: tuple[str, Mapping[str, Any]],
+              losses: Mapping[str, Mapping[str, Any]] | None, channels: tuple[int, int], seed: int) -> "Assembly":
     from omegaconf import OmegaConf
 
     from .engine.assemble import assemble
@@ -393,7 +410,11 @@ def _assemble(factory, label, params, generator, discriminator, losses, channels
         raise AssertionError(str(exc)) from None
 
 
-def _objective_step(factory, label, params, generator, discriminator, losses, channels, size, batch, seed, spy=None):
+def _objective_step(factory: Callable[..., Any], label: str, params: dict[str, Any],
+                    generator: tuple[str, Mapping[str, Any]], discriminator: tuple[str, Mapping[str, Any]],
+                    losses: Mapping[str, Mapping[str, Any]] | None, channels: tuple[int, int], size: tuple[int, int],
+                    batch: int, seed: int, spy: "_AugmentationSpy | None" = None,
+                    ) -> tuple[Any, "Assembly", dict[str, torch.Tensor]]:
     """(objective, assembly, terms) after one train_step as the engine runs it, checked; with
     ``spy`` (an _AugmentationSpy) hooked onto the discriminators as the engine's augmentation."""
     from .engine.augment import Augmentation, attach
@@ -422,7 +443,7 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
         for net in assembly.discriminators(augmented=True):
             spy.watch(net)
 
-    def update(phase, loss):
+    def update(phase: str, loss: torch.Tensor) -> bool:
         _expect(phase in groups, f"{label}: update({phase!r}) names no phase of param_groups() ({', '.join(groups)})")
         _scalar(loss, f"{label}: the loss given to update({phase!r})")
         others = [p for ph, ps in groups.items() if ph != phase for p in ps]
@@ -454,7 +475,7 @@ def _objective_step(factory, label, params, generator, discriminator, losses, ch
     return obj, assembly, terms
 
 
-def _check_stochastic(module, x, where):
+def _check_stochastic(module: nn.Module, x: torch.Tensor, where: str) -> None:
     """A translator that declares noise inputs (unpaired.engine.noise) takes them and draws nothing
     else: the same noise gives the same output, other noise another one."""
     from .errors import UnpairedError
@@ -473,7 +494,7 @@ def _check_stochastic(module, x, where):
     _expect(not torch.equal(first, another), f"{where}: the same output for other noise: its noise_inputs are unused")
 
 
-def _same_state(x, y):
+def _same_state(x: object, y: object) -> bool:
     if isinstance(x, torch.Tensor):
         return isinstance(y, torch.Tensor) and x.shape == y.shape and torch.equal(x, y)
     if isinstance(x, dict):
@@ -484,7 +505,7 @@ def _same_state(x, y):
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def _resolve(kind, factory, params):
+def _resolve(kind: str, factory: Callable[..., Any] | str, params: dict[str, Any]) -> tuple[Callable[..., Any], str]:
     """(the factory, a label for messages); a name is looked up in the registry, and the params
     are checked against its signature as a recipe's are."""
     if isinstance(factory, str):
@@ -496,48 +517,49 @@ def _resolve(kind, factory, params):
     return factory, f"{kind} {getattr(factory, '__name__', factory)!r}"
 
 
-def _build(factory, label, params, **engine_args):
+def _build(factory: Callable[..., Any], label: str, params: dict[str, Any], **engine_args: int) -> Any:
     obj = factory(**engine_args, **params)
     if engine_args:
         _expect(isinstance(obj, nn.Module), f"{label}: factory returned {type(obj).__name__}, not an nn.Module")
     return obj
 
 
-def _forward(net, x, where):
+def _forward(net: Callable[[torch.Tensor], Any], x: torch.Tensor, where: str) -> Any:
     try:
         return net(x)
     except Exception as exc:
         raise AssertionError(f"{where}: forward of {tuple(x.shape)} raised {type(exc).__name__}: {exc}") from exc
 
 
-def _gradients_flow(net, x, objective, where) -> None:
+def _gradients_flow(net: nn.Module, x: torch.Tensor, objective: torch.Tensor, where: str) -> None:
     objective.backward()
     params = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     _expect(params, f"{where}: has no trainable parameters")
     missing = [n for n, p in params if p.grad is None]
     _expect(not missing, f"{where}: no gradient reaches {', '.join(missing[:5])}")
-    bad = [n for n, p in params if not torch.isfinite(p.grad).all()]
+    bad = [n for n, p in params if not torch.isfinite(cast(torch.Tensor, p.grad)).all()]  # grads: none is None
     _expect(not bad, f"{where}: non-finite gradients in {', '.join(bad[:5])}")
-    _expect(any(p.grad.abs().sum() > 0 for _, p in params), f"{where}: every parameter gradient is zero")
+    _expect(any(cast(torch.Tensor, p.grad).abs().sum() > 0 for _, p in params),
+            f"{where}: every parameter gradient is zero")
     _expect(x.grad is not None and x.grad.abs().sum() > 0, f"{where}: no gradient reaches the input")
 
 
-def _images(n, c, h, w):
+def _images(n: int, c: int, h: int, w: int) -> torch.Tensor:
     return torch.rand(n, c, h, w) * 2 - 1
 
 
-def _scalar(value, where) -> None:
+def _scalar(value: Any, where: str) -> None:
     _expect(isinstance(value, torch.Tensor) and value.dim() == 0,
             f"{where}: returned {tuple(getattr(value, 'shape', ())) or type(value).__name__}, expected a scalar tensor")
     _finite(value, where)
 
 
-def _finite(t, where):
+def _finite(t: torch.Tensor, where: str) -> None:
     if not torch.isfinite(t).all():
         raise AssertionError(f"{where}: contains NaN or inf")
 
 
-def _expect(condition, message):
+def _expect(condition: object, message: str) -> None:
     if not condition:
         raise AssertionError(message)
 
