@@ -22,7 +22,7 @@ every connection is closed and every handler thread joined before the process ex
 """
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import contextlib
 import io
@@ -37,9 +37,11 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image, UnidentifiedImageError
@@ -50,6 +52,9 @@ from ..errors import UnpairedError
 from .serve_page import PAGE
 from .tiling import large_images
 from .translate import Translator
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger("unpaired")
 CACHED_TRANSLATORS = 2  # (direction, step) pairs kept loaded
@@ -65,12 +70,12 @@ class Limits:
 
 
 class HttpError(Exception):
-    def __init__(self, status, message) -> None:
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
 
 
-def abandoned():
+def abandoned() -> HttpError:
     return HttpError(503, "the server is stopping: this translation was abandoned")
 
 
@@ -78,12 +83,13 @@ class App:
     """What the server serves: a run's generators, loaded on first use and kept for the
     next request (the last ``CACHED_TRANSLATORS`` direction and step pairs)."""
 
-    def __init__(self, run, limits=None, device="auto", precision="auto", tile=None, plugins=()) -> None:
+    def __init__(self, run: str | os.PathLike, limits: Limits | None = None, device: str = "auto",
+                 precision: str = "auto", tile: int | None = None, plugins: Iterable[str | os.PathLike] = ()) -> None:
         from ..engine.restore import open_checkpoint
 
         self.run = Path(run)
         self.limits = limits or Limits()
-        self.options = {"device": device, "precision": precision, "tile": tile}
+        self.options: dict[str, Any] = {"device": device, "precision": precision, "tile": tile}
         state, path, cfg = open_checkpoint(self.run, plugins=plugins)  # a bad run: an error before serving
         self.name = self.run.name if self.run.is_dir() else path.name
         self.objective = state.get("objective", "?")
@@ -100,10 +106,10 @@ class App:
         self.translators[(self.directions[0], self._version(None))] = first  # the common request, ready
         self.device = first.device
 
-    def _ready(self, translator):
+    def _ready(self, translator: Translator) -> Translator:
         """``translator`` with a check before every layer of its generator: once cancelled, the
         translation in progress ends at its next layer (no tiling code needs to know)."""
-        def check(module, args):
+        def check(module: nn.Module, args: tuple[Any, ...]) -> None:
             if self.cancelled:
                 raise abandoned()
         for module in translator.generator.modules():
@@ -113,21 +119,21 @@ class App:
     def describe(self) -> str:
         return f"{self.run} ({self.objective}, {' and '.join(self.directions)}, on {self.device})"
 
-    def latest_step(self):
+    def latest_step(self) -> int | None:
         return checkpoint.peek_step(checkpoint.resolve(self.run))
 
-    def steps(self):
+    def steps(self) -> list[int]:
         """The steps a request may name: the kept ones and the latest."""
         kept = set(checkpoint.kept_steps(self.run / "checkpoints")) if self.run.is_dir() else set()
         latest = self.latest_step()
         return sorted(kept | ({latest} if latest is not None else set()))
 
-    def info(self):
+    def info(self) -> dict[str, object]:
         return {"run": self.name, "objective": self.objective, "directions": self.directions, "steps": self.steps(),
                 "latest_step": self.latest_step(), "max_upload_bytes": self.limits.upload_bytes,
                 "max_pixels": self.limits.pixels}
 
-    def _version(self, step):
+    def _version(self, step: int | None) -> int | tuple[str, int, int]:
         """What identifies the weights of ``step`` (None: latest.pt, which training may replace)."""
         if step is not None:
             return step
@@ -135,7 +141,7 @@ class App:
         stat = path.stat()
         return ("latest", stat.st_mtime_ns, stat.st_size)
 
-    def translator(self, direction, step):
+    def translator(self, direction: str, step: int | None) -> Translator:
         if direction not in self.directions:
             raise HttpError(400, f"direction {direction!r}: this run ({self.objective}) translates "
                                  f"{' and '.join(self.directions)}")
@@ -151,7 +157,7 @@ class App:
         self.translators.move_to_end(key)
         return self.translators[key]
 
-    def check_size(self, data):
+    def check_size(self, data: bytes) -> tuple[int, int]:
         """(width, height) of an upload, read from its header; 413 for more pixels than the
         limit, 415 for what is not an image. Nothing is decoded yet."""
         try:
@@ -170,7 +176,7 @@ class App:
                                  "against decompression bombs; unpaired serve --max-megapixels raises it)")
         return width, height
 
-    def translate(self, data, direction="a2b", step=None):
+    def translate(self, data: bytes, direction: str = "a2b", step: int | None = None) -> bytes:
         """An upload's translation as PNG bytes (raises HttpError)."""
         with self.lock, large_images():  # one at a time; PIL's own pixel limit is ours while inside
             self.check_size(data)
@@ -193,10 +199,11 @@ class Handler(BaseHTTPRequestHandler):
     def app(self) -> App:
         return cast(Server, self.server).app
 
-    def log_message(self, format, *args) -> None:
+    def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
-    def send(self, status, body, content_type="text/plain; charset=utf-8", headers=()) -> None:
+    def send(self, status: int, body: str | bytes, content_type: str = "text/plain; charset=utf-8",
+             headers: Iterable[tuple[str, str]] = ()) -> None:
         if isinstance(body, str):
             body = body.encode("utf-8")
         self.send_response(status)
@@ -219,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send(404, f"no page {path}: the page is /, the API POST /translate?direction=a2b\n")
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         parts = urlsplit(self.path)
         with cast(Server, self.server).working():
             if parts.path != "/translate":
@@ -243,7 +250,7 @@ class Handler(BaseHTTPRequestHandler):
                 answer = (500, f"translation failed: {type(exc).__name__}: {exc}\n")
             self.send(*answer)
 
-    def query(self, text):
+    def query(self, text: str) -> tuple[str, int | None]:
         query = parse_qs(text)
         direction = query.get("direction", ["a2b"])[-1]
         step = query.get("step", [""])[-1]
@@ -251,7 +258,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(400, f"step {step[:40]!r} is not a step number (digits 0-9)")
         return direction, int(step) if step else None
 
-    def body(self):
+    def body(self) -> bytes:
         """The request body, at most the upload limit (411 without a length, 413 above it, 400
         when it ends before the length it announced)."""
         announced = (self.headers.get("Content-Length") or "").strip()
@@ -272,7 +279,7 @@ class Handler(BaseHTTPRequestHandler):
                                  "announced")
         return data
 
-    def discard(self, length, most=256 * 2**20) -> None:
+    def discard(self, length: int, most: int = 256 * 2**20) -> None:
         """Read and drop a refused body (a client that is still sending would otherwise see the
         connection reset instead of the answer); a very large one is cut off."""
         left = min(length, most)
@@ -289,7 +296,7 @@ class Server(ThreadingHTTPServer):
     threads, so that :meth:`stop` can finish or abandon the requests in progress and join them."""
     daemon_threads = True  # stop() joins them; a thread that will not end never holds up the exit
 
-    def __init__(self, address, app) -> None:
+    def __init__(self, address: tuple[str, int], app: App) -> None:
         host = address[0]
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__(address, Handler)
@@ -304,7 +311,8 @@ class Server(ThreadingHTTPServer):
         host, port = cast("tuple[str, int]", self.server_address[:2])
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
-    def process_request_thread(self, request, client_address) -> None:
+    def process_request_thread(self, request: socket.socket | tuple[bytes, socket.socket],
+                               client_address: Any) -> None:
         with self.guard:
             self.connections[request] = threading.current_thread()
         try:
@@ -314,7 +322,7 @@ class Server(ThreadingHTTPServer):
                 self.connections.pop(request, None)
 
     @contextlib.contextmanager
-    def working(self):
+    def working(self) -> Iterator[None]:
         """Within: a request is being answered (a stop waits for it)."""
         with self.guard:
             self.busy += 1
@@ -324,7 +332,7 @@ class Server(ThreadingHTTPServer):
             with self.guard:
                 self.busy -= 1
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         """A client that went away (reset, closed, timed out) is one log line; anything else
         the standard library's traceback."""
         exc = sys.exc_info()[1]
@@ -334,7 +342,7 @@ class Server(ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)
 
-    def stop(self, grace=STOP_GRACE, hurry=lambda: False):
+    def stop(self, grace: float = STOP_GRACE, hurry: Callable[[], bool] = lambda: False) -> bool:
         """End serving, once ``serve_forever`` has returned (``shutdown()``): refuse new
         requests, wait up to ``grace`` seconds (or until ``hurry()`` is true) for the
         requests being answered, then abandon those (a translation stops at its next layer),
@@ -359,7 +367,7 @@ class Server(ThreadingHTTPServer):
         self.server_close()
         return finished and not any(thread.is_alive() for thread in connections.values())
 
-    def _settle(self, seconds, hurry=lambda: False) -> bool:
+    def _settle(self, seconds: float, hurry: Callable[[], bool] = lambda: False) -> bool:
         """Wait up to ``seconds`` (or until ``hurry()``) for the requests being answered; True when none is left."""
         deadline = time.monotonic() + seconds
         while self.busy and time.monotonic() < deadline and not hurry():
@@ -367,8 +375,9 @@ class Server(ThreadingHTTPServer):
         return not self.busy
 
 
-def make_server(run, host="127.0.0.1", port=8000, limits=None, device="auto", precision="auto", tile=None,
-                plugins=()):
+def make_server(run: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
+                device: str = "auto", precision: str = "auto", tile: int | None = None,
+                plugins: Iterable[str | os.PathLike] = ()) -> Server:
     """A :class:`Server` for ``run`` bound to ``host:port`` (port 0: a free one; ``server.url``
     says which); call ``serve_forever()``, and ``shutdown()`` from another thread to stop it."""
     if not 0 <= port <= 65535:
@@ -381,7 +390,7 @@ def make_server(run, host="127.0.0.1", port=8000, limits=None, device="auto", pr
                             "choose another port (--port 0 picks a free one)") from None
 
 
-def serve_until_stopped(server, say=print, grace=STOP_GRACE):
+def serve_until_stopped(server: Server, say: Callable[[str], object] = print, grace: float = STOP_GRACE) -> int:
     """Serve until SIGINT (Ctrl-C) or SIGTERM, then stop cleanly (:meth:`Server.stop`; a second
     signal abandons the translation in progress at once). Call it from the main thread. The
     exit code: 0 when every request was answered, else 128 + the signal (130, 143)."""
@@ -390,7 +399,7 @@ def serve_until_stopped(server, say=print, grace=STOP_GRACE):
         return 0
     signals = []
 
-    def on_signal(signum, frame) -> None:  # only records it: the main thread below acts on it
+    def on_signal(signum: int, frame: FrameType | None) -> None:  # only records it: the main thread below acts on it
         signals.append(signum)
 
     # Ctrl-C (and SIGTERM) stop it even when it was started with SIGINT ignored (a background job

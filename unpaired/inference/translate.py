@@ -24,8 +24,10 @@ from __future__ import annotations
 import glob as globlib
 import os
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from PIL import Image
@@ -65,9 +67,9 @@ class Translator:
 
     step: int | None  # the checkpoint's step: set by from_checkpoint only (declared, no default)
 
-    def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device="auto",
-                 precision="auto", size: int | None = None, batch_size: int | None = None, direction: str = "a2b",
-                 tile: int | None = None, seed: int = 0) -> None:
+    def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device: str | torch.device = "auto",
+                 precision: str = "auto", size: int | None = None, batch_size: int | None = None,
+                 direction: str = "a2b", tile: int | None = None, seed: int = 0) -> None:
         if size is not None and size < 1:
             raise UnpairedError(f"--size: {size!r} must be a positive number of pixels")
         self.device = device if isinstance(device, torch.device) else pick_device(device, "--device")
@@ -88,18 +90,22 @@ class Translator:
         self.noise = NoiseField(generator, seed) if is_stochastic(generator) else None
 
     @classmethod
-    def from_checkpoint(cls, path, direction="a2b", device="auto", precision="auto", size=None, batch_size=None,
-                        plugins=(), tile=None, source=None, key="direction", step=None, seed=None):
+    def from_checkpoint(cls, path: str | os.PathLike | dict, direction: str = "a2b",
+                        device: str | torch.device = "auto", precision: str = "auto", size: int | None = None,
+                        batch_size: int | None = None, plugins: Iterable[str | os.PathLike] = (),
+                        tile: int | None = None, source: str | os.PathLike | None = None, key: str = "direction",
+                        step: int | None = None, seed: int | None = None, raw: bool = False) -> Translator:
         """The generator of ``direction`` (a2b | b2a) from a checkpoint file or a run directory
         (its checkpoints/latest.pt; with ``step=N`` the checkpoint ``train.keep_every`` kept of
         step N, checkpoints/step_<N>.pt). ``plugins``: local plugin files to load first (they
         run Python: only files you trust); the checkpoint itself never loads any. ``path`` may
         also be a checkpoint already loaded (``restore.open_checkpoint``), ``source`` its path.
         ``key``: what errors call the direction (``--direction`` from the command line).
-        ``seed``: the noise of a stochastic translator (None: the recipe's ``train.seed``)."""
+        ``seed``: the noise of a stochastic translator (None: the recipe's ``train.seed``).
+        ``raw``: the trained weights, not the averaged generator's (``train.ema``)."""
         one_of(key, direction, DIRECTIONS)
         modules, state = load_translators(path, directions=(direction,), path=source, plugins=plugins, key=key,
-                                          step=step)
+                                          step=step, raw=raw)
         record = state["translators"][direction]
         cin, cout = record["in_channels"], record["out_channels"]
         if seed is None:
@@ -115,7 +121,7 @@ class Translator:
         return f"{self.direction} on {self.device} {prec}{seed}"
 
     @torch.no_grad()
-    def translate_tensor(self, x: torch.Tensor, origin=(0, 0)) -> torch.Tensor:
+    def translate_tensor(self, x: torch.Tensor, origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
         """(N, C, H, W) in [-1, 1], any H, W -> the generator's output of the same H, W (float, CPU).
         ``origin``: where ``x``'s pixel (0, 0) lies in the image (a tile's corner): a stochastic
         translator reads its noise there in the seeded field."""
@@ -132,7 +138,7 @@ class Translator:
     def prepare(self, img: Image.Image) -> torch.Tensor:
         return to_tensor(resize_shorter(img, self.size), self.in_channels)
 
-    def tiled(self, img: Image.Image):
+    def tiled(self, img: Image.Image) -> Image.Image | None:
         """The translation of ``img`` in tiles when it should be tiled (see unpaired/inference/tiling.py), else None."""
         from .tiling import should_tile, translate_tiled
 
@@ -143,7 +149,7 @@ class Translator:
     def __call__(self, img: Image.Image) -> Image.Image:
         return self.translate_batch([img])[0]
 
-    def translate_batch(self, images):
+    def translate_batch(self, images: Sequence[Image.Image]) -> list[Image.Image]:
         """PIL images -> translated PIL images, in order; images of one size share batches."""
         out = [self.tiled(img) for img in images]
         whole = [i for i, o in enumerate(out) if o is None]
@@ -153,10 +159,10 @@ class Translator:
             ys = self.translate_tensor(torch.stack([tensors[i] for i in indices]))
             for i, y in zip(indices, ys):
                 out[i] = to_image(y)
-        return out
+        return cast("list[Image.Image]", out)  # every None (not tiled) was translated above
 
 
-def batches_by_size(tensors, batch_size):
+def batches_by_size(tensors: Iterable[torch.Tensor], batch_size: int) -> Iterator[list[int]]:
     """Index lists of at most ``batch_size`` tensors that share one shape, in input order."""
     groups = defaultdict(list)
     for i, t in enumerate(tensors):
@@ -176,7 +182,7 @@ class Job:
 GLOB_CHARS = set("*?[")
 
 
-def expand_inputs(inputs):
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
     """Input arguments -> [(file, name relative to the output folder)], in order. A file keeps
     its name (``photo.jpg`` -> ``photo.png``); a folder's images keep their path below it; a
     glob pattern's matches are treated as files or folders."""
@@ -209,7 +215,7 @@ def expand_inputs(inputs):
     return found
 
 
-def plan_jobs(inputs, out_dir):
+def plan_jobs(inputs, out_dir: str | os.PathLike) -> list[Job]:
     """The (input, output) pairs; refuses outputs that would overwrite an input (compared by
     identity: hard and symbolic links to an input are that input) or collide."""
     out_dir = Path(out_dir)
@@ -232,7 +238,7 @@ def plan_jobs(inputs, out_dir):
     return jobs
 
 
-def check_grid(jobs, grid):
+def check_grid(jobs: Iterable[Job], grid: Path) -> Path:
     """Refuse a ``--grid`` file that is an input (by identity) or one of the outputs."""
     files.Protected(j.source for j in jobs).check(grid, "--grid", "use another --out")
     if any(os.path.realpath(j.target) == os.path.realpath(grid) for j in jobs):
@@ -240,14 +246,15 @@ def check_grid(jobs, grid):
     return grid
 
 
-def default_out_dir(checkpoint_or_run, direction, step=None):
+def default_out_dir(checkpoint_or_run: str | os.PathLike, direction: str, step: int | None = None) -> Path:
     """A run directory's translated_<direction>/ (translated_<direction>_step<N>/ for a kept
     step); for a checkpoint file, ./translated_<direction>/."""
     p = Path(checkpoint_or_run)
     return (p if p.is_dir() else Path.cwd()) / f"translated_{direction}{'' if step is None else f'_step{step}'}"
 
 
-def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
+def translate_files(translator: Translator, jobs: Iterable[Job], progress: Callable[[int], object] | None = None,
+                    grid: Path | None = None, grid_rows: int = 16) -> list[Path]:
     """Translate each job's file and write its PNG; ``progress(n_done)`` after each image.
     Images of one size are batched (``translator.batch_size``); at most 4 batches' worth
     wait at a time. ``grid``: a path for an input | output overview of the first
@@ -259,7 +266,7 @@ def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
     files.remove_stale_temps_of([j.target for j in jobs] + ([grid] if grid is not None else []))
     groups: defaultdict[tuple[int, ...], list[tuple[Job, torch.Tensor]]] = defaultdict(list)  # shape -> [(job, x)]
 
-    def flush(shape) -> None:
+    def flush(shape: tuple[int, ...]) -> None:
         items = groups.pop(shape)
         ys = translator.translate_tensor(torch.stack([x for _, x in items]))
         for (job, x), y in zip(items, ys):
@@ -296,7 +303,8 @@ def translate_files(translator, jobs, progress=None, grid=None, grid_rows=16):
     return written
 
 
-def save_grid(pairs, path, height=128, pad=4):
+def save_grid(pairs: Iterable[Iterable[Image.Image]], path: str | os.PathLike, height: int = 128,
+              pad: int = 4) -> Path:
     """One PNG: a row per image, input | output, each scaled to ``height`` pixels."""
     tiles = []
     for row in pairs:
