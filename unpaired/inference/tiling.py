@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +34,11 @@ from ..data.images import to_8bit
 from ..data.tensors import MIN_SIDE, from_uint8, to_tensor, to_uint8
 from ..errors import UnpairedError
 
+if TYPE_CHECKING:
+    from .translate import Translator
+
+Stats = dict[int, list[tuple[torch.Tensor, torch.Tensor]]]  # layer -> (mean, var) per pass
+
 WHOLE_MAX_PIXELS = 2048 * 2048
 DEFAULT_TILE = 1024
 STATS_SIDE = 1024
@@ -41,7 +48,7 @@ MAX_PIXELS = 2 ** 30  # what translate decodes: a gigapixel (3 GiB as RGB), over
 
 
 @contextlib.contextmanager
-def large_images():
+def large_images() -> Iterator[None]:
     """Within: images up to MAX_PIXELS load (the user named them; tiles bound the activations)."""
     old = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max(old or 0, MAX_PIXELS) if old is not None else None
@@ -51,16 +58,16 @@ def large_images():
         Image.MAX_IMAGE_PIXELS = old
 
 
-def computed_pixels(width, height, multiple):
+def computed_pixels(width: int, height: int, multiple: int) -> int:
     """The pixels a generator computes for a ``width`` x ``height`` image: its sides padded to at
     least MIN_SIDE and to multiples of ``multiple`` (a 1 x 1,000,000 image computes 16 x 1,000,000)."""
-    def side(n):
+    def side(n: int) -> int:
         n = max(n, MIN_SIDE)
         return n + -n % multiple
     return side(width) * side(height)
 
 
-def should_tile(width, height, tile, multiple=1):
+def should_tile(width: int, height: int, tile: int | None, multiple: int = 1) -> int:
     """The tile side to use for an image (0: whole image). The default budget counts the pixels
     computed (:func:`computed_pixels`), not the image's own, so a thin image is tiled too."""
     if tile is None:
@@ -68,17 +75,17 @@ def should_tile(width, height, tile, multiple=1):
     return tile if tile and max(width, height) > tile else 0
 
 
-def _instance_norms(generator):
+def _instance_norms(generator: nn.Module) -> list[nn.Module]:
     return [m for m in generator.modules() if isinstance(m, nn.modules.instancenorm._InstanceNorm)]
 
 
 @contextlib.contextmanager
-def recorded_stats(generator, stats):
+def recorded_stats(generator: nn.Module, stats: Stats) -> Iterator[Stats]:
     """Within: each instance-norm layer ``i`` appends its input's per-channel (mean, var) to
     ``stats[i]``, a list with one entry per pass through the layer."""
     handles = []
     for i, m in enumerate(_instance_norms(generator)):
-        def hook(module, args, i=i) -> None:
+        def hook(module: nn.Module, args: tuple[torch.Tensor, ...], i: int = i) -> None:
             x = args[0].float()
             stats.setdefault(i, []).append((x.mean(dim=(2, 3), keepdim=True),
                                             x.var(dim=(2, 3), keepdim=True, unbiased=False)))
@@ -91,7 +98,7 @@ def recorded_stats(generator, stats):
 
 
 @contextlib.contextmanager
-def fixed_stats(generator, stats):
+def fixed_stats(generator: nn.Module, stats: Stats) -> Iterator[None]:
     """Within: each instance-norm layer normalises with the given statistics, not its input's:
     its k-th pass with ``stats[i][k]``, counted modulo the passes recorded (so each tile's
     passes start again at the first)."""
@@ -101,7 +108,9 @@ def fixed_stats(generator, stats):
             continue
         passes, count = stats[i], [0]
 
-        def forward(x, m=m, passes=passes, count=count):
+        # m: an instance norm, not annotated as one (mypy would call the patch below a method assignment)
+        def forward(x: torch.Tensor, m=m, passes: list[tuple[torch.Tensor, torch.Tensor]] = passes,
+                    count: list[int] = count) -> torch.Tensor:
             mean, var = passes[count[0] % len(passes)]
             count[0] += 1
             y = (x - mean.to(x)) * torch.rsqrt(var.to(x) + m.eps)
@@ -117,7 +126,7 @@ def fixed_stats(generator, stats):
             del m.forward
 
 
-def starts(length, tile, overlap, multiple):
+def starts(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
     """Tile start positions along one axis (multiples of ``multiple``), covering ``length``."""
     if length <= tile:
         return [0]
@@ -129,7 +138,7 @@ def starts(length, tile, overlap, multiple):
     return out
 
 
-def window(n, at_start, at_end, overlap):
+def window(n: int, at_start: bool, at_end: bool, overlap: int) -> torch.Tensor:
     """1-D weights: raised-cosine ramps over ``overlap`` pixels on sides that meet another tile."""
     w = torch.ones(n)
     o = min(overlap, n)
@@ -141,7 +150,7 @@ def window(n, at_start, at_end, overlap):
     return w
 
 
-def translate_tiled(translator, img: Image.Image, tile: int, overlap: int | None = None) -> Image.Image:
+def translate_tiled(translator: Translator, img: Image.Image, tile: int, overlap: int | None = None) -> Image.Image:
     """``img`` (already resized) translated in tiles of ``tile`` pixels; an 8-bit PIL image."""
     m = translator.multiple
     if tile < 4 * m or tile % m:
