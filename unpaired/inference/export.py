@@ -20,12 +20,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import torch
+from torch import nn
 
 from ..store import files
 from ..errors import UnpairedError, one_of
@@ -45,11 +49,11 @@ class Verification:
     errors: list = field(default_factory=list)  # per size
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.max_error <= self.tolerance
 
 
-def require(module, extra="export"):
+def require(module: str, extra: str = "export") -> ModuleType:
     """Import an optional dependency or raise a one-line message with the install command."""
     import importlib
 
@@ -59,14 +63,14 @@ def require(module, extra="export"):
         raise UnpairedError(f"{module} is not installed: pip install \"unpaired[{extra}]\"") from None
 
 
-def check_sizes(multiple, crop=None):
+def check_sizes(multiple: int, crop: int | None = None) -> list[tuple[int, int]]:
     """Three (H, W) to verify on: non-square ones, none equal to the training crop."""
     m = multiple
     sizes = [(12 * m, 20 * m), (17 * m, 9 * m), (24 * m, 24 * m)]
     return [(h + m, w + m) if crop and (h, w) == (crop, crop) else (h, w) for h, w in sizes]
 
 
-def default_out(checkpoint_arg, direction, fmt, step=None):
+def default_out(checkpoint_arg: str | os.PathLike, direction: str, fmt: str, step: int | None = None) -> Path:
     """generator_<direction>.<fmt> (generator_<direction>_step<N>.<fmt> for a kept step)
     in the run directory, or beside a checkpoint file."""
     p = Path(checkpoint_arg)
@@ -74,7 +78,7 @@ def default_out(checkpoint_arg, direction, fmt, step=None):
     return base / f"generator_{direction}{'' if step is None else f'_step{step}'}.{fmt}"
 
 
-def _operator_of(exc):
+def _operator_of(exc: BaseException) -> str | None:
     """The operator an exporter failure names, if any."""
     text = str(exc)
     for pattern in (r"(aten::[\w.]+)", r"(aten\.[\w.]+)", r"operator[: ]+'?([\w:.]+)", r"'([\w]+::[\w.]+)'"):
@@ -95,7 +99,7 @@ def _refuse_export(fmt: str, name: str, exc: BaseException) -> NoReturn:
                         f"data-dependent Python in forward() is the usual cause {hint}") from None
 
 
-def _dims(multiple, noise=None):
+def _dims(multiple: int, noise: Mapping[str, tuple[int | str, ...]] | None = None) -> dict[str, object]:
     """The dynamic shapes of the image input and of each noise input (in their order)."""
     from torch.export import Dim
 
@@ -113,22 +117,23 @@ class _Wrapped(torch.nn.Module):
     """The generator with named inputs, so dynamic shapes can refer to them: the image, then a
     stochastic translator's noise inputs in their declared order."""
 
-    def __init__(self, g) -> None:
+    def __init__(self, g: nn.Module) -> None:
         super().__init__()
         self.g = g
         self.names = list(noise_inputs(g))
 
-    def forward(self, x, *noise):
+    def forward(self, x: torch.Tensor, *noise: torch.Tensor) -> torch.Tensor:
         return self.g(x, **dict(zip(self.names, noise)))
 
 
-def _example(generator, in_channels, multiple):
+def _example(generator: nn.Module, in_channels: int, multiple: int) -> tuple[torch.Tensor, ...]:
     """Example inputs: a batch of 2 images of 16 multiples a side, and their noise."""
     x = torch.randn(2, in_channels, 16 * multiple, 16 * multiple)
     return (x, *draw(generator, x, torch.Generator().manual_seed(0)).values())
 
 
-def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generator"):
+def export_onnx(generator: nn.Module, in_channels: int, out: str | os.PathLike, metadata: Mapping[str, object],
+                multiple: int = 4, name: str = "generator") -> Path:
     require("onnx"), require("onnxscript")
     model = _Wrapped(generator).eval()
     example = _example(generator, in_channels, multiple)
@@ -155,7 +160,8 @@ def export_onnx(generator, in_channels, out, metadata, multiple=4, name="generat
     return files.write_bytes(out, proto.SerializeToString())
 
 
-def export_pt2(generator, in_channels, out, metadata, multiple=4, name="generator"):
+def export_pt2(generator: nn.Module, in_channels: int, out: str | os.PathLike, metadata: Mapping[str, object],
+               multiple: int = 4, name: str = "generator") -> Path:
     model = _Wrapped(generator).eval()
     example = _example(generator, in_channels, multiple)
     try:
@@ -169,7 +175,8 @@ def export_pt2(generator, in_channels, out, metadata, multiple=4, name="generato
     return files.write_bytes(out, buffer.getvalue())
 
 
-def run_exported(path, fmt, x, noise=None):
+def run_exported(path: str | os.PathLike, fmt: str, x: torch.Tensor,
+                 noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
     """The exported model at ``path`` applied to (N, C, H, W) float32 ``x`` -> tensor; ``noise``:
     a stochastic translator's noise inputs by name."""
     noise = noise or {}
@@ -183,7 +190,8 @@ def run_exported(path, fmt, x, noise=None):
         return program.module()(x, *noise.values())
 
 
-def verify(generator, path, fmt, in_channels, multiple=4, crop=None, seed=0):
+def verify(generator: nn.Module, path: str | os.PathLike, fmt: str, in_channels: int, multiple: int = 4,
+           crop: int | None = None, seed: int = 0) -> Verification:
     """Run the export on three sizes (batch 2 for one) and compare with ``generator`` (a
     stochastic one: both with the same seeded noise)."""
     g = torch.Generator().manual_seed(seed)
@@ -202,7 +210,9 @@ def verify(generator, path, fmt, in_channels, multiple=4, crop=None, seed=0):
     return Verification(sizes, max(errors), errors=errors)
 
 
-def export(checkpoint_arg, direction="a2b", fmt="onnx", out=None, plugins=(), step=None):
+def export(checkpoint_arg: str | os.PathLike, direction: str = "a2b", fmt: str = "onnx",
+           out: str | os.PathLike | None = None, plugins: Iterable[str | os.PathLike] = (),
+           step: int | None = None) -> tuple[Path, Verification]:
     """Export a checkpoint's ``direction`` generator (``step``: a run's kept checkpoint of that
     step); returns (path, Verification). Raises UnpairedError when the export fails or does
     not match."""
