@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -39,7 +41,7 @@ class Result:
     left_out: int  # images beyond --max-images
 
 
-def is_model(path):
+def is_model(path: Path) -> bool:
     """A run directory (it has checkpoints, or a config.yaml: a run without one yet is named in
     the error rather than taken for an image folder) or a .pt checkpoint file."""
     if path.is_dir():
@@ -48,7 +50,7 @@ def is_model(path):
     return path.is_file() and path.suffix == ".pt"
 
 
-def parse_model(arg):
+def parse_model(arg: str) -> Model | None:
     """``RUN``, ``RUN@STEP`` or ``CHECKPOINT.pt`` as a :class:`Model`; None for anything else."""
     path = Path(arg).expanduser()
     if path.exists():
@@ -62,7 +64,7 @@ def parse_model(arg):
     return None
 
 
-def split_models_and_images(items):
+def split_models_and_images(items: list[str]) -> tuple[list[Model], list[str]]:
     """([Model], [image arguments]): the leading arguments that name models, then the images."""
     models = []
     for arg in items:
@@ -82,7 +84,7 @@ def split_models_and_images(items):
     return models, images
 
 
-def check_out(out, sources):
+def check_out(out: Path, sources: Iterable[str | os.PathLike]) -> str:
     """The grid's format; refuses an output that is one of the inputs (same file, by inode)."""
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
@@ -96,7 +98,7 @@ def check_out(out, sources):
     return fmt
 
 
-def column_label(model, state, path):
+def column_label(model: Model, state: Mapping[str, Any], path: str | os.PathLike) -> tuple[str, str]:
     """(run name, "objective, step N") of a model's column."""
     run = model.path if model.path.is_dir() else Path(path).parent.parent if Path(path).parent.name == "checkpoints" \
         else None
@@ -108,15 +110,16 @@ def column_label(model, state, path):
     return name, f"{objective}, step {step:,}" if isinstance(step, int) else objective
 
 
-def font(size):
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow before 10.1: the small bitmap font
         return ImageFont.load_default()
 
 
-def compare(models, inputs, out, direction="a2b", size=256, max_images=16, device="auto", precision="auto",
-            plugins=()):
+def compare(models: Sequence[Model], inputs: Iterable[str | os.PathLike], out: str | os.PathLike,
+            direction: str = "a2b", size: int | None = 256, max_images: int = 16, device: str = "auto",
+            precision: str = "auto", plugins: Sequence[str | os.PathLike] = ()) -> Result:
     """Translate ``inputs`` (files, folders, globs) with each of ``models`` and write the grid
     to ``out`` (atomically). ``size``: the shorter side the images are brought to first (None:
     full resolution; large images are tiled as ``translate`` tiles them)."""
@@ -139,12 +142,14 @@ def compare(models, inputs, out, direction="a2b", size=256, max_images=16, devic
         tiles.append(translator.translate_batch(images))
         columns[i + 1] = column_label(model, state, path)
         del translator, state
-    grid = draw_grid(columns, tiles, [Path(p).name for p in shown])
+    # every column's label is set by now
+    grid = draw_grid(cast("list[tuple[str, str]]", columns), tiles, [Path(p).name for p in shown])
     files.save_image(grid, out, format=fmt)  # atomically, never through a link at its name or its temporary's
     return Result(out, len(shown), len(jobs) - len(shown))
 
 
-def draw_grid(columns, tiles, names):
+def draw_grid(columns: Sequence[tuple[str, str]], tiles: Sequence[Sequence[Image.Image]],
+              names: Sequence[str]) -> Image.Image:
     """One image: a header of two lines per column, then a row per image (its name under the
     input). ``tiles[c][r]``: column c's image of row r."""
     title, small = font(15), font(12)

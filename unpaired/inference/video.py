@@ -11,13 +11,22 @@ broken video under the final name.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from ..store import files
 from ..errors import UnpairedError
+
+if TYPE_CHECKING:
+    from av.video.stream import VideoStream
+
+    from .translate import Translator
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 # the container format of each extension (the temporary name has none to guess from) and its codec
@@ -26,11 +35,11 @@ CODECS = {".webm": "libvpx-vp9"}  # else libx264
 MAX_SIDE = 8192  # a declared frame side beyond this (8K is 7680 x 4320) is refused before anything is decoded
 
 
-def is_video(path) -> bool:
+def is_video(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def _av():
+def _av() -> ModuleType:
     try:
         import av
     except ImportError:
@@ -38,7 +47,7 @@ def _av():
     return av
 
 
-def video_target(source, out, direction):
+def video_target(source: str | os.PathLike, out: str | os.PathLike | None, direction: str) -> Path:
     """The output file for ``source``: ``--out`` as a video file name, or a folder (one that
     exists, or given with a trailing /) to hold ``<name>.mp4``; no ``--out``: beside the input,
     ``<name>_<direction>.mp4``."""
@@ -60,7 +69,7 @@ def video_target(source, out, direction):
     return out
 
 
-def output_size(width, height, size):
+def output_size(width: int, height: int, size: int | None) -> tuple[int, int]:
     """The translated frame's (width, height) for ``--size`` (None: unchanged), as
     ``resize_shorter`` makes it."""
     if not size:
@@ -69,7 +78,9 @@ def output_size(width, height, size):
     return max(1, round(width * s)), max(1, round(height * s))
 
 
-def translate_video(translator, source, target, progress=None, codec=None):
+def translate_video(translator: Translator, source: str | os.PathLike, target: str | os.PathLike,
+                    progress: Callable[[int, int | None], object] | None = None,
+                    codec: str | None = None) -> tuple[int, str]:
     """Translate ``source`` into ``target``; ``progress(frames_done, total_or_None)``. Returns
     (frames, note) where note says what happened to the audio (and to an odd frame size)."""
     av = _av()
@@ -100,7 +111,8 @@ def translate_video(translator, source, target, progress=None, codec=None):
     return done, note
 
 
-def _translate(av, translator, src, vin, dst, codec, width, height, progress):
+def _translate(av: ModuleType, translator: Translator, src, vin: VideoStream, dst, codec: str, width: int, height: int,
+               progress: Callable[[int, int | None], object] | None) -> tuple[int, str]:
     rate = vin.average_rate or vin.guessed_rate or 25
     out_w, out_h = output_size(width, height, translator.size)
     even_w, even_h = out_w + out_w % 2, out_h + out_h % 2
@@ -127,7 +139,7 @@ def _translate(av, translator, src, vin, dst, codec, width, height, progress):
     last_pts: list[int | None] = [None]  # the pts of the last frame written
     step = max(1, round(1 / (rate * time_base))) if time_base is not None else 1
 
-    def flush():
+    def flush() -> None:
         nonlocal done
         outs = translator.translate_batch([img for img, _ in pending])
         for out, (_, pts) in zip(outs, pending):
