@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
+from torch import nn
 
 from . import metrics as M
 from ..store import files
@@ -51,7 +54,7 @@ HIGHER_IS_BETTER = frozenset({"psnr_a2b", "psnr_b2a", "ssim_a2b", "ssim_b2a"})
 LOWER_IS_BETTER = frozenset(METRICS) - HIGHER_IS_BETTER
 
 
-def check_metric(name, key="eval.metric"):
+def check_metric(name: str, key: str = "eval.metric") -> str:
     """Raise an UnpairedError unless ``name`` is a metric the Evaluator reports."""
     if name not in METRICS:
         import difflib
@@ -63,7 +66,7 @@ def check_metric(name, key="eval.metric"):
     return name
 
 
-def better(metric, new, old):
+def better(metric: str, new: float | None, old: float | None) -> bool:
     """True when ``new`` improves on ``old`` for ``metric`` (lower is better except PSNR
     and SSIM). A missing or NaN ``old`` is always improved on; a NaN ``new`` never improves."""
     check_metric(metric)
@@ -74,18 +77,18 @@ def better(metric, new, old):
     return new > old if metric in HIGHER_IS_BETTER else new < old
 
 
-def kid_subsets(n_x, n_y, subset_size=1000, subsets=100):
+def kid_subsets(n_x: int, n_y: int, subset_size: int = 1000, subsets: int = 100) -> int:
     """KID's subset count: with equal sets no larger than a subset, every subset is the whole
     of both sets, so one subset gives the same mean (and std 0) a hundred times faster."""
     return 1 if n_x == n_y <= subset_size else subsets
 
 
-def is_paired(dataset):
+def is_paired(dataset: object) -> bool:
     """Whether a dataset's items are aligned pairs (its ``paired`` attribute)."""
     return bool(getattr(dataset, "paired", False))
 
 
-def _rgb(x):
+def _rgb(x: torch.Tensor) -> torch.Tensor:
     """Extractors take RGB: grayscale is repeated, extra channels dropped."""
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
 
@@ -99,8 +102,11 @@ class Evaluator:
     ``truth``: a folder of A->B ground truth files named like the A inputs.
     """
 
-    def __init__(self, dataset, extractor="inception", extractor_params=None, max_images=500, batch_size=16,
-                 device="cpu", amp_dtype=None, truth=None) -> None:
+    # dataset: a map-style Dataset with a length (torch's Dataset type declares no __len__), or None
+    def __init__(self, dataset, extractor: str | nn.Module = "inception",
+                 extractor_params: Mapping[str, Any] | None = None, max_images: int = 500, batch_size: int = 16,
+                 device: str | torch.device = "cpu", amp_dtype: torch.dtype | None = None,
+                 truth: str | os.PathLike | None = None) -> None:
         if dataset is None:
             raise UnpairedError("evaluation needs a held-out dataset: set data.test_params (e.g. {split: test})")
         if max_images < 2:
@@ -120,13 +126,13 @@ class Evaluator:
             raise UnpairedError(f"--truth: {self.truth} is not a folder")
         self.extractor_name = extractor if isinstance(extractor, str) else type(extractor).__name__
         self._extractor_spec = (extractor, dict(extractor_params or {}))
-        self._extractor = None
+        self._extractor: nn.Module | None = None
         self._real: dict[str, torch.Tensor] | None = None  # {"A": feats, "B": feats}, computed on the first call
         self.rows: list[dict] = []  # per-image paired metrics of the last call
 
     # -- pieces ----------------------------------------------------------------------
     @property
-    def extractor(self):
+    def extractor(self) -> nn.Module:
         if self._extractor is None:
             spec, params = self._extractor_spec
             if isinstance(spec, str):
@@ -136,7 +142,7 @@ class Evaluator:
             self._extractor = spec.to(self.device).eval()
         return self._extractor
 
-    def _batches(self):
+    def _batches(self) -> Iterator[tuple[int, dict[str, Any]]]:
         loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.dataset, range(self.n)),
                                              batch_size=self.batch_size, shuffle=False, num_workers=0)
         start = 0
@@ -146,7 +152,7 @@ class Evaluator:
 
     # -- the evaluation --------------------------------------------------------------
     @torch.no_grad()
-    def __call__(self, model) -> dict[str, float]:
+    def __call__(self, model: Any) -> dict[str, float]:
         g_ab, g_ba = translators_of(model)
         used = [g for g in (g_ab, g_ba) if g is not None]
         modes = [g.training for g in used]
@@ -161,11 +167,12 @@ class Evaluator:
             for g, mode in zip(used, modes):
                 g.train(mode)
 
-    def _run(self, net, x):
+    def _run(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.amp_dtype):
             return net(x).float()
 
-    def _evaluate(self, g_ab, g_ba):
+    # g_ba: the B->A module or None, not annotated: mypy would not narrow it through ``both`` below
+    def _evaluate(self, g_ab: nn.Module, g_ba) -> dict[str, float]:
         first = self._real is None
         feats: dict[str, list[torch.Tensor]] = {"fake_B": [], "fake_A": [], "real_A": [], "real_B": []}
         both = g_ba is not None
@@ -209,7 +216,7 @@ class Evaluator:
             out.update(self._against_truth(g_ab))
         return out
 
-    def _new(self, batch, domain, seen):
+    def _new(self, batch: Mapping[str, Any], domain: str, seen: set[str]) -> torch.Tensor:
         """Mask of the batch's items whose ``domain`` image was not seen before (by path)."""
         paths = batch.get(f"{domain}_path")
         n = batch[domain].shape[0]
@@ -221,7 +228,8 @@ class Evaluator:
             seen.add(p)
         return torch.tensor(mask, dtype=torch.bool)
 
-    def _paired_rows(self, batch, start, fake_b, b, fake_a, a, sums) -> None:
+    def _paired_rows(self, batch: Mapping[str, Any], start: int, fake_b: torch.Tensor, b: torch.Tensor,
+                     fake_a: torch.Tensor | None, a: torch.Tensor, sums: dict[str, float]) -> None:
         values = {"psnr_a2b": M.psnr(fake_b, b), "ssim_a2b": M.ssim(fake_b, b), "l1_a2b": M.l1(fake_b, b)}
         if fake_a is not None:
             values.update({"psnr_b2a": M.psnr(fake_a, a), "ssim_b2a": M.ssim(fake_a, a), "l1_b2a": M.l1(fake_a, a)})
@@ -233,7 +241,7 @@ class Evaluator:
         for k, v in values.items():
             sums[k] += float(v.sum())
 
-    def _against_truth(self, g_ab):
+    def _against_truth(self, g_ab: nn.Module) -> dict[str, float]:
         """PSNR/SSIM/L1 of G_AB(A file) against DIR/<same name> at the truth's resolution."""
         assert self.truth is not None  # _evaluate asks for this only with a --truth folder
         by_stem: dict[str, Path] = {}
@@ -269,15 +277,17 @@ class Evaluator:
         return {k: sum(r[k] for r in rows) / len(rows) for k in ("psnr_a2b", "ssim_a2b", "l1_a2b")}
 
 
-def translators_of(model):
+def translators_of(model: Any) -> tuple[nn.Module, nn.Module | None]:
     """(A->B module, B->A module or None) of an objective or a checkpoint's Translators
     (unpaired.engine.restore): each direction's ``translator(direction)``."""
     from ..engine.objective import translator_of
 
-    return tuple(translator_of(model, d) if d in model.translators else None for d in ("a2b", "b2a"))
+    # the contract: every objective translates a2b (engine.objective.check_objective_shape)
+    return cast("tuple[nn.Module, nn.Module | None]",
+                tuple(translator_of(model, d) if d in model.translators else None for d in ("a2b", "b2a")))
 
 
-def write_rows(rows, path):
+def write_rows(rows: Iterable[Mapping[str, object]], path: str | os.PathLike) -> Path:
     """The per-image rows of the last evaluation as CSV."""
     path = Path(path)
     fields = list(dict.fromkeys(k for r in rows for k in r))
@@ -288,7 +298,7 @@ def write_rows(rows, path):
     return path
 
 
-def best_in_metrics_csv(path, metric):
+def best_in_metrics_csv(path: str | os.PathLike, metric: str) -> tuple[float, int, float, int] | None:
     """(best value, its step, last value, its step) of ``metric`` in a run's metrics.csv, or
     None when the file or the column is absent or holds no value (lines that are not UTF-8 CSV
     text are left out, with one warning naming the file)."""
