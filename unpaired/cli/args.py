@@ -17,16 +17,25 @@ def command(subparsers: argparse._SubParsersAction, func, name: str, help: str, 
 
 def add_checkpoint_args(parser, direction=True) -> None:
     """What every command that loads a checkpoint takes: the checkpoint (or run directory),
-    ``--step`` (one of the run's kept checkpoints), ``--plugins`` (the only way a plugin file
-    is loaded for it) and, for one generator, ``--direction``."""
+    ``--step`` (one of the run's kept checkpoints), ``--raw``, ``--plugins`` (the only way a
+    plugin file is loaded for it) and, for one generator, ``--direction``."""
     parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="a .pt checkpoint or a run directory")
     parser.add_argument("--step", type=int, default=None, metavar="N",
                         help="the run's checkpoint of step N (checkpoints/step_<N>.pt, kept by train.keep_every); "
                              "default: its latest")
+    add_raw_arg(parser)
     add_plugins_arg(parser)
     if direction:
         parser.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
                             help="which generator (default a2b; a one-sided objective has only a2b)")
+
+
+def add_raw_arg(parser) -> None:
+    """``--raw``: the trained weights rather than the averaged generator a run with
+    ``train.ema`` keeps (the default wherever a checkpoint holds one)."""
+    parser.add_argument("--raw", action="store_true",
+                        help="use the trained weights, not the averaged generator (a run with train.ema keeps one, "
+                             "and it is the default)")
 
 
 def add_plugins_arg(parser) -> None:

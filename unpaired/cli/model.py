@@ -88,7 +88,7 @@ def cmd_translate(args) -> int:
     translator = Translator.from_checkpoint(args.checkpoint, direction=args.direction, device=args.device,
                                             precision=args.precision, size=args.size, batch_size=args.batch_size,
                                             plugins=args.plugins, tile=args.tile, key="--direction", step=args.step,
-                                            seed=args.seed)
+                                            seed=args.seed, raw=args.raw)
     if translator.device.type == "cpu":  # activations of big images: reuse their memory (devices.py)
         keep_freed_memory()
     from ..inference.video import is_video
@@ -139,7 +139,7 @@ def cmd_export(args) -> int:
     from ..inference.export import export
 
     path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins,
-                         step=args.step)
+                         step=args.step, raw=args.raw)
     sizes = ", ".join(f"{h}x{w}" for h, w in check.sizes)
     make_console().print(f"exported {args.direction} to {path} ({args.fmt}); verified against PyTorch at {sizes}: "
                     f"max error {check.max_error:.2e} <= tolerance {check.tolerance:.0e}", highlight=False)
@@ -235,7 +235,8 @@ def cmd_eval(args) -> int:
     from ..loading import get_registry
     from ..engine.restore import load_translators, open_checkpoint, require_plugin
 
-    state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins, step=args.step)  # files: explicit only
+    state, path, cfg = open_checkpoint(args.checkpoint, plugins=args.plugins, step=args.step,  # files: explicit only
+                                       raw=args.raw)
     model, _ = load_translators(state, path=path)
     ckpt_step = state.get("step") if isinstance(state.get("step"), int) else "?"  # shown: never raw text
     run = run_dir_of(args.checkpoint)

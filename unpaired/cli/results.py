@@ -8,7 +8,7 @@ from rich.text import Text
 
 from ..console import make_console
 from ..errors import UnpairedError, number
-from .args import add_device_args, add_plugins_arg, command
+from .args import add_device_args, add_plugins_arg, add_raw_arg, command
 
 
 def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +20,7 @@ def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
                               "the final figure. `unpaired run` refreshes it at each checkpoint.")
     rep.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
     rep.add_argument("--device", default="auto", help="where the timeline's checkpoints run (auto, cpu, cuda ...)")
+    add_raw_arg(rep)
     add_plugins_arg(rep)
 
     cmp = command(subparsers, cmd_compare, "compare", help="one grid: the same images translated by several runs",
@@ -33,6 +34,7 @@ def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
     cmp.add_argument("--size", type=int, default=256, metavar="N",
                      help="resize each image's shorter side to N pixels first (default 256; 0: full resolution)")
     cmp.add_argument("--max-images", type=int, default=16, metavar="N", help="rows at most (default 16)")
+    add_raw_arg(cmp)
     add_plugins_arg(cmp)
     add_device_args(cmp)
 
@@ -55,6 +57,7 @@ def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
     srv.add_argument("--tile", action=Number, low=0, integer=True, default=None,
                      help="translate in overlapping N-px tiles (default: images over 2048 x 2048, as translate; "
                           "0: never)")
+    add_raw_arg(srv)
     add_plugins_arg(srv)
     add_device_args(srv)
 
@@ -63,7 +66,7 @@ def cmd_report(args) -> int:
     from ..runtime.devices import pick_device
     from ..report import write_report
 
-    path = write_report(args.run_dir, plugins=args.plugins, device=pick_device(args.device, "--device"))
+    path = write_report(args.run_dir, plugins=args.plugins, device=pick_device(args.device, "--device"), raw=args.raw)
     make_console().print(f"report: {path} (open it in a browser; it needs no network)", highlight=False)
     return 0
 
@@ -73,7 +76,8 @@ def cmd_compare(args) -> int:
 
     models, images = split_models_and_images(args.items)
     result = compare(models, images, Path(args.out), direction=args.direction, size=args.size or None,
-                     max_images=args.max_images, device=args.device, precision=args.precision, plugins=args.plugins)
+                     max_images=args.max_images, device=args.device, precision=args.precision, plugins=args.plugins,
+                     raw=args.raw)
     console = make_console()
     if result.left_out:
         console.print(f"showing the first {result.rows} of {result.rows + result.left_out} images (--max-images)",
@@ -91,7 +95,7 @@ def cmd_serve(args) -> int:
         keep_freed_memory(one_arena=True)  # the translations run in the request threads
     limits = Limits(upload_bytes=int(args.max_upload_mb * 2**20), pixels=int(args.max_megapixels * 1e6))
     server = make_server(args.run_dir, host=args.host, port=args.port, limits=limits, device=args.device,
-                         precision=args.precision, tile=args.tile, plugins=args.plugins)
+                         precision=args.precision, tile=args.tile, plugins=args.plugins, raw=args.raw)
     console = make_console()
     console.print(f"serving {server.app.describe()} on {server.url} (Ctrl-C stops)", markup=False, highlight=False)
     if args.host not in ("127.0.0.1", "localhost", "::1"):

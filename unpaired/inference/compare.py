@@ -119,7 +119,7 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def compare(models: Sequence[Model], inputs: Iterable[str | os.PathLike], out: str | os.PathLike,
             direction: str = "a2b", size: int | None = 256, max_images: int = 16, device: str = "auto",
-            precision: str = "auto", plugins: Sequence[str | os.PathLike] = ()) -> Result:
+            precision: str = "auto", plugins: Sequence[str | os.PathLike] = (), raw: bool = False) -> Result:
     """Translate ``inputs`` (files, folders, globs) with each of ``models`` and write the grid
     to ``out`` (atomically). ``size``: the shorter side the images are brought to first (None:
     full resolution; large images are tiled as ``translate`` tiles them)."""
@@ -136,7 +136,7 @@ def compare(models: Sequence[Model], inputs: Iterable[str | os.PathLike], out: s
     columns = [("input", ""), *([None] * len(models))]
     tiles = [[resize_shorter(img, size) for img in images]]
     for i, model in enumerate(models):
-        state, path, _ = open_checkpoint(model.path, plugins=plugins, step=model.step)
+        state, path, _ = open_checkpoint(model.path, plugins=plugins, step=model.step, raw=raw)
         translator = Translator.from_checkpoint(state, direction=direction, device=device, precision=precision,
                                                 size=size, source=path)
         tiles.append(translator.translate_batch(images))

@@ -212,9 +212,9 @@ def verify(generator: nn.Module, path: str | os.PathLike, fmt: str, in_channels:
 
 def export(checkpoint_arg: str | os.PathLike, direction: str = "a2b", fmt: str = "onnx",
            out: str | os.PathLike | None = None, plugins: Iterable[str | os.PathLike] = (),
-           step: int | None = None) -> tuple[Path, Verification]:
+           step: int | None = None, raw: bool = False) -> tuple[Path, Verification]:
     """Export a checkpoint's ``direction`` generator (``step``: a run's kept checkpoint of that
-    step); returns (path, Verification). Raises UnpairedError when the export fails or does
+    step; the averaged generator where it holds one, the trained weights with ``raw``); returns (path, Verification). Raises UnpairedError when the export fails or does
     not match."""
     from omegaconf import OmegaConf
 
@@ -224,7 +224,7 @@ def export(checkpoint_arg: str | os.PathLike, direction: str = "a2b", fmt: str =
     one_of("--format", fmt, FORMATS)
     if fmt == "onnx":
         require("onnx"), require("onnxscript"), require("onnxruntime")
-    state, path, cfg = open_checkpoint(checkpoint_arg, plugins=plugins, step=step)  # files: explicit only
+    state, path, cfg = open_checkpoint(checkpoint_arg, plugins=plugins, step=step, raw=raw)  # files: explicit only
     t = Translator.from_checkpoint(state, direction=direction, device="cpu", precision="fp32", source=path)
     out = Path(out) if out else default_out(checkpoint_arg, direction, fmt, step)
     if out.is_dir():

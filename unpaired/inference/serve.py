@@ -84,13 +84,14 @@ class App:
     next request (the last ``CACHED_TRANSLATORS`` direction and step pairs)."""
 
     def __init__(self, run: str | os.PathLike, limits: Limits | None = None, device: str = "auto",
-                 precision: str = "auto", tile: int | None = None, plugins: Iterable[str | os.PathLike] = ()) -> None:
+                 precision: str = "auto", tile: int | None = None, plugins: Iterable[str | os.PathLike] = (),
+                 raw: bool = False) -> None:
         from ..engine.restore import open_checkpoint
 
         self.run = Path(run)
         self.limits = limits or Limits()
-        self.options: dict[str, Any] = {"device": device, "precision": precision, "tile": tile}
-        state, path, cfg = open_checkpoint(self.run, plugins=plugins)  # a bad run: an error before serving
+        self.options: dict[str, Any] = {"device": device, "precision": precision, "tile": tile, "raw": raw}
+        state, path, cfg = open_checkpoint(self.run, plugins=plugins, raw=raw)  # a bad run: an error before serving
         self.name = self.run.name if self.run.is_dir() else path.name
         self.objective = state.get("objective", "?")
         self.directions = list(state["translators"])
@@ -377,12 +378,12 @@ class Server(ThreadingHTTPServer):
 
 def make_server(run: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
                 device: str = "auto", precision: str = "auto", tile: int | None = None,
-                plugins: Iterable[str | os.PathLike] = ()) -> Server:
+                plugins: Iterable[str | os.PathLike] = (), raw: bool = False) -> Server:
     """A :class:`Server` for ``run`` bound to ``host:port`` (port 0: a free one; ``server.url``
     says which); call ``serve_forever()``, and ``shutdown()`` from another thread to stop it."""
     if not 0 <= port <= 65535:
         raise UnpairedError(f"--port: {port} is not a TCP port (0-65535; 0 picks a free one)")
-    app = App(run, limits, device, precision, tile, plugins)
+    app = App(run, limits, device, precision, tile, plugins, raw)
     try:
         return Server((host, port), app)
     except OSError as exc:

@@ -135,13 +135,14 @@ def sample_grids(run_dir, count=SAMPLE_GRIDS):
     return grids
 
 
-def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUMNS):
+def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUMNS, raw=False):
     """Write RUN_DIR/report.html (atomically) and return its path.
 
     ``timeline``: a :class:`Timeline` whose translations to reuse (the report plugin's);
     None: one is made from the run's recipe. ``plugins``: plugin files to load first, for a
     run whose networks or dataset come from one (``--plugins``). The recipe, the step and the
-    device line come from the latest checkpoint (or, before there is one, the newest kept step)."""
+    device line come from the latest checkpoint (or, before there is one, the newest kept step).
+    ``raw``: the timeline translates with the trained weights, not the averaged generator."""
     run_dir = check_run_dir(run_dir)
     for file in plugins:
         load_plugin_file(file)
@@ -153,7 +154,7 @@ def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUM
     view = TimelineView()
     if timeline is None and cfg is not None and state is not None:
         try:
-            timeline = Timeline(recipe_inputs(cfg, run_dir), device, seed=cfg.train.seed)
+            timeline = Timeline(recipe_inputs(cfg, run_dir), device, seed=cfg.train.seed, raw=raw)
         except UnpairedError as exc:
             view.error = f"The held-out images cannot be loaded: {exc}"
     if timeline is not None:

@@ -111,8 +111,9 @@ def checkpoint_files(run_dir):
 class Timeline:
     """The timeline's translations, kept between refreshes of one process: {step: images}."""
 
-    def __init__(self, inputs, device, seed=0) -> None:
+    def __init__(self, inputs, device, seed=0, raw=False) -> None:
         self.inputs = inputs
+        self.raw = raw  # the checkpoints' trained weights, not their averaged generator (train.ema)
         self.device = torch.device(device)
         self.seed = int(seed)  # a stochastic translator's noise (the recipe's train.seed)
         self.translated: dict = {}
@@ -136,7 +137,7 @@ class Timeline:
             if step not in self.translated:
                 try:  # building the networks draws their initial weights: never from the caller's state
                     with rng.seeded(self.seed):
-                        model, _ = load_translators(files[step], plugins=plugins)
+                        model, _ = load_translators(files[step], plugins=plugins, raw=self.raw)
                         self.translated[step] = translate_inputs(model.to(self.device), self.inputs, self.device,
                                                                  self.seed)
                 except UnpairedError as exc:
