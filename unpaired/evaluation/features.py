@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,9 @@ from torch import nn
 
 from ..data.download import DownloadError, fetch, sha256_of
 from ..errors import UnpairedError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "cache_dir",
@@ -63,7 +66,7 @@ def _check_expected_digest(sha256: str) -> str:
     return sha256
 
 
-def _fetch_verified(url, sha256, target, timeout):
+def _fetch_verified(url: str, sha256: str, target: Path, timeout: float) -> str | None:
     """Download ``url`` into a partial file of its own beside ``target`` (two processes sharing
     the cache never touch each other's) and rename it into place when its digest starts with
     ``sha256``: then None; else the digest it had. The partial file never outlives the call."""
@@ -141,7 +144,7 @@ class _FrozenExtractor(nn.Module):
             p.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> Self:
         # BatchNorm must keep its running statistics: an extractor never trains.
         return super().train(False)
 

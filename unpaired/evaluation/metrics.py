@@ -12,17 +12,21 @@ on that scale (half of the L1 distance measured on [-1, 1]).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import UnpairedError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = ["fid", "kid", "psnr", "ssim", "l1", "gaussian_window"]
 
 
 # --------------------------------------------------------------------------- distributions
-def _as_features(feats, name: str) -> torch.Tensor:
+def _as_features(feats: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
     feats = torch.as_tensor(feats)
     if feats.ndim != 2:
         raise UnpairedError(
@@ -64,7 +68,7 @@ def _trace_sqrt_product(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.linalg.eigvalsh(middle).clamp(min=0).sqrt().sum()
 
 
-def fid(feats_x, feats_y) -> float:
+def fid(feats_x: torch.Tensor | np.ndarray, feats_y: torch.Tensor | np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (N, D) and (M, D).
 
     ``|mu_x - mu_y|^2 + tr(S_x) + tr(S_y) - 2 tr((S_x S_y)^(1/2))`` with unbiased covariances
@@ -104,7 +108,8 @@ def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return term_xx + term_yy - 2 * k_xy.mean()
 
 
-def kid(feats_x, feats_y, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kid(feats_x: torch.Tensor | np.ndarray, feats_y: torch.Tensor | np.ndarray, subsets: int = 100,
+        subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: unbiased MMD^2 with kernel ``k(a, b) = (a.b / D + 1)^3``.
 
     Averaged over ``subsets`` random subsets of ``min(subset_size, N, M)`` rows drawn without
@@ -135,7 +140,7 @@ def kid(feats_x, feats_y, subsets: int = 100, subset_size: int = 1000, seed: int
 
 
 # --------------------------------------------------------------------------- paired images
-def _to_unit_range(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_unit_range(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if x.ndim != 4 or x.shape != y.shape:
         raise UnpairedError(
@@ -147,13 +152,13 @@ def _to_unit_range(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     return (x + 1) / 2, (y + 1) / 2
 
 
-def l1(x, y) -> torch.Tensor:
+def l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean absolute error per image on the [0, 1] scale; inputs in [-1, 1]. Shape (N,)."""
     a, b = _to_unit_range(x, y)
     return (a - b).abs().flatten(1).mean(1)
 
 
-def psnr(x, y) -> torch.Tensor:
+def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image, peak 1 on the [0, 1] scale; inputs in
     [-1, 1]. Identical images give ``inf``. Shape (N,)."""
     a, b = _to_unit_range(x, y)
@@ -169,7 +174,8 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return window / window.sum()
 
 
-def ssim(x, y, window_size: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5, k1: float = 0.01,
+         k2: float = 0.03) -> torch.Tensor:
     """Structural similarity per image (Wang et al. 2004); inputs in [-1, 1]. Shape (N,).
 
     Computed on the [0, 1] scale (dynamic range L = 1, C1 = (k1 L)^2, C2 = (k2 L)^2) with a

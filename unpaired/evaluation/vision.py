@@ -8,13 +8,14 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import re
+from types import ModuleType
 
 import torch
 
 from ..errors import UnpairedError
 
 
-def require_torchvision():
+def require_torchvision() -> ModuleType:
     """The torchvision module, or an UnpairedError naming both versions and the pair to install."""
     try:
         return importlib.import_module("torchvision")
@@ -22,7 +23,7 @@ def require_torchvision():
         raise UnpairedError(mismatch_message(exc)) from None
 
 
-def matching_torchvision(torch_version):
+def matching_torchvision(torch_version: str) -> str | None:
     """The torchvision release made for ``torch_version`` ("2.14.1+cpu" -> "0.29.1"), or None.
     torchvision 0.(N+15) goes with torch 2.N since torch 2.0 / torchvision 0.15."""
     found = re.match(r"2\.(\d+)(?:\.(\d+))?", torch_version)
@@ -31,7 +32,7 @@ def matching_torchvision(torch_version):
     return f"0.{int(found.group(1)) + 15}.{found.group(2) or 0}"
 
 
-def mismatch_message(exc) -> str:
+def mismatch_message(exc: BaseException) -> str:
     """One line: what failed, both versions, and the command that installs a matching pair."""
     torch_version = torch.__version__
     try:
