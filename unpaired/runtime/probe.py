@@ -8,13 +8,22 @@ with the rule it breaks, not blamed on another network in the middle of a run:
 * the dataset: items that load and share one size.
 """
 import contextlib
+import os
 import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 from torch.nn.modules import module as torch_module
 
 from ..errors import UnpairedError
 from . import contract
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from ..engine.assemble import Assembly
 
 MAX_PARAMS = 2_000_000_000  # per network (8 GB of fp32 weights): beyond it a recipe is refused
 # and the construction itself is bounded, so a recipe (or a checkpoint's) with n_blocks=3000000
@@ -30,14 +39,15 @@ class _OverBudget(BaseException):
 
 
 @contextlib.contextmanager
-def bounded_construction(key, name, max_modules=MAX_MODULES, seconds=BUILD_SECONDS, max_params=MAX_PARAMS):
+def bounded_construction(key: str, name: str, max_modules: int = MAX_MODULES, seconds: float = BUILD_SECONDS,
+                         max_params: int = MAX_PARAMS) -> Iterator[dict[str, int]]:
     """Within: building networks stops with an UnpairedError naming ``key`` once more than
     ``max_modules`` modules or ``max_params`` parameters are registered, or ``seconds`` pass
     (counted by torch's global module and parameter registration hooks)."""
     deadline = time.monotonic() + seconds
     count = {"modules": 0, "params": 0}
 
-    def check():
+    def check() -> None:
         if count["modules"] > max_modules:
             raise _OverBudget(f"more than {max_modules:,} modules (layers)")
         if count["params"] > max_params:
@@ -45,11 +55,11 @@ def bounded_construction(key, name, max_modules=MAX_MODULES, seconds=BUILD_SECON
         if time.monotonic() > deadline:
             raise _OverBudget(f"more than {seconds:g} s to build ({count['modules']:,} modules by then)")
 
-    def on_module(module, attr, submodule) -> None:
+    def on_module(module: nn.Module, attr: str, submodule: nn.Module) -> None:
         count["modules"] += 1
         check()
 
-    def on_param(module, attr, param) -> None:
+    def on_param(module: nn.Module, attr: str, param: nn.Parameter | None) -> None:
         if param is not None:
             count["params"] += param.numel()
         check()
@@ -66,7 +76,7 @@ def bounded_construction(key, name, max_modules=MAX_MODULES, seconds=BUILD_SECON
             h.remove()
 
 
-def count_params(build, key="network", name="?"):
+def count_params(build: Callable[[], nn.Module], key: str = "network", name: str = "?") -> int | None:
     """Parameters of the network ``build()`` makes, counted on the meta device (no memory) within
     the construction budget (:func:`bounded_construction`); None when the plugin cannot be built there."""
     try:
@@ -82,7 +92,7 @@ def count_params(build, key="network", name="?"):
         return None
 
 
-def check_size(build, key, name):
+def check_size(build: Callable[[], nn.Module], key: str, name: str) -> int | None:
     """Refuse a network of more than MAX_PARAMS parameters (or MAX_MODULES modules, or one that
     takes more than BUILD_SECONDS to build) before it is allocated."""
     n = count_params(build, key, name)
@@ -93,13 +103,13 @@ def check_size(build, key, name):
     return n
 
 
-def _input(channels, size, device):
+def _input(channels: int, size: tuple[int, int], device: str | torch.device) -> torch.Tensor:
     h, w = size
     x = torch.linspace(-1, 1, channels * h * w, device=device).reshape(1, channels, h, w)
     return x
 
 
-def _forward(net, x, key, name, rule):
+def _forward(net: nn.Module, x: torch.Tensor, key: str, name: str, rule: str) -> Any:
     mode = net.training
     net.eval()
     try:
@@ -115,7 +125,8 @@ def _forward(net, x, key, name, rule):
         net.train(mode)
 
 
-def check_generator(net, key, name, in_channels, out_channels, size, device="cpu"):
+def check_generator(net: nn.Module, key: str, name: str, in_channels: int, out_channels: int, size: tuple[int, int],
+                    device: str | torch.device = "cpu") -> torch.Tensor:
     """One forward: (1, Cin, H, W) float32 -> (1, Cout, H, W) float32 (:data:`contract.GENERATOR`)."""
     x = _input(in_channels, size, device)
     y = _forward(net, x, key, name, contract.GENERATOR)
@@ -125,7 +136,8 @@ def check_generator(net, key, name, in_channels, out_channels, size, device="cpu
     return y
 
 
-def check_discriminator(net, key, name, in_channels, size, device="cpu"):
+def check_discriminator(net: nn.Module, key: str, name: str, in_channels: int, size: tuple[int, int],
+                        device: str | torch.device = "cpu") -> torch.Tensor:
     """One forward: (1, C, H, W) -> raw logits (1, 1, h, w) or (1, 1) (:data:`contract.DISCRIMINATOR`)."""
     x = _input(in_channels, size, device)
     y = _forward(net, x, key, name, contract.DISCRIMINATOR)
@@ -135,7 +147,8 @@ def check_discriminator(net, key, name, in_channels, size, device="cpu"):
     return y
 
 
-def check_model(cfg, assembly, sizes, device="cpu") -> None:
+def check_model(cfg: "DictConfig", assembly: "Assembly", sizes: tuple[tuple[int, int], tuple[int, int]],
+                device: str | torch.device = "cpu") -> None:
     """Probe each network the objective built through ``parts`` (one per kind and channels) on
     images of ``sizes`` ((H, W) of A, of B); networks of the objective's own (CUT's F) are its
     business."""
@@ -153,7 +166,8 @@ def check_model(cfg, assembly, sizes, device="cpu") -> None:
                 check_discriminator(net, "discriminator", cfg.discriminator.name, record[1], size, device)
 
 
-def check_dataset(dataset, name, key="data"):
+def check_dataset(dataset: Any, name: str,
+                  key: str = "data") -> tuple[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]]:
     """Items 0, the middle and the last load, are dicts of "A" and "B" tensors (C, H, W) with
     sides that are multiples of 4, and share one shape per domain; returns ((channels of A, of
     B), ((H, W) of A, (H, W) of B)). Item 0 is loaded once, here."""
@@ -191,7 +205,7 @@ def check_dataset(dataset, name, key="data"):
     return (first["A"][0], first["B"][0]), (first["A"][1:], first["B"][1:])
 
 
-def load_resumed(load, state, path):
+def load_resumed(load: Callable[[dict], object], state: dict, path: str | os.PathLike) -> None:
     """``load(state)``, with weights that do not fit the recipe's networks named as such."""
     try:
         load(state)
