@@ -25,6 +25,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..store import files
@@ -44,7 +45,7 @@ LINK_HINT = ("remove the link: a run writes only into files and folders of its o
              "may be a link, e.g. out_dir on another disk)")
 
 
-def _read(path_or_fd):
+def _read(path_or_fd: int | str | os.PathLike) -> dict[str, int | str]:
     """The holder's pid, host and start time from the lock's text ("?" for what is unreadable:
     a lock being written this instant, or one a power cut left empty)."""
     try:
@@ -64,17 +65,17 @@ class Lock:
     """A held lock: the open file (its flock) and its path. The descriptor is a plain int, so
     the lock lasts until :func:`release` or the end of the process, not until garbage collection."""
 
-    def __init__(self, path, fd) -> None:
+    def __init__(self, path: Path, fd: int) -> None:
         self.path, self.fd = path, fd
 
-    def __fspath__(self):
+    def __fspath__(self) -> str:
         return str(self.path)
 
     def __repr__(self) -> str:
         return f"Lock({str(self.path)!r})"
 
 
-def acquire(out_dir):
+def acquire(out_dir: str | os.PathLike) -> Lock:
     """Take ``out_dir``'s lock (a :class:`Lock`), or raise UnpairedError naming the folder and
     the holder."""
     import fcntl
@@ -109,12 +110,12 @@ def acquire(out_dir):
     raise UnpairedError(f"{out_dir}: could not take the lock {path}; try again")
 
 
-def _ident(fd):
+def _ident(fd: int) -> tuple[int, int]:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
 
 
-def release(lock) -> None:
+def release(lock: Lock | None) -> None:
     """Delete the lock file (while still holding it) and let go of it."""
     if not isinstance(lock, Lock):
         return
@@ -129,7 +130,7 @@ def release(lock) -> None:
 RECIPE_KEYS = {"name", "out_dir", "generator", "discriminator", "data", "train"}
 
 
-def legacy_run(out_dir):
+def legacy_run(out_dir: str | os.PathLike) -> bool:
     """True for a run folder written before the marker existed: one with a checkpoint, or with
     the config.yaml (a recipe of ours) and the metrics.csv (a log by step) that runs write."""
     out_dir = Path(out_dir)
@@ -150,7 +151,7 @@ def legacy_run(out_dir):
     return isinstance(recipe, dict) and RECIPE_KEYS <= set(recipe) and header.startswith("step,")
 
 
-def check_links(out_dir):
+def check_links(out_dir: str | os.PathLike) -> Path:
     """Refuse a run folder where what a run writes into (:data:`NO_LINKS`) is a symbolic link,
     naming the link and where it points."""
     out_dir = Path(out_dir)
@@ -159,13 +160,13 @@ def check_links(out_dir):
     return out_dir
 
 
-def marked(out_dir):
+def marked(out_dir: str | os.PathLike) -> bool:
     """True when ``out_dir`` holds our marker (a regular file, not a link to one)."""
     marker = Path(out_dir) / MARKER
     return marker.is_file() and not marker.is_symlink()
 
 
-def check_folder(out_dir, key="out_dir"):
+def check_folder(out_dir: str | os.PathLike, key: str = "out_dir") -> None:
     """Refuse a folder that holds files and is not a run of ours (no marker), naming the files
     a run would overwrite there."""
     out_dir = Path(out_dir)
@@ -186,7 +187,7 @@ def check_folder(out_dir, key="out_dir"):
                         f"empty: {what}. Give a new or empty folder, e.g. out_dir=runs/NAME")
 
 
-def mark(out_dir):
+def mark(out_dir: str | os.PathLike) -> Path:
     """Write the marker that says the folder holds a run of ours."""
     marker = Path(out_dir) / MARKER
     if not marked(out_dir):  # a link there is replaced, its target untouched
@@ -196,7 +197,7 @@ def mark(out_dir):
 
 
 @contextlib.contextmanager
-def hold(out_dir, key="out_dir"):
+def hold(out_dir: str | os.PathLike, key: str = "out_dir") -> Iterator[Lock | None]:
     """The lock of ``out_dir`` for the duration of a run (rank 0 only under torchrun), after
     checking that the folder is new, empty or ours and that no link is planted in it
     (:func:`check_links`); the marker is written once the lock is held,
