@@ -1,5 +1,10 @@
 """Built-in losses: adversarial ``bce`` (the article's), ``lsgan`` (the reference's default),
-``hinge`` and ``wgan`` (with a gradient penalty); reconstruction ``l1``."""
+``hinge`` and ``wgan`` (with a gradient penalty); reconstruction ``l1``.
+
+Every adversarial one takes ``r1_gamma`` (default 0: off) and ``r1_every``: the R1 penalty
+(Mescheder et al. 2018), ``r1_gamma / 2 * E ||grad D(x_real)||^2`` on the real images as the
+discriminator sees them (augmented), which the engine adds in ``judge`` (unpaired.api.Adversarial)
+every ``r1_every`` steps, scaled by ``r1_every`` (lazy regularisation, StyleGAN2)."""
 import torch
 import torch.nn.functional as F
 
@@ -72,28 +77,39 @@ def gradient_penalty(discriminator, real, fake):
         return (norm - 1).pow(2).mean()
 
 
-def bce():
+def with_r1(loss, r1_gamma, r1_every):
+    """``loss`` with the R1 settings the engine reads (``r1_gamma``, ``r1_every``), checked."""
+    key = "losses.adversarial.params"
+    if isinstance(r1_gamma, bool) or not isinstance(r1_gamma, (int, float)) or not 0 <= r1_gamma < float("inf"):
+        raise UnpairedError(f"{key}.r1_gamma: {r1_gamma!r} must be a finite number >= 0 (0: no R1 penalty)")
+    if isinstance(r1_every, bool) or not isinstance(r1_every, int) or r1_every < 1:
+        raise UnpairedError(f"{key}.r1_every: {r1_every!r} must be a whole number of steps >= 1")
+    loss.r1_gamma, loss.r1_every = float(r1_gamma), r1_every
+    return loss
+
+
+def bce(r1_gamma=0.0, r1_every=1):
     """Binary cross-entropy on logits (the original GAN loss; the seed article's)."""
-    return TargetLoss(F.binary_cross_entropy_with_logits)
+    return with_r1(TargetLoss(F.binary_cross_entropy_with_logits), r1_gamma, r1_every)
 
 
-def lsgan():
+def lsgan(r1_gamma=0.0, r1_every=1):
     """Least squares (the CycleGAN reference's default)."""
-    return TargetLoss(F.mse_loss, boundary=0.5)  # targets 0 (fake) and 1 (real)
+    return with_r1(TargetLoss(F.mse_loss, boundary=0.5), r1_gamma, r1_every)  # targets 0 (fake) and 1 (real)
 
 
-def hinge():
+def hinge(r1_gamma=0.0, r1_every=1):
     """Hinge: D mean(relu(1 - real)) and mean(relu(1 + fake)), averaged; G -mean(fake)."""
-    return HingeLoss()
+    return with_r1(HingeLoss(), r1_gamma, r1_every)
 
 
-def wgan(gp_weight=10.0):
+def wgan(gp_weight=10.0, r1_gamma=0.0, r1_every=1):
     """Wasserstein: D mean(fake) - mean(real); G -mean(fake). ``gp_weight`` scales the gradient
     penalty (WGAN-GP; 10 as in the paper); 0 disables it (then clip or constrain D yourself,
     e.g. ``spectral_norm: true`` on the discriminator). The history pool of fakes still applies."""
     if not isinstance(gp_weight, (int, float)) or isinstance(gp_weight, bool) or gp_weight < 0:
         raise UnpairedError(f"losses.adversarial.params.gp_weight: {gp_weight!r} must be a number >= 0")
-    return WGANLoss(float(gp_weight))
+    return with_r1(WGANLoss(float(gp_weight)), r1_gamma, r1_every)
 
 
 def l1():
@@ -103,8 +119,8 @@ def l1():
 
 @hookimpl
 def register_losses(register) -> None:
-    register("bce", bce, help="adversarial: binary cross-entropy on logits")
-    register("lsgan", lsgan, help="adversarial: least squares (reference default)")
-    register("hinge", hinge, help="adversarial: hinge (SAGAN/BigGAN)")
-    register("wgan", wgan, help="adversarial: Wasserstein, with gradient penalty gp_weight (WGAN-GP)")
+    register("bce", bce, help="adversarial: binary cross-entropy on logits; R1 with r1_gamma")
+    register("lsgan", lsgan, help="adversarial: least squares (reference default); R1 with r1_gamma")
+    register("hinge", hinge, help="adversarial: hinge (SAGAN/BigGAN); R1 with r1_gamma")
+    register("wgan", wgan, help="adversarial: Wasserstein, with gradient penalty gp_weight (WGAN-GP); R1 with r1_gamma")
     register("l1", l1, help="reconstruction: mean absolute error")

@@ -128,3 +128,26 @@ def test_unsb_two_processes_match_one_process(image_root, tmp_path):
     for net in ddp:
         for k in ddp[net]:
             assert torch.allclose(ddp[net][k], single[net][k], atol=1e-5), (net, k)
+
+
+@pytest.mark.slow
+def test_accumulation_ema_and_r1_on_two_processes_match_one_process(image_root, tmp_path):
+    # 2 processes x 2 micro-batches of 1 (no all-reduce on the first) train as one process with a
+    # batch of 4; the averaged generator is the same on both ranks (the run checks it at its end)
+    # and the same as that process's; R1 is a per-image mean, so it averages over the ranks too
+    kit = [*NO_NORM, "objective.params.pool_size=0", "train.ema=0.9", "losses.adversarial.params.r1_gamma=1.0"]
+    proc = torchrun([f"data.params.root={image_root}", *kit, "data.batch_size=1", "train.accumulate=2",
+                     f"out_dir={tmp_path / 'ddp'}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "batch 1 x 2 accumulated x 2 processes = 4 per step" in " ".join((proc.stdout + proc.stderr).split())
+    ddp = torch.load(tmp_path / "ddp" / "checkpoints" / "latest.pt", weights_only=True)
+
+    from helpers import tiny_recipe
+    from unpaired.engine.trainer import train
+
+    single = torch.load(train(tiny_recipe(image_root, tmp_path / "single", *kit, "data.batch_size=4")).checkpoint,
+                        weights_only=True)
+    for a, b in ((ddp["nets"], single["nets"]), (ddp["averaged"]["nets"], single["averaged"]["nets"])):
+        for net in b:
+            for k in b[net]:
+                assert torch.allclose(a[net][k], b[net][k], atol=1e-5), (net, k)

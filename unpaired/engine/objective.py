@@ -56,6 +56,13 @@ class Adversarial:
     ``observers``: callables the engine adds (e.g. ADA's overfitting signal), given the real
     logits of every ``discriminator_loss`` and ``judge`` call. ``boundary``: the logit between
     "fake" and "real" (the plugin's ``boundary``, default 0; lsgan's 0.5).
+
+    R1 (Mescheder et al. 2018): a loss with ``r1_gamma`` > 0 (every built-in adversarial loss
+    takes it as a param) gets ``r1_gamma / 2 * mean_n ||grad_x D(x)||^2`` added by ``judge``,
+    ``x`` the real images as the discriminator sees them (after the recipe's augmentation, which
+    is a forward pre-hook on it: the gradient is taken there), from the same forward as the real
+    logits. With ``r1_every`` = k > 1 it is added at the steps k divides, times k (lazy
+    regularisation, StyleGAN2); the engine says which steps (:meth:`at_step`).
     """
 
     def __init__(self, loss: AdversarialLoss, name: str, key: str) -> None:
@@ -66,6 +73,10 @@ class Adversarial:
             raise UnpairedError(f"{key}.name: loss {name!r} has a boundary {boundary!r}, not a number "
                                 "(the logit between fake and real)")
         self.boundary = float(boundary)
+        self.r1_gamma = float(getattr(loss, "r1_gamma", 0.0) or 0.0)
+        self.r1_every = int(getattr(loss, "r1_every", 1) or 1)
+        self.r1_now = self.r1_gamma > 0
+        self.has_penalty = self.has_penalty or self.r1_gamma > 0
         self.observers: list[Callable[[torch.Tensor], None]] = []
         self.judged = 0  # judge() calls since the engine last reset the count
         self.penalties: list[torch.Tensor] = []  # this step's penalty values (logged as "penalty")
@@ -78,19 +89,61 @@ class Adversarial:
             observe(real_logits)
         return self.loss.discriminator_loss(real_logits, fake_logits)
 
+    def at_step(self, index: int) -> None:
+        """The engine's word at each step (``index``: steps done): is R1 due at this one?"""
+        self.r1_now = self.r1_gamma > 0 and index % self.r1_every == 0
+
     def judge(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """``discriminator``'s loss on ``real`` and ``fake`` images, with the loss's penalty."""
+        """``discriminator``'s loss on ``real`` and ``fake`` images, with the loss's penalty
+        (and R1 when due)."""
         fake = fake.detach()
-        loss = self.discriminator_loss(discriminator(real), discriminator(fake))
+        if self.r1_now:
+            seen = _SeenInput()
+            handle = discriminator.register_forward_pre_hook(seen)  # after the augmentation's hook
+            try:
+                real_logits = discriminator(real)
+            finally:
+                handle.remove()
+        else:
+            real_logits = discriminator(real)
+        loss = self.discriminator_loss(real_logits, discriminator(fake))
         self.judged += 1
-        if self.has_penalty:
+        if callable(getattr(self.loss, "penalty", None)):
             penalty = getattr(self.loss, "penalty")(discriminator, real, fake)
             self.penalties.append(penalty.detach())
             loss = loss + penalty
+        if self.r1_now:
+            r1 = self.r1_gamma / 2 * self.r1_every * r1_penalty(real_logits, seen.input)
+            self.penalties.append(r1.detach())
+            loss = loss + r1
         return loss
 
     def __repr__(self) -> str:
         return f"Adversarial({self.name!r} at {self.key})"
+
+
+class _SeenInput:
+    """A forward pre-hook that keeps the image a discriminator is given (made a leaf that
+    requires grad when it does not already), for R1's gradient."""
+
+    def __init__(self) -> None:
+        self.input: torch.Tensor | None = None
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple | None:
+        if self.input is not None or not args or not isinstance(args[0], torch.Tensor):
+            return None
+        x = args[0] if args[0].requires_grad else args[0].detach().requires_grad_(True)
+        self.input = x
+        return (x, *args[1:])
+
+
+def r1_penalty(real_logits: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
+    """mean over samples of ||grad_x sum(D(x))||^2, differentiable w.r.t. D's parameters
+    (float32 arithmetic)."""
+    if seen is None:
+        raise UnpairedError("R1: the discriminator was not called with an image tensor first")
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), seen, create_graph=True)
+    return grad.float().flatten(1).pow(2).sum(1).mean()
 
 
 class Objective(nn.Module):

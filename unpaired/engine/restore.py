@@ -57,11 +57,14 @@ def unknown_step(run, step, kept, latest_step) -> str:
     return f"run {run} has no checkpoint of step {step}: {listed}{latest}"
 
 
-def open_checkpoint(path_or_state, path=None, plugins=(), step=None):
+def open_checkpoint(path_or_state, path=None, plugins=(), step=None, raw=False):
     """(state in today's format, its path for messages, its recipe) of a checkpoint file, a
     run directory (its checkpoints/latest.pt, or with ``step`` its kept checkpoint of that
     step: :func:`checkpoint_path`) or a state already loaded. ``plugins``: plugin files the
-    user named (``--plugins``), loaded first: the only way a file's code runs here."""
+    user named (``--plugins``), loaded first: the only way a file's code runs here. The
+    state's ``nets`` hold the averaged generator's weights where it has one (``train.ema``),
+    the trained ones with ``raw`` (``--raw``); its ``weights`` says which
+    (unpaired.store.format.chosen_weights)."""
     for file in plugins:
         load_plugin_file(file)
     if isinstance(path_or_state, dict):
@@ -69,6 +72,9 @@ def open_checkpoint(path_or_state, path=None, plugins=(), step=None):
     else:
         path = checkpoint_path(path_or_state, step)
         state = checkpoint.load(path)
+    if "averaged" in state:
+        checkpoint.validate(state, path)
+    state = checkpoint.chosen_weights(state, raw)
     return state, path, checkpoint_recipe(state, path)
 
 
@@ -134,7 +140,7 @@ GeneratorPair = Translators  # its name before 0.2
 
 
 def load_translators(path_or_state, directions=None, registry=None, path=None, plugins=(), key="--direction",
-                     step=None):
+                     step=None, raw=False):
     """(Translators with the checkpoint's weights, eval mode, on the CPU; the state). Only the
     directions in ``directions`` are kept; None: every direction the checkpoint's objective
     translates (a one-sided objective such as CUT has only a2b). The objective is assembled as
@@ -142,10 +148,11 @@ def load_translators(path_or_state, directions=None, registry=None, path=None, p
     on the meta device), its networks get the checkpoint's weights, and each direction's module
     is the objective's ``translator(direction)``. ``plugins`` and ``step`` as for
     :func:`open_checkpoint`; ``key``: what errors call the direction (the flag, or the Python
-    argument ``direction``)."""
+    argument ``direction``); ``raw``: the trained weights, not the averaged generator's.
+    A state already opened keeps the weights it was opened with."""
     from .assemble import assemble
 
-    state, path, cfg = open_checkpoint(path_or_state, path, plugins, step)
+    state, path, cfg = open_checkpoint(path_or_state, path, plugins, step, raw)
     checkpoint.validate(state, path)  # the format's checks (unpaired.store.format)
     translators = state["translators"]
     directions = tuple(translators) if directions is None else tuple(directions)

@@ -1,11 +1,14 @@
 """The training loop: one batch of real a and b per step, handed to the recipe's objective
 (unpaired.engine.objective), which runs its phases in its own order and calls ``update(phase, loss)``.
 The engine owns one Adam optimizer per phase; the learning rate is constant for
-``train.epochs``, then decays linearly over ``train.decay_epochs``. Under torchrun each rank
-trains on its share of the batches (see unpaired.runtime.distributed).
+``train.epochs``, then decays linearly over ``train.decay_epochs`` (per-phase rates follow the
+same shape). With ``train.accumulate: N`` a step is N micro-batches (unpaired.engine.phases); with
+``train.ema`` the engine keeps the averaged generator (unpaired.engine.average). Under torchrun
+each rank trains on its share of the batches (see unpaired.runtime.distributed).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -19,8 +22,9 @@ from omegaconf import DictConfig
 
 from ..store import checkpoint, files, rng
 from .assemble import assemble
+from .average import Averaged, translating_networks
 from .build import CheckedRecipe, build_dataset, check_recipe, data_problems, load_recipe_plugins, provenance
-from ..recipe.config import as_typed, for_checkpoint, to_yaml
+from ..recipe.config import as_typed, for_checkpoint, plain, to_yaml
 from ..data import fixed_items, make_loader
 from ..data.held_out import watch_images
 from ..data.tensors import sample_grid
@@ -139,8 +143,20 @@ class Trainer:
         self._build(registry, checked)
         # a no-op unless training in fp16 (it then scales losses against underflow)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        self.optimizers = PhaseOptimizers(self.objective.param_groups(), cfg.train.lr, cfg.train.betas,
-                                          self.scaler, self.device.type)
+        t = cfg.train
+        groups = self.objective.param_groups()
+        for key in ("phase_lr", "phase_betas"):  # keyed by the objective's phases
+            for phase in t[key]:
+                if phase not in groups:
+                    raise UnpairedError(f"train.{key}.{phase}: objective {cfg.objective.name!r} has no phase "
+                                        f"{phase!r}; its phases: {', '.join(groups)}")
+        self.optimizers = PhaseOptimizers(groups, t.lr, t.betas, self.scaler, self.device.type,
+                                          phase_lr=plain(t.phase_lr), phase_betas=plain(t.phase_betas),
+                                          accumulate=t.accumulate)
+        # the averaged generator (train.ema): updated once a step, after a phase training it stepped
+        self.averaged = Averaged(translating_networks(self.objective), t.ema) if t.ema is not None else None
+        self._average_due = False
+        self.optimizers.after_step = self._after_step
         self._plan_steps()
         self.evaluator = self._evaluator() if self.world.is_rank_zero else None
         self.best: dict | None = None  # {"metric", "value", "step"} of checkpoints/best.pt
@@ -203,11 +219,14 @@ class Trainer:
         """Steps per epoch (one step: a batch on every rank) and the run's total."""
         cfg, t = self.cfg, self.cfg.train
         n_items = len(self.dataset)  # probe.check_dataset made sure it has one
-        self.batch_size = cfg.data.batch_size * self.world.size  # the effective batch of one step
+        accumulate = t.accumulate
+        # the effective batch of one step: every rank's micro-batches
+        self.batch_size = cfg.data.batch_size * accumulate * self.world.size
         self.steps_per_epoch = n_items // self.batch_size
         if self.steps_per_epoch == 0:
             raise UnpairedError(f"data: {n_items} items are fewer than one batch of {self.batch_size} "
-                                f"(data.batch_size={cfg.data.batch_size} x {self.world.size} processes)")
+                                f"(data.batch_size={cfg.data.batch_size} x train.accumulate={accumulate} x "
+                                f"{self.world.size} processes)")
         self.total_steps = (t.epochs + t.decay_epochs) * self.steps_per_epoch
         if t.max_steps is not None:
             self.total_steps = min(self.total_steps, t.max_steps)
@@ -224,11 +243,13 @@ class Trainer:
                          amp_dtype=self.amp_dtype)
 
     def evaluate(self) -> dict[str, float]:
-        """Evaluation metrics now; keeps checkpoints/best.pt at the best ``eval.metric``."""
+        """Evaluation metrics now (of the averaged generator with ``train.ema``); keeps
+        checkpoints/best.pt at the best ``eval.metric``."""
         from ..evaluation.evaluate import better
 
         assert self.evaluator is not None  # rank 0 with eval on: what calls this
-        metrics = self.evaluator(self.objective)
+        with self.averaged_weights():
+            metrics = self.evaluator(self.objective)
         name = self.cfg.eval.metric
         value = metrics.get(name)
         self.last_eval = (value, self.step)
@@ -282,6 +303,7 @@ class Trainer:
             # the run's first line without the name and out_dir (which may come from ${oc.env:...})
             device_line=self.device_line,
             unpaired_version=__version__,
+            averaged=self.averaged.state_dict() if self.averaged is not None else None,
             **training_state,
         ).to_dict()
 
@@ -307,6 +329,13 @@ class Trainer:
     def _load_state(self, state: dict) -> None:
         for k, net in self.objective.networks().items():
             net.load_state_dict(state["nets"][k])
+        if self.averaged is not None:
+            if state.get("averaged"):
+                self.averaged.load_state_dict(state["averaged"], str(self.ckpt_path))
+            else:  # train.ema switched on at --resume, or a checkpoint of before 0.3
+                self.averaged.restart()
+                log.info("%s holds no averaged generator: train.ema starts it from the weights of step %d",
+                         self.ckpt_path, state["step"])
         self.optimizers.load_state_dict(state["optimizers"])
         if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -362,24 +391,59 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def train_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One optimisation step of the objective, then the augmentation's ``adapt``; returns its
-        loss terms (tensors): the objective's own, ``loss_<phase>`` (what each phase's update was
-        given) and ``penalty`` (the adversarial loss's penalty, summed over the step's judge
-        calls) when there is one."""
-        step = Step(self.phases, self.step, self.step // self.steps_per_epoch, self.total_steps, self.device,
-                    self.amp_dtype, self.world.rank, self.world.size, self.cfg, augmentation=self.augmentation)
-        self.optimizers.updated.clear()
-        with self._autocast():  # forwards under autocast; update() steps out of it
-            terms = dict(self.objective.train_step(step, a, b, self.update))
+        """One optimisation step of the objective (``train.accumulate`` calls of its
+        ``train_step``, one per micro-batch of ``a`` and ``b``), the averaged generator's update,
+        then the augmentation's ``adapt``; returns its loss terms (tensors, means over the
+        micro-batches): the objective's own, ``loss_<phase>`` (what each phase's update was
+        given) and ``penalty`` (the adversarial loss's penalty per judge call's batch, summed
+        over the discriminators) when there is one."""
+        n = self.optimizers.accumulate
+        for adv in self.assembly.adversarial:  # lazy R1: due at the steps r1_every divides
+            adv.at_step(self.step)
+        terms: dict[str, torch.Tensor] = {}
+        for micro, (ma, mb) in enumerate(zip(a.tensor_split(n), b.tensor_split(n))):
+            step = Step(self.phases, self.step, self.step // self.steps_per_epoch, self.total_steps, self.device,
+                        self.amp_dtype, self.world.rank, self.world.size, self.cfg, augmentation=self.augmentation,
+                        micro=micro, micro_batches=n)
+            self.optimizers.start_micro(micro)
+            # forwards under autocast (update() steps out of it); no gradient all-reduce before the last
+            with self._no_sync(micro < n - 1), self._autocast():
+                for k, v in self.objective.train_step(step, ma, mb, self.update).items():
+                    v = v.detach() / n if n > 1 else v
+                    terms[k] = terms[k] + v if k in terms else v
         self.scaler.update()
+        if self._average_due and self.averaged is not None:
+            self.averaged.update()
+            self._average_due = False
         for phase, loss in self.optimizers.losses.items():
             terms.setdefault(f"loss_{phase}", loss)
         penalty = self.assembly.penalties(self.optimizers.updated, self.d_phases)
         if penalty is not None:
-            terms.setdefault("penalty", penalty)
+            terms.setdefault("penalty", penalty / n)
         if self.augmentation is not None:  # e.g. ADA's p, from statistics summed over the ranks
             self.augmentation.adapt(self.step + 1, self.batch_size, lambda t: distributed.total(self.world, t))
         return terms
+
+    def _no_sync(self, skip: bool):
+        """A block whose backward passes gather gradients without the ranks' all-reduce (every
+        phase's DDP wrapper's ``no_sync``): the micro-batches before a step's last."""
+        stack = contextlib.ExitStack()
+        if skip and self.world.is_distributed:
+            for module in self.phases.values():
+                if hasattr(module, "no_sync"):
+                    stack.enter_context(module.no_sync())
+        return stack
+
+    def _after_step(self, phase: str) -> None:
+        """After ``phase``'s optimizer stepped: the averaged generator is due when it trains one
+        of its networks."""
+        if self.averaged is not None and self.averaged.trains(self.optimizers.params[phase]):
+            self._average_due = True
+
+    def averaged_weights(self):
+        """A block in which the objective's translating networks hold the averaged generator's
+        weights (``train.ema``); without one, the trained weights as they are."""
+        return self.averaged.lent() if self.averaged is not None else contextlib.nullcontext()
 
     def update(self, phase: str, loss: torch.Tensor) -> bool:
         """Zero ``phase``'s gradients, backpropagate ``loss`` into its parameters (scaled in fp16,
@@ -388,9 +452,10 @@ class Trainer:
         return self.optimizers.update(phase, loss)
 
     def set_lr(self, epoch: int) -> float:
-        lr = self.cfg.train.lr * lr_factor(epoch, self.cfg.train.epochs, self.cfg.train.decay_epochs)
-        self.optimizers.set_lr(lr)
-        return lr
+        """Every phase's rate at this epoch's factor of the schedule; returns ``train.lr``'s."""
+        factor = lr_factor(epoch, self.cfg.train.epochs, self.cfg.train.decay_epochs)
+        self.optimizers.set_lr(factor)
+        return self.cfg.train.lr * factor
 
     def sample_images(self, batch: dict) -> dict:
         """The images of a sample grid (see the on_sample event)."""
@@ -400,7 +465,7 @@ class Trainer:
             n.eval()
         # under train.seed: a translator that draws noise draws the same for every grid, and the
         # training's random state (rank 0's alone samples) is left as it was
-        with rng.seeded(self.cfg.train.seed), torch.no_grad(), self._autocast():
+        with rng.seeded(self.cfg.train.seed), torch.no_grad(), self._autocast(), self.averaged_weights():
             rows = self.objective.samples(self._to_device(batch["A"]), self._to_device(batch["B"]))
         for n, mode in zip(nets, modes):
             n.train(mode)
@@ -421,7 +486,8 @@ class Trainer:
                         break
                 self._finish()
             finally:
-                self.events.on_train_end(run=self.run_info, step=self.step, interrupted=stopping)
+                with self.averaged_weights():  # the figure and the report: the averaged generator
+                    self.events.on_train_end(run=self.run_info, step=self.step, interrupted=stopping)
                 distributed.teardown(self.world, together=sys.exc_info()[0] is None)
         return TrainResult(self.step, self.ckpt_path, self.out_dir, stopping)
 
@@ -437,7 +503,7 @@ class Trainer:
         samples = fixed_items(shown, t.samples, t.seed) if world.is_rank_zero else None
         if self._rng is not None:
             rng.set_rng_state(self._rng)
-        loader = make_loader(self.dataset, cfg.data.batch_size, t.seed, self.step, self.total_steps,
+        loader = make_loader(self.dataset, cfg.data.batch_size * t.accumulate, t.seed, self.step, self.total_steps,
                              num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                              rank=world.rank, world=world.size)
         self.events = Events(cfg.disable_plugins if world.is_rank_zero else None)
@@ -491,8 +557,9 @@ class Trainer:
         if latest:
             written.append(self.save_checkpoint())
             self.run_info.checkpoint_step = self.step
-        for path in written:
-            self.events.on_checkpoint(run=self.run_info, step=self.step, path=path)
+        with self.averaged_weights():  # the report's timeline translates with what the checkpoint holds
+            for path in written:
+                self.events.on_checkpoint(run=self.run_info, step=self.step, path=path)
 
     def _agree_on_stop(self, received: str, log_now: bool) -> str:
         """The signal that stops the run at this step, or "". A signal may reach one rank only,
@@ -527,6 +594,9 @@ class Trainer:
                      self.best["value"], self.best["step"])
         if self.world.is_distributed and not distributed.same_weights(self.world, self.objective, self.device):
             raise RuntimeError("the ranks' weights differ at the end of training")
+        if self.world.is_distributed and self.averaged is not None and not distributed.same_tensors(
+                self.world, [v for w in self.averaged.weights.values() for v in w.values()], self.device):
+            raise RuntimeError("the ranks' averaged generators (train.ema) differ at the end of training")
         metrics = self.augmentation.metrics() if self.augmentation is not None else {}
         if self.world.is_distributed and metrics and not distributed.same_values(self.world, metrics, self.device):
             raise RuntimeError(f"the ranks' augmentation state ({', '.join(sorted(metrics))}) "
@@ -542,8 +612,14 @@ class Trainer:
             prec += f", {torch.get_num_threads()} threads"
         prec += f", {self.num_workers} loader workers"
         batch = f"batch {cfg.data.batch_size}"
+        if cfg.train.accumulate > 1:
+            batch += f" x {cfg.train.accumulate} accumulated"
         if self.world.is_distributed:
-            batch += f" x {self.world.size} processes = {self.batch_size} per step"
+            batch += f" x {self.world.size} processes"
+        if self.batch_size != cfg.data.batch_size:
+            batch += f" = {self.batch_size} per step"
+        if self.averaged is not None:
+            batch += f", averaged generator (ema {self.averaged.decay:g})"
         augment = f", augment {cfg.augment.name}" if self.augmentation is not None else ""
         return (f"{data_line(self.dataset, self.test_dataset)}{len(self.dataset)} pairs/epoch, {batch}, "
                 f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, "

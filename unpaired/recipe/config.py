@@ -67,6 +67,17 @@ class Train:
     max_steps: Optional[int] = None  # stop early after this many steps in all
     lr: float = 2.0e-4
     betas: List[float] = field(default_factory=lambda: [0.5, 0.999])
+    # per-phase learning rates and Adam betas, keyed by the objective's phases (g, d, e, ...), e.g.
+    # {d: 1.0e-4} (TTUR); a phase not named uses lr / betas. Every phase follows lr's schedule
+    phase_lr: Dict[str, float] = field(default_factory=dict)
+    phase_betas: Dict[str, List[float]] = field(default_factory=dict)
+    # micro-batches per optimizer step: data.batch_size x accumulate images per step, in
+    # accumulate passes (the memory of one data.batch_size); steps, schedules and logs count steps
+    accumulate: int = 1
+    # the averaged generator: decay of an exponential moving average of the translating networks
+    # (unpaired.engine.average); samples, reports and every command use it (--raw: the trained
+    # weights). null: off
+    ema: Optional[float] = None
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     compile: bool = False  # torch.compile the objective's networks
@@ -322,6 +333,9 @@ def validate(cfg: DictConfig, source: str) -> None:
         (0 <= t.seed < 2**32, f"train.seed: {t.seed} must be an integer in [0, 2**32)"),
         (_finite(t.init_gain) and t.init_gain > 0, f"train.init_gain: {t.init_gain} must be a finite number > 0"),
         (cfg.data.batch_size > 0, "data.batch_size must be positive"),
+        (t.accumulate >= 1, f"train.accumulate: {t.accumulate} must be >= 1 (micro-batches per step)"),
+        (t.ema is None or (_finite(t.ema) and 0 <= t.ema < 1),
+         f"train.ema: {t.ema} must be a decay in [0, 1), e.g. 0.999, or null (off)"),
         (cfg.data.num_workers == "auto" or (isinstance(cfg.data.num_workers, int) and cfg.data.num_workers >= 0),
          f"data.num_workers must be auto or a number >= 0, not {cfg.data.num_workers!r}"),
         (cfg.augment.name is None or str(cfg.augment.name).strip() != "",
@@ -338,6 +352,11 @@ def validate(cfg: DictConfig, source: str) -> None:
     for role, choice in cfg.losses.items():
         w = choice.weight  # None: the objective's default
         checks.append((w is None or (_finite(w) and w >= 0), f"losses.{role}.weight: {w} must be a finite number >= 0"))
+    for phase, lr in t.phase_lr.items():
+        checks.append((_finite(lr) and lr > 0, f"train.phase_lr.{phase}: {lr} must be a finite number > 0"))
+    for phase, betas in t.phase_betas.items():
+        checks.append((len(betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in betas),
+                       f"train.phase_betas.{phase}: {list(betas)} must be two numbers in [0, 1)"))
     for ok, msg in checks:
         if not ok:
             raise UnpairedError(f"{source}: {msg}")

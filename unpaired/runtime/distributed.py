@@ -105,9 +105,14 @@ def any_rank(world, flag, device):
 
 def same_weights(world, module, device):
     """True when every rank holds the same parameters as rank 0 (a checksum comparison)."""
+    return same_tensors(world, list(module.parameters()), device)
+
+
+def same_tensors(world, tensors, device):
+    """True when every rank holds the same ``tensors`` as rank 0 (a checksum comparison)."""
     if not world.is_distributed:
         return True
-    total = sum(p.detach().double().sum() for p in module.parameters()).to(device)
+    total = sum(t.detach().double().sum() for t in tensors if t.is_floating_point()).to(device)
     gathered = [torch.zeros_like(total) for _ in range(world.size)]
     dist.all_gather(gathered, total)
     return all(torch.equal(g, gathered[0]) for g in gathered)

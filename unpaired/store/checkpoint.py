@@ -15,7 +15,8 @@ from . import files
 from ..errors import UnpairedError
 from .rng import check_rng_state, rng_state, seed_all, set_rng_state  # noqa: F401  (their home before 0.2)
 
-from .format import FORMAT, READABLE, Checkpoint, channels, require, upgrade, validate  # noqa: F401  (the format)
+from .format import (FORMAT, READABLE, Checkpoint, channels, chosen_weights, require, upgrade,  # noqa: F401
+                     validate)  # (the format)
 
 
 def save(state: dict, path: str | os.PathLike, kept_step: int | None = None) -> Path:

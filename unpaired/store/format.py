@@ -6,7 +6,9 @@ reads; translate, eval, export, serve and the report validate before they build 
 
 Format 2 (unpaired 0.2): the objective's networks by name (``nets``), its translators
 (``translators``: direction -> the network and its channels), optimizers per phase, the
-objective's own state, the random states, the augmentation's state. Format 1 (unpaired 0.1.0,
+objective's own state, the random states, the augmentation's state; since 0.3, optionally the
+averaged generator (``averaged``, ``train.ema``), which readers use unless asked for the trained
+weights (:func:`chosen_weights`). Format 1 (unpaired 0.1.0,
 CycleGAN only) is upgraded on load. A change of format adds a number here, an ``upgrade`` step
 and a test with a stored file (tests/fixtures/).
 """
@@ -44,6 +46,8 @@ class Checkpoint:
     precision: str | None = None  # what train.precision resolved to
     device_line: str = ""  # the run's first line without its name and folder
     unpaired_version: str = ""
+    # train.ema: {"decay", "updates", "nets": {network name: state_dict}} of the translating networks
+    averaged: dict | None = None
     # the training state: present in a checkpoint that resumes, absent from a kept step
     optimizers: dict | None = None
     schedule: dict | None = None
@@ -125,9 +129,32 @@ def validate(state: dict, path: Any) -> None:
     for name, weights in nets.items():
         if not isinstance(weights, dict):
             bad(f"the weights of network {name!r}", f"are {type(weights).__name__}, not a mapping of tensors")
+    averaged = state.get("averaged")
+    if averaged is not None:
+        if not isinstance(averaged, dict) or not isinstance(averaged.get("nets"), dict):
+            bad("'averaged'", f"is {type(averaged).__name__}, not the averaged generator's record")
+        for name, weights in averaged["nets"].items():
+            if name not in nets or not isinstance(weights, dict):
+                bad(f"the averaged weights of {name!r}", "do not match a network of 'nets'")
     pair = state.get("channels", (3, 3))
     if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_count(c) for c in pair)):
         bad("'channels'", f"is {pair!r}, not two channel counts")
+
+
+def chosen_weights(state: dict, raw: bool = False) -> dict:
+    """``state`` with the weights a reader uses in ``nets``: the averaged generator's where the
+    checkpoint holds one (``train.ema``), the trained ones with ``raw`` (``--raw``). The result
+    says which in ``weights`` ("averaged" | "trained") and holds no ``averaged`` any more, so
+    choosing again changes nothing."""
+    if "averaged" not in state:
+        return state if "weights" in state else dict(state, weights="trained")
+    state = dict(state)
+    averaged = state.pop("averaged")
+    if raw or not isinstance(averaged, dict) or not isinstance(averaged.get("nets"), dict):
+        return dict(state, weights="trained")
+    nets = dict(state.get("nets") or {})
+    nets.update(averaged["nets"])
+    return dict(state, nets=nets, weights="averaged")
 
 
 def channels(record: Any, path: Any) -> tuple[int, int]:
