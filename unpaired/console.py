@@ -12,6 +12,8 @@ import logging
 import os
 import re
 import shlex
+from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.segment import Segment
@@ -21,12 +23,12 @@ from rich.segment import Segment
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def _escape(match):
+def _escape(match: re.Match[str]) -> str:
     c = match.group()
     return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
-def printable(text, newlines=True):
+def printable(text: object, newlines: bool = True) -> str:
     """``text`` with its control characters shown as escapes (``\\x1b``), safe to print;
     ``newlines=False`` escapes line breaks and tabs too (a single name or value)."""
     text = _CONTROL.sub(_escape, str(text))
@@ -35,7 +37,7 @@ def printable(text, newlines=True):
     return text
 
 
-def shell_command(*words):
+def shell_command(*words: object) -> str:
     """A command line to suggest, each word quoted for the shell: ``pip install 'a b'``."""
     return " ".join(shlex.quote(str(w)) for w in words)
 
@@ -45,14 +47,14 @@ class SafeConsole(Console):
     (strings, tables, progress columns) as escapes (:func:`printable`); rich's own styling and
     cursor control are added after, untouched."""
 
-    def _render_buffer(self, buffer):
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         return super()._render_buffer(s if s.control else Segment(printable(s.text), s.style) for s in buffer)
 
 
 PIPE_WIDTH = 400  # wide enough for any path; tables still take only the width they need
 
 
-def make_console(stderr=False, **kwargs):
+def make_console(stderr: bool = False, **kwargs: Any) -> SafeConsole:
     """A SafeConsole that reads no markup: text from users (a path holding ``[red]`` or ``[/]``)
     is printed as it is; our own styles are Text objects or ``style=`` arguments."""
     kwargs.setdefault("markup", False)
@@ -62,7 +64,7 @@ def make_console(stderr=False, **kwargs):
     return SafeConsole(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, **kwargs)
 
 
-def log_handler():
+def log_handler() -> logging.Handler:
     """Log records as rich lines on a terminal, as plain lines (``warning: ...``) otherwise."""
     console = Console(stderr=True)
     handler: logging.Handler
@@ -77,7 +79,7 @@ def log_handler():
     return handler
 
 
-def _printable_record(record) -> bool:
+def _printable_record(record: logging.LogRecord) -> bool:
     """A log filter: the record's message with control characters escaped."""
     text = record.getMessage()
     safe = printable(text, newlines=False)  # one record, one line: a name holding a line break forges none
@@ -87,6 +89,6 @@ def _printable_record(record) -> bool:
 
 
 class _Plain(logging.Formatter):
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage()
         return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"

@@ -5,6 +5,7 @@ register is recorded and reported (`unpaired plugins`); it never takes the host 
 import importlib
 import importlib.metadata as md
 import importlib.util
+import os
 from pathlib import Path
 
 import pluggy
@@ -52,7 +53,7 @@ def plugin_manager():
     return _pm
 
 
-def _load_entry_points(pm) -> None:
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
     for ep in md.entry_points(group=hookspecs.PROJECT):
         dist = getattr(ep, "dist", None)
         info = PluginInfo(ep.name, "entry point", dist.name if dist else "?", dist.version if dist else "?", ep.value)
@@ -65,7 +66,7 @@ def _load_entry_points(pm) -> None:
             info.error = f"{type(exc).__name__}: {exc}"
 
 
-def _check_pending(pm) -> None:
+def _check_pending(pm: pluggy.PluginManager) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -76,7 +77,7 @@ def _check_pending(pm) -> None:
         _check_pending(pm)
 
 
-def register_plugin(plugin, name=None, *, _source="runtime", _location=""):
+def register_plugin(plugin: object, name: str | None = None, *, _source: str = "runtime", _location: str = "") -> str:
     """Register a plugin object or module at run time (tests, notebooks); returns its name."""
     global _registry
     pm = plugin_manager()
@@ -95,7 +96,7 @@ def register_plugin(plugin, name=None, *, _source="runtime", _location=""):
     return name
 
 
-def unregister_plugin(name) -> None:
+def unregister_plugin(name: str) -> None:
     """Remove a plugin registered at run time."""
     global _registry
     plugin_manager().unregister(name=name)
@@ -103,7 +104,7 @@ def unregister_plugin(name) -> None:
     _registry = None
 
 
-def load_plugin_file(path):
+def load_plugin_file(path: str | os.PathLike) -> str:
     """Import a local Python file as a plugin (recipe key ``plugins`` or ``--plugins``)."""
     path = Path(path).expanduser().resolve()
     name = f"file:{path}"
@@ -125,7 +126,7 @@ def load_plugin_file(path):
     return register_plugin(module, name=name, _source="file", _location=str(path))
 
 
-def get_registry():
+def get_registry() -> Registry:
     """The Registry of every installed plugin's names (built anew after a registration)."""
     global _registry
     if _registry is None:
@@ -148,7 +149,7 @@ def get_registry():
     return _registry
 
 
-def all_plugins():
+def all_plugins() -> list[PluginInfo]:
     plugin_manager()
     get_registry()
     return list(_infos.values())

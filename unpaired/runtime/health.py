@@ -7,8 +7,12 @@ learning rate far too high) get one warning.
 """
 import logging
 import math
+import os
+from collections.abc import Mapping
+from typing import Any
 
 import torch
+from torch import nn
 
 from ..errors import UnpairedError
 
@@ -27,13 +31,13 @@ class Health:
     """Tracks the last checkpoint known good (its path and step) and checks each log and each
     checkpoint-to-be."""
 
-    def __init__(self, ckpt_path, saved_step=None) -> None:
+    def __init__(self, ckpt_path: str | os.PathLike, saved_step: int | None = None) -> None:
         self.ckpt_path = ckpt_path
         self.saved_step = saved_step  # step of the checkpoint on disk (None: none written yet)
         self.first: dict[str, float] = {}  # loss_<phase> -> its first logged value in this process
         self.warned = False
 
-    def saved(self, step) -> None:
+    def saved(self, step: int) -> None:
         self.saved_step = step
 
     def last_good(self) -> str:
@@ -42,7 +46,7 @@ class Health:
         return (f"the last good checkpoint, {self.ckpt_path} (step {self.saved_step}), is intact; "
                 f"continue from it with --resume")
 
-    def check_metrics(self, step, metrics, lr=None):
+    def check_metrics(self, step: int, metrics: Mapping[str, Any], lr: float | None = None) -> None:
         """Raise Diverged when a logged loss is NaN or infinite; warn once on a huge one."""
         bad = {k: v for k, v in metrics.items() if k not in NOT_LOSSES and not math.isfinite(v)}
         if bad:
@@ -59,7 +63,7 @@ class Health:
                 log.warning("training may be diverging: %s %.4g at step %d against %.4g when this run started; "
                             "a lower train.lr (now %s) usually helps", key, value, step, first, lr)
 
-    def check_weights(self, step, nets):
+    def check_weights(self, step: int, nets: Mapping[str, nn.Module]) -> None:
         """Raise Diverged when any weight or buffer is NaN or infinite (before a checkpoint)."""
         for name, net in nets.items():
             flags = [torch.isfinite(t).all() for t in list(net.parameters()) + list(net.buffers())
