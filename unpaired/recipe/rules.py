@@ -16,6 +16,7 @@
   saying so. ``plugins:`` are relative to the recipe; ``runs/`` lands in the current folder.
 """
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -33,7 +34,7 @@ MOVED_TO_OBJECTIVE = {"train.pool_size": "pool_size", "train.fuse_passes": "fuse
 RENAMED_METRICS = {"cycle_a": "cycle_l1_a", "cycle_b": "cycle_l1_b"}
 
 
-def renamed_metric(cfg, source) -> None:
+def renamed_metric(cfg: DictConfig, source: str) -> None:
     """``eval.metric`` under its current name, with one line when it was renamed."""
     new = RENAMED_METRICS.get(cfg.eval.metric)
     if new is not None:
@@ -42,7 +43,7 @@ def renamed_metric(cfg, source) -> None:
         cfg.eval.metric = new
 
 
-def objective_takes(objective, param):
+def objective_takes(objective: str, param: str) -> bool | None:
     """True when the installed objective ``objective`` has ``param``; None when it is not
     installed (yet: a recipe's plugin files load after the recipe)."""
     from ..loading import get_registry
@@ -54,7 +55,7 @@ def objective_takes(objective, param):
     return param in entry.parameters() or entry.accepts_any()
 
 
-def move_keys(raw, source, default_objective):
+def move_keys(raw, source: str, default_objective: str) -> dict:
     """Move MOVED_TO_OBJECTIVE keys of a plain recipe dict (a YAML file's, a checkpoint's)
     into its ``objective.params``, in place; returns ``raw``. ``default_objective``: the
     schema's, for a recipe that names none."""
@@ -72,7 +73,7 @@ def move_keys(raw, source, default_objective):
     return raw
 
 
-def moved_override(key, name):
+def moved_override(key: str, name: str):  # -> str | None (set_key assigns it to its key: str)
     """The key an override of ``key`` sets now (``objective.params.pool_size`` for
     ``train.pool_size`` when objective ``name`` takes it), or None when it is dropped."""
     param = MOVED_TO_OBJECTIVE.get(key)
@@ -87,7 +88,7 @@ def moved_override(key, name):
     return f"objective.params.{param}"
 
 
-def _moved(raw, name, old, param, value, source) -> None:
+def _moved(raw: dict, name: str, old: str, param: str, value: object, source: str) -> None:
     takes = objective_takes(name, param)
     if takes is False:
         log.info("%s: %s: objective %r has no %s; ignored (before 0.2 it was an engine key CycleGAN read)",
@@ -103,7 +104,7 @@ def _moved(raw, name, old, param, value, source) -> None:
         log.info("%s: %s is objective.params.%s since 0.2 (a param of the objective); moved", source, old, param)
 
 
-def swapped_plugins(cfg, overrides):
+def swapped_plugins(cfg: DictConfig, overrides: Iterable[str]) -> dict[str, tuple[str, str]]:
     """{choice key: (recipe's name, new name)} for overrides that change a plugin's name."""
     swaps = {}
     for item in overrides:
@@ -124,11 +125,12 @@ def swapped_plugins(cfg, overrides):
     return swaps
 
 
-def under(key, choice):
+def under(key: str, choice: str) -> bool:
     return key == choice or key.startswith(choice + ".")
 
 
-def clear_swapped_params(cfg, swaps, dropped_quick, overrides=()) -> None:
+def clear_swapped_params(cfg: DictConfig, swaps: Mapping[str, tuple[str, str]], dropped_quick: Sequence[str],
+                         overrides: Sequence[str] = ()) -> None:
     """Empty the params of each swapped plugin; one line per plugin that had some (suggesting
     ``X.params.KEY=VALUE`` only when ``overrides`` give none for the new plugin)."""
     for choice, (old, new) in swaps.items():
@@ -144,7 +146,7 @@ def clear_swapped_params(cfg, swaps, dropped_quick, overrides=()) -> None:
         OmegaConf.update(cfg, f"{choice}.params", {}, merge=False)
 
 
-def find_data_paths(cfg, recipe_path) -> None:
+def find_data_paths(cfg: DictConfig, recipe_path: Path) -> None:
     """Relative data paths that exist only from the recipe's folder (or the one above it)
     become absolute there, with one line saying so."""
     here = Path.cwd()
