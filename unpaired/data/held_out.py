@@ -6,7 +6,9 @@ file at its own resolution when the item names the file."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -15,8 +17,11 @@ from .images import load_image
 from .order import SeededItems
 from .tensors import to_tensor
 
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
 
-def spread(n, k):
+
+def spread(n: int, k: int) -> list[int]:
     """``k`` indices spread evenly over ``n`` items (first and last included): a held-out set
     sorted by name often starts with several images of one kind."""
     if n <= k:
@@ -26,13 +31,13 @@ def spread(n, k):
     return [round(i * (n - 1) / (k - 1)) for i in range(k)]
 
 
-def held_out_items(dataset, n):
+def held_out_items(dataset: Any, n: int) -> list[dict[str, Any]]:
     """``n`` items spread over the dataset (all of them when it is smaller), item i under seed i."""
     items = SeededItems(dataset)
     return [items[(i, i)] for i in spread(len(dataset), n)]
 
 
-def item_image(item, domain, max_side):
+def item_image(item: Mapping[str, Any], domain: str, max_side: int) -> torch.Tensor:
     """A (1, C, H, W) tensor in [-1, 1] of ``item[domain]`` ("A" or "B"): its file at its own
     resolution when the item names it (``A_path``), else the item's tensor; a shorter side
     above ``max_side`` is brought down to it."""
@@ -50,7 +55,7 @@ def item_image(item, domain, max_side):
 WATCH_MAX = 8  # train.watch: images shown at most
 
 
-def watch_images(paths, channels, max_side):
+def watch_images(paths: Iterable[str | os.PathLike], channels: int, max_side: int) -> list[tuple[str, torch.Tensor]]:
     """[(file name, (1, C, H, W) tensor in [-1, 1])] of ``train.watch``: image files, and the
     images in folders, in order, at most WATCH_MAX; a shorter side above ``max_side`` is brought
     down to it. A path that does not exist or holds no image is an error naming it."""
@@ -73,13 +78,13 @@ def watch_images(paths, channels, max_side):
     return images
 
 
-def item_name(item, domain, index):
+def item_name(item: Mapping[str, Any], domain: str, index: int) -> str:
     """What to call an item's image in a caption: its file name, else "A 1", "B 2"..."""
     path = item.get(f"{domain}_path")
     return os.path.basename(path) if isinstance(path, str) and path else f"{domain} {index + 1}"
 
 
-def eager():
+def eager() -> AbstractContextManager[None]:
     """Within: compiled networks run eagerly (they would recompile for every new image size)."""
     import contextlib
 

@@ -8,6 +8,8 @@ displays are 8-bit.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -20,7 +22,7 @@ SIZE_MULTIPLE = 4  # the plugin contract: generators accept any H, W that are mu
 MIN_SIDE = 16
 
 
-def size_multiple(*generators) -> int:
+def size_multiple(*generators: object) -> int:
     """The multiple that image sides are padded to for these generators: what each declares
     with a ``size_multiple`` attribute, else the contract's 4; the largest of them."""
     return max(int(getattr(g, "size_multiple", SIZE_MULTIPLE)) for g in generators)
@@ -52,7 +54,7 @@ def to_image(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(t[:3].permute(1, 2, 0).contiguous().numpy(), mode="RGB")
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 0):
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad (N, C, H, W) on the right and bottom up to multiples of ``multiple``, and to at least
     ``min_side`` pixels a side (reflect where the image is large enough, else replicate);
     returns (padded, (H, W))."""
@@ -65,7 +67,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 0):
     return x, (h, w)
 
 
-def sample_grid(rows, pad=2):
+def sample_grid(rows: Mapping[str, Sequence[torch.Tensor]], pad: int = 2) -> torch.Tensor:
     """One image from an objective's sample rows ({"a2b": (real, translated, reconstructed),
     ...}, batches in [0, 1]): a grid row per image of each entry, entries in order, tiles
     ``pad`` pixels apart on white."""
