@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import copy
 import datetime
+import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from ..store import checkpoint, files
@@ -30,6 +32,9 @@ from ..loading import load_plugin_file
 from .curves import curves
 from .page import page
 from .timeline import COLUMNS, IMAGES, SIDE, Inputs, Timeline, held_out_inputs, pick_steps
+
+if TYPE_CHECKING:
+    import torch
 
 REPORT = "report.html"
 SAMPLE_GRIDS = 6  # sample grids shown at most
@@ -57,7 +62,7 @@ class TimelineView:
     error: str = ""
 
 
-def check_run_dir(run_dir):
+def check_run_dir(run_dir: str | os.PathLike) -> Path:
     """``run_dir`` as a Path, or an error naming it when it holds no run."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -69,7 +74,7 @@ def check_run_dir(run_dir):
     return run_dir
 
 
-def run_recipe(run_dir, state):
+def run_recipe(run_dir: Path, state: Mapping[str, Any] | None) -> DictConfig | None:
     """The run's recipe: its latest checkpoint's, else its config.yaml's; None when neither reads."""
     try:
         if state is not None and isinstance(state.get("config"), dict):
@@ -80,7 +85,7 @@ def run_recipe(run_dir, state):
         return None
 
 
-def rebase_data_paths(cfg, run_dir):
+def rebase_data_paths(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """Relative data paths of the recipe that do not exist from the current folder, looked up
     from the folder training ran in (the one above runs/, for the default out_dir runs/NAME)."""
     bases = [Path.cwd(), run_dir.resolve().parent.parent, run_dir.resolve().parent]
@@ -94,7 +99,7 @@ def rebase_data_paths(cfg, run_dir):
     return cfg
 
 
-def recipe_inputs(cfg, run_dir, n=IMAGES):
+def recipe_inputs(cfg: DictConfig, run_dir: Path, n: int = IMAGES) -> Inputs:
     """The timeline's held-out images, from the run's recipe (its held-out split, else its
     training images, as the run's sample grids do)."""
     from ..engine.build import build_dataset
@@ -105,7 +110,7 @@ def recipe_inputs(cfg, run_dir, n=IMAGES):
     return held_out_inputs(dataset, n, note=shown_note(dataset, held_out), watch=list(cfg.train.watch))
 
 
-def shown_note(dataset, held_out) -> str:
+def shown_note(dataset: Any, held_out: bool) -> str:
     """What the report says of the images it shows from ``dataset`` when they are training
     images: the run has no held-out split (``held_out`` False), or the dataset says why its
     held-out split holds training images (its ``held_out_note``: a user's own folders)."""
@@ -116,7 +121,7 @@ def shown_note(dataset, held_out) -> str:
     return ""
 
 
-def sample_grids(run_dir, count=SAMPLE_GRIDS):
+def sample_grids(run_dir: Path, count: int = SAMPLE_GRIDS) -> list[tuple[int, Image.Image]]:
     """[(step, PIL)] of up to ``count`` of the run's samples/step_*.png, evenly spaced."""
     found = {}
     folder = run_dir / "samples"
@@ -135,7 +140,9 @@ def sample_grids(run_dir, count=SAMPLE_GRIDS):
     return grids
 
 
-def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUMNS, raw=False):
+def write_report(run_dir: str | os.PathLike, timeline: Timeline | None = None,
+                 plugins: Iterable[str | os.PathLike] = (), device: str | torch.device = "cpu", columns: int = COLUMNS,
+                 raw: bool = False) -> Path:
     """Write RUN_DIR/report.html (atomically) and return its path.
 
     ``timeline``: a :class:`Timeline` whose translations to reuse (the report plugin's);
@@ -172,7 +179,7 @@ def write_report(run_dir, timeline=None, plugins=(), device="cpu", columns=COLUM
     return files.write_text(run_dir / REPORT, html)
 
 
-def header(run_dir, cfg, state):
+def header(run_dir: Path, cfg: DictConfig | None, state: Mapping[str, Any] | None) -> ReportHeader:
     state = state or {}
     name = cfg.name if cfg is not None else run_dir.name
     parts = []

@@ -6,6 +6,7 @@ The core knows these roles, not the objectives' term names."""
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class Curves:
         return not (self.phases or self.terms or self.schedule or self.evaluation)
 
 
-def read_columns(path):
+def read_columns(path: str | os.PathLike) -> dict[str, tuple[list[int], list[float]]]:
     """{column: (steps, values)} of metrics.csv, each column's empty and unreadable cells left out (and
     its lines that are not UTF-8 CSV text, with one warning naming the file)."""
     from ..plugins.metrics_csv import read_rows  # the one reader: a damaged line costs a warning
@@ -58,7 +59,7 @@ def read_columns(path):
     return columns
 
 
-def curves(path):
+def curves(path: str | os.PathLike) -> Curves:
     """The run's metrics.csv sorted into :class:`Curves`."""
     columns = read_columns(path)
     out = Curves()

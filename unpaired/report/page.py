@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+from collections.abc import Iterable, Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from ..console import shell_command
 from ..data.tensors import to_image
 from .svg import line_chart
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from . import ReportHeader, TimelineView
+    from .curves import Curves
 
 JPEG_QUALITY = 92  # photographs (timeline tiles, the figure): a tenth of PNG's size, artefacts below what GANs make
 
@@ -37,7 +46,7 @@ table.scores { border-collapse: collapse; background: #fff; } table.scores td, t
 """
 
 
-def data_uri(image, fmt="PNG") -> str:
+def data_uri(image: Image.Image, fmt: str = "PNG") -> str:
     """A PIL image as a data: URI (``fmt`` PNG or JPEG)."""
     buf = io.BytesIO()
     if fmt == "JPEG":
@@ -47,23 +56,23 @@ def data_uri(image, fmt="PNG") -> str:
     return f"data:image/{fmt.lower()};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
-def img(image, alt, cls="tile", fmt="JPEG", scale=1) -> str:
+def img(image: Image.Image, alt: str, cls: str = "tile", fmt: str = "JPEG", scale: int = 1) -> str:
     """An <img> of a PIL image, its size written out (the page does not reflow as it loads)."""
     w, h = image.size
     return (f'<img class="{cls}" src="{data_uri(image, fmt)}" width="{w * scale}" height="{h * scale}" '
             f'alt="{escape(alt)}">')
 
 
-def section(title, body, note="") -> str:
+def section(title: str, body: str, note: str = "") -> str:
     note = f'<p class="note">{note}</p>' if note else ""
     return f"<section><h2>{escape(title)}</h2>{note}{body}</section>"
 
 
-def charts(items):
+def charts(items: Iterable[str]) -> str:
     return '<div class="charts">' + "".join(items) + "</div>"
 
 
-def run_section(info):
+def run_section(info: ReportHeader) -> str:
     """The run: what trained where (the run's first line) and its recipe."""
     device = escape(info.device_line) if info.device_line else "not recorded (a checkpoint of an older unpaired)"
     body = (f"<p><b>Trained on</b>: <code>{device}</code></p>"
@@ -72,7 +81,7 @@ def run_section(info):
     return section("Run", body)
 
 
-def loss_sections(c):
+def loss_sections(c: Curves) -> list[str]:
     out = []
     if c.phases:
         out.append(section("Losses per phase", charts(
@@ -91,7 +100,7 @@ def loss_sections(c):
     return out
 
 
-def eval_section(c, run_dir):
+def eval_section(c: Curves, run_dir: str | os.PathLike) -> str:
     """The evaluation metrics of the steps where an evaluation ran (eval.every, eval.at_end);
     when none ran, a line that says so and the command that scores the run."""
     if not c.evaluation:
@@ -125,7 +134,8 @@ def eval_section(c, run_dir):
                    "extractor other than 'inception' are not comparable with published FIDs.")
 
 
-def timeline_section(timeline):
+# timeline: a TimelineView, not annotated as one: its inputs are None only with an error, which mypy cannot see
+def timeline_section(timeline) -> str:
     """The held-out images (rows) translated at each chosen step (columns)."""
     if timeline.error:
         return section("Sample timeline", f'<p class="error">{escape(timeline.error)}</p>')
@@ -165,7 +175,7 @@ def timeline_section(timeline):
                                       f'{"".join(rows)}</table></div>', note)
 
 
-def figure_section(figure, note=""):
+def figure_section(figure: Image.Image | None, note: str = "") -> str:
     """figure.png; ``note``: what its images are when they are not held out (the timeline's)."""
     if figure is None:
         return ""
@@ -175,7 +185,7 @@ def figure_section(figure, note=""):
                    f"CycleGAN): {which}")
 
 
-def grids_section(grids):
+def grids_section(grids: Sequence[tuple[int, Image.Image]]) -> str:
     """The sample grids written during training (training-size crops), labelled with their step."""
     if not grids:
         return ""
@@ -186,7 +196,8 @@ def grids_section(grids):
                    "<code>samples/step_*.png</code>: the training crops of the sample images, shown at twice their size.")
 
 
-def page(info, curves, timeline, figure, grids) -> str:
+def page(info: ReportHeader, curves: Curves, timeline: TimelineView, figure: Image.Image | None,
+         grids: Sequence[tuple[int, Image.Image]]) -> str:
     """The whole document."""
     title = f"{info.name}: report"
     header = (f"<h1>{escape(info.name)}</h1><p class=\"meta\"><code>{escape(str(info.run_dir))}</code> · "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -25,7 +25,7 @@ class Series:
     values: Sequence[float]
 
 
-def smoothed(values, weight=None):
+def smoothed(values: Sequence[float], weight: float | None = None) -> list[float]:
     """The debiased exponential moving average TensorBoard draws; ``weight`` None: chosen
     from the number of points (0 for a handful, up to 0.95 for thousands)."""
     if weight is None:
@@ -38,7 +38,7 @@ def smoothed(values, weight=None):
     return out
 
 
-def nice_ticks(low, high, count=5):
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """About ``count`` round tick values (1, 2 or 5 times a power of ten apart) covering [low, high]."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return []
@@ -52,7 +52,7 @@ def nice_ticks(low, high, count=5):
     return [i * step for i in range(first, last + 1)]
 
 
-def value_range(series, clip=True):
+def value_range(series: Iterable[Series], clip: bool = True) -> tuple[float, float]:
     """(low, high) of the y axis: the values' range, without the extreme 1% at either end
     when there are many points (a loss spike of the first steps would flatten the rest)."""
     values = sorted(v for s in series for v in s.values if math.isfinite(v))
@@ -69,12 +69,13 @@ def value_range(series, clip=True):
     return low - pad, high + pad
 
 
-def fmt(value) -> str:
+def fmt(value: float) -> str:
     """A tick label: up to 3 significant digits."""
     return f"{value:.3g}"
 
 
-def line_chart(series, title, smooth=False, width=WIDTH, height=HEIGHT, y_label=""):
+def line_chart(series: Iterable[Series], title: str, smooth: bool = False, width: int = WIDTH, height: int = HEIGHT,
+               y_label: str = "") -> str:
     """An <svg> element: each series as a line over the step (with ``smooth``: the raw values
     faint and their moving average solid; a single value is a dot), axes with round ticks, a
     legend when there are several series. Values that are not finite are left out."""
@@ -93,10 +94,10 @@ def line_chart(series, title, smooth=False, width=WIDTH, height=HEIGHT, y_label=
     y_low, y_high = value_range(series)
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
 
-    def px(x):
+    def px(x: float) -> float:
         return LEFT + (x - x_low) / (x_high - x_low) * plot_w
 
-    def py(y):
+    def py(y: float) -> float:
         return TOP + (1 - (y - y_low) / (y_high - y_low)) * plot_h
 
     for t in nice_ticks(y_low, y_high):

@@ -15,8 +15,11 @@ sessions, once. The price: a run without ``train.keep_every`` shows its latest s
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -25,6 +28,9 @@ from ..data.held_out import eager, held_out_items, item_image, item_name, watch_
 from ..engine.objective import translator_of
 from ..data.tensors import to_image
 from ..errors import UnpairedError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 IMAGES = 3  # held-out images per direction (the end-of-run figure shows as many)
 SIDE = 256  # the shorter side of the timeline's images, in pixels: enough to judge, small to embed
@@ -47,7 +53,8 @@ class Column:
     error: str = ""  # why the checkpoint could not be used
 
 
-def held_out_inputs(dataset, n=IMAGES, side=SIDE, note="", watch=()):
+def held_out_inputs(dataset: Any, n: int = IMAGES, side: int = SIDE, note: str = "",
+                    watch: Sequence[str | os.PathLike] = ()) -> Inputs:
     """The first ``n`` held-out items' A images (for a2b) and B images (for b2a), from their
     files, shorter side brought down to ``side``; then the user's ``watch`` images (train.watch),
     translated A -> B."""
@@ -60,7 +67,7 @@ def held_out_inputs(dataset, n=IMAGES, side=SIDE, note="", watch=()):
     return Inputs(images, note)
 
 
-def translate_inputs(model, inputs, device, seed=0):
+def translate_inputs(model: Any, inputs: Inputs, device: torch.device, seed: int = 0) -> dict[str, list[Image.Image]]:
     """{direction: [PIL]} of each direction ``model`` translates (an objective, or a
     checkpoint's Translators: ``translators`` and ``translator(d)``), in fp32, eval mode. A
     stochastic translator reads its noise from the field of ``seed`` (the recipe's
@@ -86,7 +93,7 @@ def translate_inputs(model, inputs, device, seed=0):
     return out
 
 
-def pick_steps(steps, count=COLUMNS):
+def pick_steps(steps: Iterable[int], count: int = COLUMNS) -> list[int]:
     """At most ``count`` of ``steps`` (sorted): every m-th from the first, and the last. The
     choice stays the same as steps are added until m grows, so a run's refreshes reuse it."""
     steps = sorted(steps)
@@ -97,7 +104,7 @@ def pick_steps(steps, count=COLUMNS):
     return chosen if chosen[-1] == steps[-1] else chosen + [steps[-1]]
 
 
-def checkpoint_files(run_dir):
+def checkpoint_files(run_dir: str | os.PathLike) -> dict[int, Path]:
     """{step: file} of a run's kept steps and its latest.pt (when latest.pt's step is not kept)."""
     folder = Path(run_dir) / "checkpoints"
     files = dict(checkpoint.kept_steps(folder))
@@ -111,19 +118,20 @@ def checkpoint_files(run_dir):
 class Timeline:
     """The timeline's translations, kept between refreshes of one process: {step: images}."""
 
-    def __init__(self, inputs, device, seed=0, raw=False) -> None:
+    def __init__(self, inputs: Inputs, device: str | torch.device, seed: int = 0, raw: bool = False) -> None:
         self.inputs = inputs
         self.raw = raw  # the checkpoints' trained weights, not their averaged generator (train.ema)
         self.device = torch.device(device)
         self.seed = int(seed)  # a stochastic translator's noise (the recipe's train.seed)
         self.translated: dict = {}
 
-    def record(self, step, model) -> None:
+    def record(self, step: int, model: Any) -> None:
         """Translate with ``model`` as it is at ``step`` (the live model at a checkpoint)."""
         if step not in self.translated:
             self.translated[step] = translate_inputs(model, self.inputs, self.device, self.seed)
 
-    def columns(self, run_dir, count=COLUMNS, plugins=()):
+    def columns(self, run_dir: str | os.PathLike, count: int = COLUMNS,
+                plugins: Sequence[str | os.PathLike] = ()) -> tuple[list[Column], int]:
         """The timeline's :class:`Column` s: the chosen steps of the run's checkpoint files,
         translated (or taken from memory). A checkpoint that cannot be used is a column with
         its error; translations of steps no longer chosen are dropped from memory."""
