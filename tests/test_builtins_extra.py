@@ -237,7 +237,7 @@ def test_plugins_verbose_lists_the_new_params(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "upsample='deconv'" in out and "upsample_mode='nearest'" in out
     assert "multiscale_patchgan(num_scales=2, ndf=64, n_layers=3, norm='instance', spectral_norm=False, conditioning=())" in out
-    assert "wgan(gp_weight=10.0)" in out and "loss hinge()" in out
+    assert "wgan(gp_weight=10.0, r1_gamma=0.0, r1_every=1)" in out and "loss hinge(r1_gamma=0.0, r1_every=1)" in out
 
 
 # --- TensorBoard -----------------------------------------------------------------------------
