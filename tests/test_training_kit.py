@@ -259,3 +259,14 @@ def test_a_phase_the_objective_lacks_is_named_with_its_phases(tiny_recipe):
     with pytest.raises(UnpairedError, match=r"train\.phase_lr\.e: objective 'cyclegan' has no phase 'e'; "
                                             r"its phases: g, d"):
         Trainer(tiny_recipe("train.phase_lr={e: 1.0e-4}"))
+
+
+def test_r1_of_a_patch_discriminator_takes_an_image_score_as_the_mean_of_its_patches():
+    class Patches(Linear):
+        def forward(self, x):  # four patches, each the linear score: the image's score is their mean
+            return super().forward(x)[:, None, None, None].expand(-1, 1, 2, 2)
+
+    d = Patches(12)
+    adv = Adversarial(Bce(r1_gamma=2.0), "x", "losses.adversarial")
+    adv.judge(d, torch.rand(2, 3, 2, 2), torch.rand(2, 3, 2, 2))
+    assert torch.allclose(adv.penalties[0], d.w.detach().pow(2).sum())  # not 4^2 times it (a sum of patches)

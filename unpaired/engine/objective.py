@@ -58,7 +58,8 @@ class Adversarial:
     "fake" and "real" (the plugin's ``boundary``, default 0; lsgan's 0.5).
 
     R1 (Mescheder et al. 2018): a loss with ``r1_gamma`` > 0 (every built-in adversarial loss
-    takes it as a param) gets ``r1_gamma / 2 * mean_n ||grad_x D(x)||^2`` added by ``judge``,
+    takes it as a param) gets ``r1_gamma / 2 * mean_n ||grad_x D(x)||^2`` added by ``judge``
+    (``D(x)``: the mean of an image's logits, :func:`r1_penalty`),
     ``x`` the real images as the discriminator sees them (after the recipe's augmentation, which
     is a forward pre-hook on it: the gradient is taken there), from the same forward as the real
     logits. With ``r1_every`` = k > 1 it is added at the steps k divides, times k (lazy
@@ -138,11 +139,13 @@ class _SeenInput:
 
 
 def r1_penalty(real_logits: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:
-    """mean over samples of ||grad_x sum(D(x))||^2, differentiable w.r.t. D's parameters
-    (float32 arithmetic)."""
+    """mean over images of ||grad_x D(x)||^2, D(x) an image's score: the mean of its logits (a
+    PatchGAN's patches, as the losses average them; one logit is its own mean), so ``r1_gamma``
+    does not grow with the number of patches. Differentiable w.r.t. D's parameters (float32)."""
     if seen is None:
         raise UnpairedError("R1: the discriminator was not called with an image tensor first")
-    (grad,) = torch.autograd.grad(real_logits.float().sum(), seen, create_graph=True)
+    scores = real_logits.float().reshape(len(real_logits), -1).mean(1)
+    (grad,) = torch.autograd.grad(scores.sum(), seen, create_graph=True)
     return grad.float().flatten(1).pow(2).sum(1).mean()
 
 
