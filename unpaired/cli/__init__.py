@@ -11,6 +11,7 @@ import argparse
 import logging
 import shlex
 import sys
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.text import Text
@@ -27,7 +28,7 @@ from ..errors import UnpairedError, problem_lines, user_message
 EXIT_USER_ERROR = 2
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unpaired",
                                      description="Unpaired image-to-image translation (CycleGAN, CUT and relatives).")
     parser.add_argument("--version", action="version", version=f"unpaired {__version__}")
@@ -42,12 +43,12 @@ def build_parser():
     return parser
 
 
-def split_override(argv):
+def split_override(argv: Sequence[str]) -> str | None:
     """``KEY={a: 1, b: 2}`` typed unquoted reaches us as ``KEY={a:``, ``1,`` ... : the first such
     argument rejoined, or None. Only a value that opens a YAML mapping or list (``{`` or ``[``
     first) and whose brackets the following arguments close counts; options are never folded in,
     so ``out_dir=/tmp/exp[2`` is a value of its own."""
-    def depth(text):
+    def depth(text: str) -> int:
         return text.count("{") + text.count("[") - text.count("}") - text.count("]")
 
     for i, arg in enumerate(argv):
@@ -68,11 +69,11 @@ def split_override(argv):
 LONGEST_LINE = 2000  # characters of one error line; a longer one (a value from a file) is cut
 
 
-def _cut(line):
+def _cut(line: str) -> str:
     return line if len(line) <= LONGEST_LINE else f"{line[:LONGEST_LINE]}... (cut: {len(line):,} characters)"
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     whole = split_override(sys.argv[1:] if argv is None else list(argv))
     if whole is not None:

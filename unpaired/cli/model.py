@@ -5,7 +5,9 @@ import argparse
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -15,6 +17,11 @@ from ..recipe.config import plain
 from ..console import make_console
 from ..errors import UnpairedError
 from .args import add_device_args, checkpoint_command
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from ..inference.translate import Translator
 
 log = logging.getLogger("unpaired")
 KID_SUBSET = 1000  # evaluate.kid_subsets' default subset size
@@ -79,7 +86,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 # --------------------------------------------------------------------------- translate
-def cmd_translate(args) -> int:
+def cmd_translate(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..runtime.devices import keep_freed_memory
@@ -110,7 +117,7 @@ def cmd_translate(args) -> int:
     return 0
 
 
-def translate_video_cli(translator, args) -> int:
+def translate_video_cli(translator: Translator, args: argparse.Namespace) -> int:
     """``unpaired translate RUN clip.mp4 --out out.mp4``: frame by frame, with a progress bar in frames."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -135,7 +142,7 @@ def translate_video_cli(translator, args) -> int:
 
 
 # --------------------------------------------------------------------------- export
-def cmd_export(args) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     from ..inference.export import export
 
     path, check = export(args.checkpoint, direction=args.direction, fmt=args.fmt, out=args.out, plugins=args.plugins,
@@ -147,7 +154,8 @@ def cmd_export(args) -> int:
 
 
 # --------------------------------------------------------------------------- eval
-def eval_dataset(cfg, split="test", data_root=None, source="checkpoint"):
+def eval_dataset(cfg: DictConfig, split: str = "test", data_root: str | os.PathLike | None = None,
+                 source: str = "checkpoint") -> Any:
     """The dataset ``unpaired eval`` scores: the recipe's held-out data (data.params merged with
     data.test_params), or with ``split="train"`` its training data. ``data_root`` (``--data``,
     the data the user names) replaces data.params.root and the other paths the recipe names.
@@ -182,7 +190,7 @@ def eval_dataset(cfg, split="test", data_root=None, source="checkpoint"):
     return dataset
 
 
-def _data_paths(cfg):
+def _data_paths(cfg: DictConfig) -> Iterator[tuple[str, str, str]]:
     """(section, key, value) of the recipe's data params that name paths."""
     for section in ("params", "test_params"):
         node = cfg.data[section]
@@ -191,7 +199,7 @@ def _data_paths(cfg):
                 yield section, key, value
 
 
-def _drop_paths(cfg):
+def _drop_paths(cfg: DictConfig) -> list[str]:
     dropped = []
     for section, key, value in list(_data_paths(cfg)):
         if key != "root" or section != "params":
@@ -200,7 +208,7 @@ def _drop_paths(cfg):
     return dropped
 
 
-def _too_wide(path) -> bool:
+def _too_wide(path: str | os.PathLike) -> bool:
     """True for a folder that holds a whole disk or home: the file-system root, the home
     folder or a folder above it."""
     try:
@@ -211,7 +219,7 @@ def _too_wide(path) -> bool:
     return p in {Path(p.anchor), home, *home.parents}
 
 
-def _check_paths(cfg, source):
+def _check_paths(cfg: DictConfig, source: str) -> None:
     for section, key, value in _data_paths(cfg):
         if _too_wide(value):
             raise UnpairedError(f"{source}: its recipe's data.{section}.{key} is {value}, a folder that holds a whole "
@@ -219,7 +227,8 @@ def _check_paths(cfg, source):
                                 "data to score with --data ROOT")
 
 
-def run_dir_of(checkpoint_arg):
+# -> Path | None, not annotated: cmd_eval uses the run where best_in_metrics_csv found a value, which mypy cannot see
+def run_dir_of(checkpoint_arg: str | os.PathLike):
     """The run directory of a run-directory argument or of RUN/checkpoints/X.pt (else None)."""
     p = Path(checkpoint_arg)
     if p.is_dir():
@@ -229,7 +238,7 @@ def run_dir_of(checkpoint_arg):
     return None
 
 
-def cmd_eval(args) -> int:
+def cmd_eval(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import Evaluator, best_in_metrics_csv, check_metric, write_rows
     from ..runtime.devices import autocast_dtype, pick_device, precision_name
     from ..loading import get_registry
@@ -303,11 +312,11 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _fmt(v):
+def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4g}"
 
 
-def render_scores(scores, extractor, n, split, step):
+def render_scores(scores: Mapping[str, float], extractor: str, n: int, split: str, step: int | str) -> Table:
     table = Table(title=f"{split}, {n} images per domain, step {step}", show_edge=False, header_style="bold")
     for col in ("direction", "KID (mean ± std)", f"FID [{extractor}]", "cycle L1", "PSNR", "SSIM", "L1"):
         table.add_column(col, justify="right" if col != "direction" else "left")

@@ -17,7 +17,7 @@ def add_plugins_command(sub: argparse._SubParsersAction) -> None:
     add_plugins_arg(plugins)
 
 
-def cmd_plugins(args) -> int:
+def cmd_plugins(args: argparse.Namespace) -> int:
     from ..engine.events import EVENTS
     from ..loading import all_plugins, get_registry, load_plugin_file, plugin_manager
     from ..registry import HOOKS

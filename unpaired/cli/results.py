@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 
@@ -62,7 +63,7 @@ def add_results_commands(subparsers: argparse._SubParsersAction) -> None:
     add_device_args(srv)
 
 
-def cmd_report(args) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     from ..runtime.devices import pick_device
     from ..report import write_report
 
@@ -71,7 +72,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     from ..inference.compare import compare, split_models_and_images
 
     models, images = split_models_and_images(args.items)
@@ -87,7 +88,7 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     from ..inference.serve import Limits, make_server, serve_until_stopped
     from ..runtime.devices import keep_freed_memory, pick_device
 
@@ -108,12 +109,15 @@ class Number(argparse.Action):
     """An option's number checked as argparse reads it (errors.number: finite, within bounds):
     a bad one exits 2 naming the flag and the value before anything is loaded."""
 
-    def __init__(self, *args, low=None, above=False, integer=False, **kwargs) -> None:
+    def __init__(self, *args: Any, low: float | None = None, above: bool = False, integer: bool = False,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("metavar", "N")
         super().__init__(*args, **kwargs)
         self.low, self.above, self.integer = low, above, integer
 
-    def __call__(self, parser, namespace, text, option_string=None) -> None:
+    # text: the option's text (a str; argparse.Action declares str | Sequence[Any] | None)
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, text,
+                 option_string: str | None = None) -> None:
         value = text
         try:
             value = int(text) if self.integer else float(text)

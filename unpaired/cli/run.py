@@ -20,7 +20,7 @@ def add_run_command(sub: argparse._SubParsersAction) -> None:
     add_plugins_arg(run)
 
 
-def cmd_run(args):
+def cmd_run(args: argparse.Namespace) -> int:
     from ..recipe.config import load_recipe, to_yaml
     from ..engine.trainer import train
 
