@@ -12,11 +12,11 @@ import io
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import IO, Literal, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -240,7 +240,7 @@ class _ReasonsFor:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def __enter__(self):
+    def __enter__(self) -> _ReasonsFor:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
@@ -292,7 +292,7 @@ def _decode(path: Path, draft_side: int | None) -> tuple[Image.Image, ImageInfo]
         return _decode_stream(fh, draft_side)
 
 
-def _decode_stream(fh, draft_side: int | None) -> tuple[Image.Image, ImageInfo]:
+def _decode_stream(fh: IO[bytes], draft_side: int | None) -> tuple[Image.Image, ImageInfo]:
     """:func:`_decode` of an open binary stream."""
     with _BOMB_LOCK, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -359,7 +359,7 @@ def _inspect_or_reason(path: Path) -> ImageInfo | str:
         return getattr(exc, "reason", str(exc))
 
 
-def _with_progress(items, total: int, description: str):
+def _with_progress(items: Iterable[ImageInfo | str], total: int, description: str) -> Iterator[ImageInfo | str]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
