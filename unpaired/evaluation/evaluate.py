@@ -102,8 +102,8 @@ class Evaluator:
     ``truth``: a folder of A->B ground truth files named like the A inputs.
     """
 
-    # dataset: a map-style Dataset with a length (torch's Dataset type declares no __len__), or None
-    def __init__(self, dataset, extractor: str | nn.Module = "inception",
+    # dataset: a plugin's map-style dataset with a length (torch's Dataset type declares no __len__), or None
+    def __init__(self, dataset: Any, extractor: str | nn.Module = "inception",
                  extractor_params: Mapping[str, Any] | None = None, max_images: int = 500, batch_size: int = 16,
                  device: str | torch.device = "cpu", amp_dtype: torch.dtype | None = None,
                  truth: str | os.PathLike | None = None) -> None:
