@@ -154,3 +154,11 @@ def test_cli_translate_with_tiles(run, tmp_path, capsys):
     assert main(["translate", str(run), str(tmp_path / "big.png"), "--tile", "30", "--out", str(tmp_path / "p"),
                  "--no-progress"]) == 2
     assert "--tile: 30 must be a multiple of 4" in capsys.readouterr().err
+
+
+def test_the_default_export_path_of_a_checkpoint_already_loaded_is_the_current_folder():
+    from pathlib import Path
+
+    from unpaired.inference.export import default_out
+
+    assert default_out({"nets": {}}, "a2b", "onnx", step=3) == Path("generator_a2b_step3.onnx")

@@ -189,3 +189,11 @@ def test_third_party_plugin_found_by_entry_point_and_used_by_recipe(tmp_path, im
     assert state["plugins"]["generator"]["dist"] == "unpaired_tinygen"
     assert state["plugins"]["generator"]["version"] == "1.2.3"
     assert state["nets"]["g_ab"]["net.0.weight"].shape == (3, 3, 3, 3)
+
+
+def test_a_blocked_plugin_name_is_refused_not_registered_as_none():
+    from unpaired.loading import plugin_manager, register_plugin
+
+    plugin_manager().set_blocked("blocked-for-this-test")
+    with pytest.raises(UnpairedError, match="'blocked-for-this-test': its name is blocked"):
+        register_plugin(object(), name="blocked-for-this-test")

@@ -82,9 +82,12 @@ def register_plugin(plugin: object, name: str | None = None, *, _source: str = "
     global _registry
     pm = plugin_manager()
     try:
-        name = pm.register(plugin, name=name)
+        registered = pm.register(plugin, name=name)
     except (pluggy.PluginValidationError, ValueError) as exc:
         raise UnpairedError(f"cannot register plugin {name or plugin!r}: {exc}") from None
+    if registered is None:  # pluggy's answer for a blocked name
+        raise UnpairedError(f"cannot register plugin {name or plugin!r}: its name is blocked in this process")
+    name = registered
     _infos[name] = PluginInfo(name, _source, location=_location)
     try:
         pm.check_pending()

@@ -72,7 +72,10 @@ def check_sizes(multiple: int, crop: int | None = None) -> list[tuple[int, int]]
 
 def default_out(checkpoint_arg: str | os.PathLike, direction: str, fmt: str, step: int | None = None) -> Path:
     """generator_<direction>.<fmt> (generator_<direction>_step<N>.<fmt> for a kept step)
-    in the run directory, or beside a checkpoint file."""
+    in the run directory, or beside a checkpoint file (a checkpoint already loaded: the current
+    folder)."""
+    if isinstance(checkpoint_arg, dict):
+        return Path(f"generator_{direction}{'' if step is None else f'_step{step}'}.{fmt}")
     p = Path(checkpoint_arg)
     base = p if p.is_dir() else p.parent
     return base / f"generator_{direction}{'' if step is None else f'_step{step}'}.{fmt}"
@@ -214,8 +217,8 @@ def export(checkpoint_arg: str | os.PathLike, direction: str = "a2b", fmt: str =
            out: str | os.PathLike | None = None, plugins: Iterable[str | os.PathLike] = (),
            step: int | None = None, raw: bool = False) -> tuple[Path, Verification]:
     """Export a checkpoint's ``direction`` generator (``step``: a run's kept checkpoint of that
-    step; the averaged generator where it holds one, the trained weights with ``raw``); returns (path, Verification). Raises UnpairedError when the export fails or does
-    not match."""
+    step; the averaged generator where it holds one, the trained weights with ``raw``); returns
+    (path, Verification). Raises UnpairedError when the export fails or does not match."""
     from omegaconf import OmegaConf
 
     from ..engine.restore import open_checkpoint
