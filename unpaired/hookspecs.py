@@ -308,7 +308,10 @@ class Run(Protocol):
 # resolved recipe), ``out_dir`` (Path), ``start_step``, ``total_steps``, ``device`` and
 # ``objective`` (see register_objectives; ``model`` before 0.2). Events must not change the
 # objective or the step. The engine's own outputs (progress display, metrics.csv, sample PNGs)
-# are plugins of these events; a recipe turns plugins off with ``disable_plugins``.
+# are plugins of these events; a recipe turns plugins off with ``disable_plugins``. With
+# ``train.ema`` the objective's translating networks hold the averaged generator's weights during
+# on_checkpoint and on_train_end (on_sample's images are the averaged generator's too), the
+# trained weights during the others.
 
 
 @hookspec
@@ -340,17 +343,22 @@ def on_sample(run: Run, step: int, images: dict[str, Any]) -> None:
     tensors in [0, 1]: ``grid`` (3, H, W) — a row per image of each of the objective's sample
     rows — and those rows by name, tuples of (N, C, h, w) batches (cyclegan: ``a2b``, ``b2a``,
     each (real, translated, reconstructed); cut: ``a2b`` (real, translated), ``idt_b``; unsb:
-    ``a2b`` (real, the sampler's prediction at each step))."""
+    ``a2b`` (real, the sampler's prediction at each step)); with ``train.ema``, translated by
+    the averaged generator."""
 
 
 @hookspec
 def on_checkpoint(run: Run, step: int, path: Path) -> None:
     """A checkpoint was written (atomically) to ``path``: ``checkpoints/latest.pt``, or a
     step ``train.keep_every`` keeps (``checkpoints/step_<N>.pt``). When both fall on one step,
-    both files are on disk before the first of the two events."""
+    both files are on disk before the first of the two events. With ``train.ema``,
+    ``run.objective``'s translating networks hold the averaged weights (what the file's readers
+    use) during this event."""
 
 
 @hookspec
 def on_train_end(run: Run, step: int, interrupted: str) -> None:
     """Training ended at ``step``; ``interrupted`` is the signal's name ("SIGINT",
-    "SIGTERM") when stopped by one, else "". Called after an exception too."""
+    "SIGTERM") when stopped by one, else "". Called after an exception too. With
+    ``train.ema``, ``run.objective``'s translating networks hold the averaged weights (the
+    figure's) during this event."""
