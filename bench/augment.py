@@ -29,12 +29,11 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from quality import StopRun, ScoreRun, _OnDevice, _mean, load_average, machine, objective_overrides, recipe, \
+from quality import _OnDevice, _mean, load_average, machine, objective_overrides, recipe, scored_run, \
     structure_scores  # bench/ is on sys.path when run as a script
 
 VARIANTS = {"none": ["augment=null"], "diffaugment": ["augment.name=diffaugment"], "ada": ["augment.name=ada"]}
@@ -55,7 +54,6 @@ def verdicts(d, images, boundary, batch_size=16):
 
 def train_variant(args, objective, variant, seed, score_parts, workdir):
     """One run; returns {"steps": {step: scores}, "train_s", "wall"}."""
-    from unpaired.loading import register_plugin, unregister_plugin
     from unpaired.engine.trainer import Trainer
 
     cfg = recipe(args, Path(workdir) / f"{objective}-{variant}-{seed}", structures=True,
@@ -79,17 +77,7 @@ def train_variant(args, objective, variant, seed, score_parts, workdir):
                 out.update({k: float(v) for k, v in trainer.augmentation.metrics().items()})
         return out
 
-    scorer = ScoreRun(score, args.steps, None, time.process_time)
-    register_plugin(scorer, name="bench-augment")
-    wall0 = time.perf_counter()
-    try:
-        trainer.run()
-    except StopRun:
-        pass
-    finally:
-        unregister_plugin("bench-augment")
-    return {"steps": {str(s): sc for s, (sc, _) in scorer.at_step.items()}, "train_s": scorer.train_time,
-            "wall": time.perf_counter() - wall0}
+    return scored_run(trainer, score, args.steps, "bench-augment")
 
 
 def run(args):

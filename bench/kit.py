@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from quality import StopRun, ScoreRun, _OnDevice, _mean, load_average, machine, recipe, structure_scores
+from quality import _OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores
 
 VARIANTS = ("base", "r1", "ttur")
 
@@ -52,7 +52,6 @@ def variant_overrides(args, variant):
 def train_variant(args, variant, seed, parts, workdir):
     from unpaired.engine.trainer import Trainer
     from unpaired.evaluation.evaluate import translators_of
-    from unpaired.loading import register_plugin, unregister_plugin
 
     cfg = recipe(args, Path(workdir) / f"{variant}-{seed}", structures=True,
                  extra=[*variant_overrides(args, variant), f"train.seed={seed}"])
@@ -71,17 +70,7 @@ def train_variant(args, variant, seed, parts, workdir):
                 averaged = score_now(model)
         return {"raw": raw, "ema": averaged}
 
-    scorer = ScoreRun(score, args.steps, None, time.process_time)
-    register_plugin(scorer, name="bench-kit")
-    wall0 = time.perf_counter()
-    try:
-        trainer.run()
-    except StopRun:
-        pass
-    finally:
-        unregister_plugin("bench-kit")
-    return {"steps": {str(s): sc for s, (sc, _) in scorer.at_step.items()}, "train_s": scorer.train_time,
-            "wall": time.perf_counter() - wall0}
+    return scored_run(trainer, score, args.steps, "bench-kit")
 
 
 def run(args):

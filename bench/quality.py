@@ -224,6 +224,24 @@ class ScoreRun:
             raise StopRun
 
 
+def scored_run(trainer, score, steps, name):
+    """Run ``trainer`` with ``score(model)`` taken at ``steps`` (:class:`ScoreRun`, CPU time)
+    until the last of them; returns {"steps": {step: scores}, "train_s", "wall"}."""
+    from unpaired.loading import register_plugin, unregister_plugin
+
+    scorer = ScoreRun(score, steps, None, time.process_time)
+    register_plugin(scorer, name=name)
+    wall0 = time.perf_counter()
+    try:
+        trainer.run()
+    except StopRun:
+        pass
+    finally:
+        unregister_plugin(name)
+    return {"steps": {str(s): sc for s, (sc, _) in scorer.at_step.items()}, "train_s": scorer.train_time,
+            "wall": time.perf_counter() - wall0}
+
+
 def objective_overrides(name, blocks):
     """Recipe overrides that let objective ``name`` run on a resnet with ``blocks`` blocks: the
     CUT objectives' default nce_layers name block5, so fewer blocks get input, down1, down2,
