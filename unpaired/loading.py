@@ -21,6 +21,8 @@ BUILTIN_MODULES = (
     "unpaired.plugins.unsb",
     "unpaired.plugins.resnet",
     "unpaired.plugins.patchgan",
+    "unpaired.plugins.projected",
+    "unpaired.plugins.efficientnet_lite",
     "unpaired.plugins.losses",
     "unpaired.plugins.augmentations",
     "unpaired.plugins.datasets",

@@ -1,5 +1,5 @@
 """The registry of named factories that plugins register: generators, discriminators,
-losses, datasets, feature extractors, objectives, augmentations. Small on purpose:
+losses, datasets, feature extractors, objectives, augmentations, backbones. Small on purpose:
 ``names(kind)``, ``create(kind, name, **params)`` (or ``create(kind, name, params, key=...)``),
 ``entry(kind, name)`` (and ``check_params``, which ``create`` runs first).
 """
@@ -22,6 +22,7 @@ HOOKS = {
     "feature_extractor": "register_feature_extractors",
     "objective": "register_objectives",
     "augmentation": "register_augmentations",
+    "backbone": "register_backbones",
 }
 
 # arguments the engine passes itself, which a recipe's params may not set
@@ -33,6 +34,7 @@ ENGINE_ARGS = {
     "feature_extractor": (),
     "objective": ("parts",),
     "augmentation": (),
+    "backbone": (),
 }
 
 

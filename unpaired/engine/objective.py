@@ -323,17 +323,17 @@ class Parts:
         def build():
             return self.registry.create(kind, choice.name, plain(choice.params), key=kind, **channels)
 
-        if record not in self._sized:  # counted on the meta device, before any memory is allocated
-            check_size(build, kind, choice.name)
-            self._sized.add(record)
         if self.inference and kind == "discriminator":
             try:
                 with torch.device("meta"):  # never run at inference: no memory for it
                     return self._record(self._checked(build(), kind, choice.name), record)
-            except UnpairedError:
-                raise
+            except UnpairedError as exc:  # e.g. a pretrained backbone's package missing: not needed here
+                return self._record(Unavailable(f"discriminator {choice.name!r} ({exc})"), record)
             except Exception:
                 pass
+        if record not in self._sized:  # counted on the meta device, before any memory is allocated
+            check_size(build, kind, choice.name)
+            self._sized.add(record)
         net = self._checked(build(), kind, choice.name)
         return self._record(self.init(net), record)
 
