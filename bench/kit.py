@@ -16,9 +16,10 @@ B test images (``tiny`` extractor: offline, comparable only within one table). `
 change of L1 from the first scored step to the last (positive: worse as training goes on).
 
 ``--cost`` instead times training steps of the forest preview's networks (64 px, the recipe's
-``--quick`` sizes) for: base, ``train.ema``, R1 every step, R1 every 4th, and batch 2 against
-batch 1 x 2 accumulated (``train.accumulate``): seconds per step and peak memory (RSS growth)
-side by side in one process, the variants interleaved over ``--rounds``.
+``--quick`` sizes) for: base, ``train.ema``, R1 every step, R1 every 4th, batch 2 against
+batch 1 x 2 accumulated (``train.accumulate``), and the projected discriminator (issue 31) in
+place of the PatchGAN: seconds per step and peak memory (RSS growth) side by side in one
+process, the variants interleaved over ``--rounds``.
 
     python bench/kit.py --seeds 0,1 --images 48 --results /tmp/kit.jsonl
     python bench/kit.py --seeds 0,1 --images 1000 --results /tmp/kit.jsonl
@@ -168,53 +169,68 @@ COST_VARIANTS = {
     "R1 every 4th": ["losses.adversarial.params={r1_gamma: 1.0, r1_every: 4}"],
     "batch 2": ["data.batch_size=2"],
     "batch 1 x 2 accumulated": ["train.accumulate=2"],
+    # issue 31: the projected discriminator in place of the PatchGAN (its default 224-px backbone input; 128 px)
+    "projected D (224 px)": ["discriminator.name=projected"],
+    "projected D (128 px)": ["discriminator.name=projected", "discriminator.params.size=128"],
+    "projected D + PatchGAN": ["discriminator.name=projected",
+                               "discriminator.params={patchgan: true, patchgan_params: {ndf: 32, n_layers: 3}}"],
 }
 
 
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cost(args):
+def cost_one(args, name):
+    """One variant's timing in this (fresh) process: {"s_per_step", "peak_rss_mb"}."""
     from unpaired.engine.trainer import Trainer
     from unpaired.recipe.config import load_recipe
 
     root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_recipe(root / "recipes" / "forest_abstract.yaml", [
+            f"out_dir={tmp}/run", "train.max_steps=100000", "data.num_workers=0", "disable_plugins=[progress]",
+            "train.log_every=100000", "train.sample_every=100000", "train.checkpoint_every=100000",
+            *COST_VARIANTS[name]], quick=True)
+        trainer = Trainer(cfg)
+        loader, _ = trainer._start()
+        batches = iter(loader)
+
+        def step():
+            batch = next(batches)
+            trainer.train_step(trainer._to_device(batch["A"]), trainer._to_device(batch["B"]))
+            trainer.step += 1
+
+        for _ in range(args.warmup):
+            step()
+        t0 = time.perf_counter()
+        for _ in range(args.cost_steps):
+            step()
+        seconds = (time.perf_counter() - t0) / args.cost_steps
+    return {"s_per_step": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def cost(args):
+    """Every variant in its own process (its own peak memory), interleaved over the rounds."""
+    import subprocess
+
     times = {name: [] for name in COST_VARIANTS}
     memory = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for rnd in range(args.rounds):
-            for i, (name, extra) in enumerate(COST_VARIANTS.items()):
-                cfg = load_recipe(root / "recipes" / "forest_abstract.yaml", [
-                    f"out_dir={tmp}/{rnd}-{i}", "train.max_steps=100000", "data.num_workers=0",
-                    "disable_plugins=[progress]", "train.log_every=100000", "train.sample_every=100000",
-                    "train.checkpoint_every=100000", *extra], quick=True)
-                trainer = Trainer(cfg)
-                loader, _ = trainer._start()
-                batches = iter(loader)
-                for _ in range(args.warmup):
-                    batch = next(batches)
-                    trainer.train_step(trainer._to_device(batch["A"]), trainer._to_device(batch["B"]))
-                    trainer.step += 1
-                before = peak_rss_mb()
-                t0 = time.perf_counter()
-                for _ in range(args.cost_steps):
-                    batch = next(batches)
-                    trainer.train_step(trainer._to_device(batch["A"]), trainer._to_device(batch["B"]))
-                    trainer.step += 1
-                times[name].append((time.perf_counter() - t0) / args.cost_steps)
-                memory[name] = max(memory.get(name, 0.0), peak_rss_mb() - before)
-                print(f"round {rnd} {name}: {times[name][-1]:.3f} s/step", file=sys.stderr, flush=True)
+    for rnd in range(args.rounds):
+        for name in COST_VARIANTS:
+            out = subprocess.run([sys.executable, __file__, "--cost-one", name, "--cost-steps", str(args.cost_steps),
+                                  "--warmup", str(args.warmup)], capture_output=True, text=True, check=True)
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            times[name].append(got["s_per_step"])
+            memory[name] = max(memory.get(name, 0.0), got["peak_rss_mb"])
+            print(f"round {rnd} {name}: {got['s_per_step']:.3f} s/step, peak RSS {got['peak_rss_mb']:.0f} MB",
+                  file=sys.stderr, flush=True)
     base = min(times["base (batch 1)"])
-    lines = ["| variant | s/step (best of rounds) | ratio to base | images/step | peak RSS growth (MB) |",
+    lines = ["| variant | s/step (best of rounds) | ratio to base | images/step | peak RSS (MB) |",
              "|---|---|---|---|---|"]
     for name in COST_VARIANTS:
-        n = 2 if "2" in name.split("batch")[-1] else 1
-        lines.append(f"| {name} | {min(times[name]):.3f} | {min(times[name]) / base:.2f} | {n} | "
-                     f"{memory[name]:.0f} |")
-    lines += ["", f"forest preview (`--quick`) networks, {args.cost_steps} steps per variant after {args.warmup} "
-                  f"warm-up, {args.rounds} interleaved rounds; {torch.get_num_threads()} threads. Machine: "
-                  f"{machine()}; load average at the end: {load_average()}."]
+        n = 2 if name.startswith("batch") and "2" in name else 1
+        lines.append(f"| {name} | {min(times[name]):.3f} | {min(times[name]) / base:.2f} | {n} | {memory[name]:.0f} |")
+    lines += ["", f"forest preview (`--quick`: 64 px, resnet ngf 32 x 6 blocks, patchgan ndf 32) networks, "
+                  f"{args.cost_steps} steps per variant after {args.warmup} warm-up, each variant in its own process, "
+                  f"{args.rounds} interleaved rounds; {torch.get_num_threads()} threads. Machine: {machine()}; "
+                  f"load average at the end: {load_average()}."]
     text = "\n".join(lines)
     print(text)
     if args.out:
@@ -244,6 +260,7 @@ def main(argv=None):
     p.add_argument("--report", action="append", default=[])
     p.add_argument("--out", default=None)
     p.add_argument("--cost", action="store_true")
+    p.add_argument("--cost-one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--cost-steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rounds", type=int, default=2)
@@ -255,6 +272,9 @@ def main(argv=None):
         if args.out:
             with open(args.out, "a") as f:
                 f.write("\n" + text + "\n")
+        return 0
+    if args.cost_one:
+        print(json.dumps(cost_one(args, args.cost_one)))
         return 0
     if args.cost:
         return cost(args)
