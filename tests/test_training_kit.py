@@ -240,7 +240,7 @@ def test_accumulated_gradients_step_once_with_their_mean():
     for micro, k in enumerate((1.0, 3.0)):
         opt.start_micro(micro)
         opt.update("g", (w * k).sum())
-        assert float(w) == (0.0 if micro == 0 else -2.0)  # one step, with the mean gradient (1 + 3) / 2
+        assert float(w.detach()) == (0.0 if micro == 0 else -2.0)  # one step, with the mean gradient (1 + 3) / 2
     assert steps == ["g"] and float(opt.losses["g"]) == 0.0
 
 
@@ -270,3 +270,29 @@ def test_r1_of_a_patch_discriminator_takes_an_image_score_as_the_mean_of_its_pat
     adv = Adversarial(Bce(r1_gamma=2.0), "x", "losses.adversarial")
     adv.judge(d, torch.rand(2, 3, 2, 2), torch.rand(2, 3, 2, 2))
     assert torch.allclose(adv.penalties[0], d.w.detach().pow(2).sum())  # not 4^2 times it (a sum of patches)
+
+
+def test_accumulation_under_a_gradient_scaler_unscales_and_steps_once():
+    from unpaired.engine.phases import PhaseOptimizers
+
+    class Counting(torch.amp.GradScaler):
+        unscaled = stepped = 0
+
+        def unscale_(self, optimizer):
+            Counting.unscaled += 1
+            return super().unscale_(optimizer)
+
+        def step(self, optimizer, *args, **kwargs):
+            Counting.stepped += 1
+            return super().step(optimizer, *args, **kwargs)
+
+    scaler = Counting("cpu", init_scale=1024.0)
+    w = nn.Parameter(torch.zeros(1))
+    opt = PhaseOptimizers({"g": [w]}, lr=0.1, scaler=scaler, accumulate=3)
+    opt.optimizers["g"] = torch.optim.SGD([w], lr=1.0)
+    for micro, k in enumerate((1.0, 2.0, 6.0)):
+        opt.start_micro(micro)
+        assert opt.update("g", (w * k).sum())
+    scaler.update()
+    assert Counting.unscaled == Counting.stepped == 1
+    assert float(w.detach()) == pytest.approx(-3.0)  # the mean gradient (1 + 2 + 6) / 3, unscaled
