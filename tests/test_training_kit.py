@@ -296,3 +296,36 @@ def test_accumulation_under_a_gradient_scaler_unscales_and_steps_once():
     scaler.update()
     assert Counting.unscaled == Counting.stepped == 1
     assert float(w.detach()) == pytest.approx(-3.0)  # the mean gradient (1 + 2 + 6) / 3, unscaled
+
+
+def test_r1_reaches_a_discriminator_given_as_a_partial_with_its_step():
+    import functools
+
+    d = Linear(12)
+    adv = Adversarial(Bce(r1_gamma=2.0), "x", "losses.adversarial")
+    adv.judge(functools.partial(d), torch.rand(2, 3, 2, 2), torch.rand(2, 3, 2, 2))  # UNSB: partial(D, timestep=t)
+    assert torch.allclose(adv.penalties[0], d.w.detach().pow(2).sum())
+
+
+KIT = ["train.ema=0.9", "losses.adversarial.params.r1_gamma=1.0", "train.accumulate=2", "train.phase_lr={d: 1.0e-4}",
+       FP32]
+SMALL_NCE = "objective.params={nce_layers: [input, down1], num_patches: 8}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective,extra", [
+    ("cut", [SMALL_NCE]),
+    ("fastcut", [SMALL_NCE]),
+    ("unsb", [SMALL_NCE, "losses.adversarial.name=lsgan",
+              "generator.params={ngf: 4, n_blocks: 1, conditioning: [timestep, noise]}",
+              "discriminator.params={ndf: 4, n_layers: 2, conditioning: [timestep]}"]),
+    ("gcgan", []),
+])
+def test_every_objective_trains_with_the_whole_kit(tiny_recipe, objective, extra):
+    if objective == "gcgan":
+        pytest.importorskip("unpaired_unet", reason="pip install ./examples/unpaired-unet")
+    result = train(tiny_recipe(f"objective.name={objective}", *extra, *KIT))
+    state = torch.load(result.checkpoint, weights_only=True)
+    assert result.step == 4 and state["averaged"]["updates"] == 4
+    model, _ = load_translators(result.checkpoint)
+    assert model["a2b"](torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)

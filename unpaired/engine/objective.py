@@ -100,11 +100,17 @@ class Adversarial:
         fake = fake.detach()
         if self.r1_now:
             seen = _SeenInput()
-            handle = discriminator.register_forward_pre_hook(seen)  # after the augmentation's hook
-            try:
+            # the network itself, also when given as functools.partial(D, timestep=t) (UNSB)
+            module = discriminator if isinstance(discriminator, nn.Module) else getattr(discriminator, "func", None)
+            if isinstance(module, nn.Module):
+                handle = module.register_forward_pre_hook(seen)  # after the augmentation's hook
+                try:
+                    real_logits = discriminator(real)
+                finally:
+                    handle.remove()
+            else:  # a plain callable: the gradient at its input
+                seen.input = real = real.detach().requires_grad_(True)
                 real_logits = discriminator(real)
-            finally:
-                handle.remove()
         else:
             real_logits = discriminator(real)
         loss = self.discriminator_loss(real_logits, discriminator(fake))
