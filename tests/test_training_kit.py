@@ -111,6 +111,10 @@ def test_translate_raw_uses_the_trained_weights(tiny_recipe, tmp_path, image_roo
                      "--precision", "fp32", "--no-progress", *flag]) == 0
         outs[bool(flag)] = np.asarray(Image.open(out / "00.png"), dtype=np.int16)
     assert np.abs(outs[True] - outs[False]).max() > 0
+    from unpaired.inference.translate import Translator
+
+    assert "averaged generator" in Translator.from_checkpoint(tmp_path / "run").describe()
+    assert "averaged" not in Translator.from_checkpoint(tmp_path / "run", raw=True).describe()
 
 
 # -- R1 ----------------------------------------------------------------------------------------
@@ -329,3 +333,21 @@ def test_every_objective_trains_with_the_whole_kit(tiny_recipe, objective, extra
     assert result.step == 4 and state["averaged"]["updates"] == 4
     model, _ = load_translators(result.checkpoint)
     assert model["a2b"](torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.slow
+def test_eval_scores_the_average_and_says_so(tiny_recipe, tmp_path, capsys):
+    import json
+
+    from unpaired.cli import main
+
+    train(tiny_recipe("train.ema=0.5", FP32))
+    found = {}
+    for flag in ([], ["--raw"]):
+        out = tmp_path / ("raw" if flag else "avg")
+        assert main(["eval", str(tmp_path / "run"), "--extractor", "tiny", "--out", str(out), "--precision", "fp32",
+                     *flag]) == 0
+        found[bool(flag)] = json.loads((out / "metrics.json").read_text())
+    assert found[False]["weights"] == "averaged" and found[True]["weights"] == "trained"
+    assert found[False]["metrics"]["cycle_l1_a"] != found[True]["metrics"]["cycle_l1_a"]
+    assert "the averaged generator, train.ema" in capsys.readouterr().out

@@ -272,7 +272,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     scores = evaluator(model.to(device))
 
     summary = {"checkpoint": str(path), "step": ckpt_step if ckpt_step != "?" else None, "split": args.split,
-               "extractor": extractor,
+               "extractor": extractor, "weights": state.get("weights", "trained"),
                "device": str(device), "precision": precision_name(amp_dtype),
                "images": evaluator.n, "paired": evaluator.paired or args.truth is not None, "metrics": scores}
     files.write_text(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
@@ -287,7 +287,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         console.print(f"* no KID spread: KID averages over random subsets of up to {KID_SUBSET:,} images per set; "
                       f"with {evaluator.n} images every subset is the whole set, so there is one value (std 0). "
                       "Compare runs at equal image counts.", highlight=False)
-    console.print(f"generators ran on {device} {precision_name(amp_dtype)}", highlight=False)
+    weights = " (the averaged generator, train.ema; --raw: the trained weights)" \
+        if state.get("weights") == "averaged" else ""
+    console.print(f"generators ran on {device} {precision_name(amp_dtype)}{weights}", highlight=False)
     console.print(Text.assemble(("note:", "bold"), f" features from extractor {extractor!r}. {COMPARABLE_NOTE}"
                                 + ("" if extractor == "inception" else f" These {extractor!r} numbers are NOT.")))
     metric = cfg.eval.metric

@@ -66,6 +66,7 @@ class Translator:
     """
 
     step: int | None  # the checkpoint's step: set by from_checkpoint only (declared, no default)
+    weights: str  # "averaged" | "trained": set by from_checkpoint only
 
     def __init__(self, generator: nn.Module, in_channels: int, out_channels: int, device: str | torch.device = "auto",
                  precision: str = "auto", size: int | None = None, batch_size: int | None = None,
@@ -113,12 +114,14 @@ class Translator:
         t = cls(modules[direction], cin, cout, device=device, precision=precision, size=size, batch_size=batch_size,
                 direction=direction, tile=tile, seed=seed)
         t.step = state.get("step")
+        t.weights = state.get("weights", "trained")  # "averaged": the checkpoint's averaged generator
         return t
 
     def describe(self) -> str:
         prec = "bf16" if self.dtype == torch.bfloat16 else "fp32"
         seed = f", seed {self.seed}" if self.noise is not None else ""
-        return f"{self.direction} on {self.device} {prec}{seed}"
+        averaged = ", averaged generator" if getattr(self, "weights", None) == "averaged" else ""
+        return f"{self.direction} on {self.device} {prec}{seed}{averaged}"
 
     @torch.no_grad()
     def translate_tensor(self, x: torch.Tensor, origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
