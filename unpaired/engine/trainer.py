@@ -336,6 +336,9 @@ class Trainer:
                 self.averaged.restart()
                 log.info("%s holds no averaged generator: train.ema starts it from the weights of step %d",
                          self.ckpt_path, state["step"])
+        elif state.get("averaged"):
+            log.info("train.ema is null: the averaged generator in %s is not continued (its checkpoints from "
+                     "now on hold the trained weights only)", self.ckpt_path)
         self.optimizers.load_state_dict(state["optimizers"])
         if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
