@@ -8,6 +8,13 @@ unaligned: item i is A[i] with a B drawn at random, and an epoch is max(|A|, |B|
 Pipeline (the reference's): resize to ``load_size`` (bicubic) -> random ``crop_size`` crop
 -> random horizontal flip -> tensor in [-1, 1]. The test split is deterministic: resize,
 centre crop, no flip, B aligned by index.
+
+Labels (``labels: auto``, the default): a domain whose image folder has a ``<folder>_label``
+folder beside it (``trainA_label/``, ``testA_label/``, ``photos_label/``) gets its labels read
+(unpaired.data.labels: a PNG of class indices or a 0/255 mask per image, same name), checked
+before training, and each item then carries ``A_label`` (and/or ``B_label``): an int64 (H, W)
+tensor of class indices, resized (nearest), cropped and flipped with its image. ``labels:
+false`` ignores them; ``label_classes`` fixes K (default: the largest value + 1).
 """
 import logging
 from pathlib import Path
@@ -15,8 +22,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from unpaired.api import (DATASETS, UnpairedError, flag, from_uint8, hookimpl, load_image, number, one_of,
-                          scan_folder, skipped_summary, usable_problem)
+from unpaired.api import (DATASETS, UnpairedError, flag, from_uint8, hookimpl, label_folder, load_image, number,
+                          one_of, read_label, scan_folder, scan_labels, skipped_summary, usable_problem)
 
 log = logging.getLogger("unpaired.data")
 
@@ -26,7 +33,8 @@ MAX_SIDE = 8192  # load_size and crop_size: a 8192-px crop is 800 MB as a float 
 
 class ImageFolderDataset(torch.utils.data.Dataset):
     def __init__(self, root=None, split="train", a=None, b=None, load_size=286, crop_size=256,
-                 flip=True, preprocess="resize_crop", channels=3, on_bad_file="skip", test_a=None, test_b=None) -> None:
+                 flip=True, preprocess="resize_crop", channels=3, on_bad_file="skip", test_a=None, test_b=None,
+                 labels="auto", label_classes=None) -> None:
         one_of("data.params.preprocess", preprocess, PREPROCESS)
         one_of("data.params.on_bad_file", on_bad_file, ("skip", "error"))
         one_of("data.params.split", split, ("train", "test"))
@@ -34,6 +42,11 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         number("data.params.load_size", load_size, 1, MAX_SIDE, integer=True)
         number("data.params.crop_size", crop_size, 1, MAX_SIDE, integer=True)
         flag("data.params.flip", flip)
+        if labels not in ("auto", True, False):
+            raise UnpairedError(f"data.params.labels: {labels!r} must be auto (read <folder>_label/ where it exists), "
+                                "true (require them for both domains) or false")
+        if label_classes is not None:
+            number("data.params.label_classes", label_classes, 2, 255, integer=True)
         if crop_size > load_size and preprocess != "crop":
             raise UnpairedError(f"data.params.crop_size ({crop_size}) is larger than "
                                 f"data.params.load_size ({load_size})")
@@ -67,13 +80,24 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                                   "evaluation use training images (not held out); add testA/ and testB/ for "
                                   "held-out ones")
         self.folders = {}
+        self.labels = {}  # domain -> unpaired.data.labels.Labels, for the domains that have them
         for domain, explicit in (("A", a), ("B", b)):
             folder = self.folders[domain] = _domain_folder(root, split, domain, explicit, prefix + domain.lower())
             self.files[domain] = _usable_files(folder, domain, on_bad_file, crop_size)
+            beside = label_folder(folder)
+            if labels is True and not beside.is_dir():
+                raise UnpairedError(f"data.params.labels: true, and domain {domain} has no label folder {beside}")
+            if labels is not False and beside.is_dir():
+                self.labels[domain] = scan_labels(self.files[domain], beside, "data.params.labels", label_classes)
+        # the contract's optional attribute: classes per labelled domain (constraints size their networks on it)
+        self.label_classes = {d: lab.classes for d, lab in self.labels.items()}
 
     def describe(self):
-        """Where the images come from, in words: ``A photos/ (24 images), B paintings/ (24 images)``."""
-        return ", ".join(f"{d} {self.folders[d]} ({len(self.files[d])} images)" for d in ("A", "B"))
+        """Where the images come from, in words: ``A photos/ (24 images), B paintings/ (24 images)``
+        (and ``, labels of 3 classes`` for a labelled domain)."""
+        return ", ".join(f"{d} {self.folders[d]} ({len(self.files[d])} images"
+                         + (f", labels of {self.labels[d].classes} classes" if d in self.labels else "") + ")"
+                         for d in ("A", "B"))
 
     def __len__(self) -> int:
         return max(len(self.files["A"]), len(self.files["B"]))
@@ -85,33 +109,60 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         else:
             b_index = index % len(self.files["B"])
         b_path = self.files["B"][b_index]
-        return {"A": self._load(a_path), "B": self._load(b_path), "A_path": str(a_path), "B_path": str(b_path)}
+        item = {"A_path": str(a_path), "B_path": str(b_path)}
+        for domain, index in (("A", index % len(self.files["A"])), ("B", b_index)):
+            labels = self.labels.get(domain)
+            image, label = self._load(self.files[domain][index], labels.paths[index] if labels else None,
+                                      labels.mask if labels else False)
+            item[domain] = image
+            if label is not None:
+                item[f"{domain}_label"] = label
+        return item
 
-    def _load(self, path):
+    def _load(self, path, label_path=None, mask=False):
+        """(image tensor in [-1, 1], its label as int64 (H, W) or None), through one geometry."""
         # big JPEGs decode at reduced scale (never below load_size) unless crops are taken at
         # the native resolution
-        draft = None if self.preprocess == "crop" else self.load_size
+        draft = None if self.preprocess == "crop" or label_path is not None else self.load_size
         img = load_image(path, channels=self.channels, max_side=draft)
+        label = None
+        if label_path is not None:
+            values = read_label(label_path)
+            label = Image.fromarray((values == 255).astype("uint8") if mask else values, mode="L")
+            if label.size != img.size:  # decoded at another scale (EXIF rotation is not applied to labels)
+                raise UnpairedError(f"label {label_path}: {label.size[0]} x {label.size[1]} pixels, its image "
+                                    f"{path} is {img.size[0]} x {img.size[1]} as loaded (an EXIF rotation?)")
+        size = None
         if self.preprocess == "resize_crop":
-            img = img.resize((self.load_size, self.load_size), Image.Resampling.BICUBIC)
+            size = (self.load_size, self.load_size)
         elif self.preprocess == "scale_crop":
             w, h = img.size
             s = max(self.load_size / min(w, h), self.crop_size / min(w, h))
-            img = img.resize((max(self.crop_size, round(w * s)), max(self.crop_size, round(h * s))),
-                             Image.Resampling.BICUBIC)
+            size = (max(self.crop_size, round(w * s)), max(self.crop_size, round(h * s)))
+        if size is not None:
+            img = img.resize(size, Image.Resampling.BICUBIC)
+            label = label.resize(size, Image.Resampling.NEAREST) if label is not None else None
         img = _fit(img, self.crop_size)
+        if label is not None and label.size != img.size:
+            label = label.resize(img.size, Image.Resampling.NEAREST)
         w, h = img.size
         if self.split == "train":
             x = int(torch.randint(w - self.crop_size + 1, ()))
             y = int(torch.randint(h - self.crop_size + 1, ()))
         else:
             x, y = (w - self.crop_size) // 2, (h - self.crop_size) // 2
-        img = img.crop((x, y, x + self.crop_size, y + self.crop_size))
+        box = (x, y, x + self.crop_size, y + self.crop_size)
+        img = img.crop(box)
         t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
         t = t.view(self.crop_size, self.crop_size, self.channels).permute(2, 0, 1)
+        lab = None
+        if label is not None:
+            lab = torch.frombuffer(bytearray(label.crop(box).tobytes()), dtype=torch.uint8)
+            lab = lab.view(self.crop_size, self.crop_size).long()
         if self.flip and torch.rand(()) < 0.5:
             t = t.flip(-1)
-        return from_uint8(t)
+            lab = lab.flip(-1) if lab is not None else None
+        return from_uint8(t), lab
 
 
 def _fit(img, crop_size):
@@ -172,14 +223,17 @@ def _usable_files(folder, domain, on_bad_file, crop_size):
 
 
 def image_folder(root=None, split="train", a=None, b=None, load_size=286, crop_size=256, flip=True,
-                 preprocess="resize_crop", channels=3, on_bad_file="skip", test_a=None, test_b=None):
+                 preprocess="resize_crop", channels=3, on_bad_file="skip", test_a=None, test_b=None, labels="auto",
+                 label_classes=None):
     """Unpaired images from ``root``/{split}A and {split}B, or from folders ``a`` and ``b``
     (held out: ``test_a`` and ``test_b``; ``root`` is then not read).
     ``preprocess``: resize_crop (resize to load_size square, the reference's), scale_crop
     (shorter side to load_size, keeps the aspect), crop (no resize). ``on_bad_file``: skip
-    (with a summary naming each file) or error. ``channels``: 3 (RGB) or 1 (grayscale)."""
+    (with a summary naming each file) or error. ``channels``: 3 (RGB) or 1 (grayscale).
+    ``labels``: auto (read ``<folder>_label/`` where it exists), true (required), false;
+    ``label_classes``: K (default: the largest label value + 1)."""
     return ImageFolderDataset(root, split, a, b, load_size, crop_size, flip, preprocess, channels, on_bad_file,
-                              test_a, test_b)
+                              test_a, test_b, labels, label_classes)
 
 
 @hookimpl

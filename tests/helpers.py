@@ -77,3 +77,21 @@ def plain_generator_class():
             return self.body(x)
 
     return Plain
+
+
+def stripes_root(root, n=4, size=(48, 40)):
+    """ROOT/{trainA,trainB,testA,testB}: vertical colour stripes, each 8 px wide and of one of 3
+    colours; trainA_label/ and testA_label/ hold each stripe's colour index."""
+    colours = np.array([[250, 10, 10], [10, 250, 10], [10, 10, 250]], dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for domain in ("A", "B"):
+            (root / f"{split}{domain}").mkdir(parents=True)
+            if domain == "A":
+                (root / f"{split}A_label").mkdir()
+            for i in range(n):
+                classes = np.repeat(rng.integers(0, 3, size[0] // 8), 8)[None, :].repeat(size[1], 0)
+                Image.fromarray(colours[classes]).save(root / f"{split}{domain}" / f"{i:02d}.png")
+                if domain == "A":
+                    Image.fromarray(classes.astype(np.uint8)).save(root / f"{split}A_label" / f"{i:02d}.png")
+    return root

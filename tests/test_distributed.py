@@ -173,3 +173,27 @@ def test_projected_discriminator_two_processes_match_one_process(image_root, tmp
         for k in ddp[net]:
             if isinstance(ddp[net][k], torch.Tensor):
                 assert torch.allclose(ddp[net][k], single[net][k], atol=1e-5), (net, k)
+
+
+@pytest.mark.slow
+def test_constraints_two_processes_match_one_process(tmp_path):
+    # the semantic constraint's segmenter trains in a phase of its own, wrapped by DDP like the
+    # objective's; the edges term joins the generator's loss on every rank
+    from helpers import stripes_root
+
+    root = stripes_root(tmp_path / "d")
+    kit = [*NO_NORM, "objective.params.pool_size=0", "train.max_steps=2",
+           "constraints=[{name: semantic, params: {network: {name: resnet, params: {ngf: 4, n_blocks: 1, norm: none}}}},"
+           " {name: edges}]"]
+    proc = torchrun([f"data.params.root={root}", *kit, "data.batch_size=1", f"out_dir={tmp_path / 'ddp'}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = nets(tmp_path / "ddp" / "checkpoints" / "latest.pt")
+    assert "constraint_0.segmenter" in ddp
+
+    from helpers import tiny_recipe
+    from unpaired.engine.trainer import train
+
+    single = nets(train(tiny_recipe(root, tmp_path / "single", *kit, "data.batch_size=2")).checkpoint)
+    for net in ddp:
+        for k in ddp[net]:
+            assert torch.allclose(ddp[net][k], single[net][k], atol=1e-5), (net, k)

@@ -32,6 +32,7 @@ from .console import make_console, printable, shell_command
 from .data.download import DATASETS
 from .data.held_out import eager, held_out_items, item_image, item_name, spread
 from .data.images import IMAGE_EXTENSIONS, find_images, load_image, scan_folder, skipped_summary, usable_problem
+from .data.labels import Labels, label_folder, read_label, scan_labels
 from .data.tensors import MIN_SIDE, SIZE_MULTIPLE, from_uint8, pad_to_multiple, size_multiple, to_image, to_tensor
 from .errors import UnpairedError, flag, number, one_of, quoted
 from .evaluation.features import builtin_extractors
@@ -74,6 +75,7 @@ __all__ = [
     # images and tensors
     "SIZE_MULTIPLE", "MIN_SIDE", "size_multiple", "pad_to_multiple", "from_uint8", "to_tensor", "to_image",
     "IMAGE_EXTENSIONS", "find_images", "load_image", "scan_folder", "skipped_summary", "usable_problem", "DATASETS",
+    "Labels", "label_folder", "read_label", "scan_labels",
     # the held-out images a run shows (the figure, the report)
     "held_out_items", "item_image", "item_name", "spread", "eager",
     "Timeline", "held_out_inputs", "shown_note", "write_report",

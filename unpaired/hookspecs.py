@@ -168,6 +168,21 @@ def register_backbones(register: Register) -> None:
 
 
 @hookspec
+def register_constraints(register: Register) -> None:
+    """Register constraints: terms the engine adds to the generator's loss for every objective
+    (the recipe's ``constraints: [{name, weight, params}]``; unpaired.engine.constraints).
+
+    ``register(name, factory, help="")`` where ``factory(channels, classes, **params)`` gets the
+    image channels of the domain it constrains and that domain's label classes (None without
+    labels) and returns an object with ``domain`` ("A" or "B", usually the ``domain`` param),
+    ``needs_labels`` (bool) and ``generator_loss(real, translated, labels) -> Tensor`` (a scalar;
+    ``labels`` an int64 (N, H, W) tensor of class indices, or None). Optionally
+    ``networks() -> {name: nn.Module}`` and ``train_loss(real, labels) -> Tensor``: networks the
+    constraint trains itself, in a phase of their own.
+    """
+
+
+@hookspec
 def register_augmentations(register: Register) -> None:
     """Register differentiable augmentations of what the discriminators see (DiffAugment, ADA).
 

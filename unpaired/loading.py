@@ -25,6 +25,7 @@ BUILTIN_MODULES = (
     "unpaired.plugins.efficientnet_lite",
     "unpaired.plugins.losses",
     "unpaired.plugins.augmentations",
+    "unpaired.plugins.constraints",
     "unpaired.plugins.datasets",
     "unpaired.plugins.synthetic",
     "unpaired.plugins.features",

@@ -1,5 +1,5 @@
 """The registry of named factories that plugins register: generators, discriminators,
-losses, datasets, feature extractors, objectives, augmentations, backbones. Small on purpose:
+losses, datasets, feature extractors, objectives, augmentations, backbones, constraints. Small on purpose:
 ``names(kind)``, ``create(kind, name, **params)`` (or ``create(kind, name, params, key=...)``),
 ``entry(kind, name)`` (and ``check_params``, which ``create`` runs first).
 """
@@ -23,6 +23,7 @@ HOOKS = {
     "objective": "register_objectives",
     "augmentation": "register_augmentations",
     "backbone": "register_backbones",
+    "constraint": "register_constraints",
 }
 
 # arguments the engine passes itself, which a recipe's params may not set
@@ -35,6 +36,7 @@ ENGINE_ARGS = {
     "objective": ("parts",),
     "augmentation": (),
     "backbone": (),
+    "constraint": ("channels", "classes"),
 }
 
 

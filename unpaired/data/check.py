@@ -23,6 +23,7 @@ from ..console import printable
 from ..errors import UnpairedError
 from .download import sha256_of
 from .images import Scan, require_folder, scan_folder, usable_problem
+from .labels import Labels, label_folder, scan_labels
 
 CYCLEGAN_TRAIN = ("trainA", "trainB")
 CYCLEGAN_TEST = ("testA", "testB")
@@ -38,6 +39,7 @@ class FolderReport:
     path: Path
     role: str
     scan: Scan
+    labels: Labels | None = None  # the <folder>_label/ beside it, read and checked, when there is one
 
     @property
     def widths(self) -> list[int]:
@@ -98,12 +100,17 @@ class DataReport:
 
     def _table(self) -> Table:
         table = Table(show_edge=False, header_style="bold")
-        for column in ("folder", "images", "unusable", "width", "height", "modes"):
+        labelled = any(f.labels is not None for f in self.folders)
+        columns = ("folder", "images", "unusable", "width", "height", "modes") + (("labels",) if labelled else ())
+        for column in columns:
             table.add_column(column, justify="right" if column in ("images", "unusable") else "left")
         for f in self.folders:
             modes = ", ".join(f"{mode} {n}" for mode, n in f.modes.most_common())
-            table.add_row(_line(f.label), str(len(f.scan.good)), str(len(f.scan.bad)),
-                          _span(f.widths), _span(f.heights), modes or "-")
+            row = [_line(f.label), str(len(f.scan.good)), str(len(f.scan.bad)), _span(f.widths), _span(f.heights),
+                   modes or "-"]
+            if labelled:
+                row.append("-" if f.labels is None else _label_cell(f.labels))
+            table.add_row(*row)
         return table
 
     def _rel(self, path: Path) -> str:
@@ -149,6 +156,11 @@ def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: s
             continue
         folder = FolderReport(label, path, role, scan_folder(path, progress=progress))
         report.folders.append(folder)
+        if label_folder(path).is_dir():  # labels beside it: every one read and checked, as training will
+            try:
+                folder.labels = scan_labels(folder.scan.good, label_folder(path), f"labels of {label}")
+            except UnpairedError as exc:
+                report.problems.append(str(exc))
         problem = usable_problem(folder.scan, label, on_bad_file)
         if problem and role == "train":
             report.problems.append(problem)
@@ -168,6 +180,15 @@ def check_data(root: str | os.PathLike, a: str | os.PathLike | None = None, b: s
                             "`unpaired eval` use training images instead (a line says so)")
     report.duplicates = _duplicates([p for f in report.folders for p in f.scan.good])
     return report
+
+
+def _label_cell(labels: Labels) -> str:
+    """``3 classes (0: 61%, 1: 25%, 2: 14%)``, or ``mask (inside 12%)``: a folder's labels."""
+    total = sum(labels.pixels) or 1
+    if labels.mask:
+        return f"mask (inside {100 * labels.pixels[1] / total:.0f}%)"
+    shares = ", ".join(f"{k}: {100 * n / total:.0f}%" for k, n in enumerate(labels.pixels))
+    return f"{labels.classes} classes ({shares})"
 
 
 def _other_test(name: str) -> str:

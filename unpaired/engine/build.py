@@ -61,6 +61,8 @@ def check_recipe(cfg: DictConfig, registry: Registry | None = None, rank: int = 
         if choice["name"] is not None:
             check(registry.check_params, "loss", choice["name"], choice["params"], key=f"losses.{role}")
     augmentation = check(build_augmentation, cfg, registry, rank)
+    for i, choice in enumerate(cfg.constraints):
+        check(registry.check_params, "constraint", choice.name, plain(choice.params), key=f"constraints.{i}")
     if entry is not None:
         for kind in conditions.KINDS:
             check(check_conditions, cfg, registry, entry.factory, kind)

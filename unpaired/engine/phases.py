@@ -105,8 +105,11 @@ class PhaseOptimizers(Mapping):
         return {phase: opt.state_dict() for phase, opt in self.optimizers.items()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Each phase's optimizer state; a phase the state lacks (a constraint added at --resume)
+        starts afresh."""
         for phase, opt in self.optimizers.items():
-            opt.load_state_dict(state[phase])
+            if phase in state or not phase.startswith("constraint_"):
+                opt.load_state_dict(state[phase])
 
     def __getitem__(self, phase: str) -> torch.optim.Optimizer:
         return self.optimizers[phase]

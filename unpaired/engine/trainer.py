@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from ..store import checkpoint, files, rng
 from .assemble import assemble
 from .average import Averaged, translating_networks
+from .constraints import Constraints
 from .build import CheckedRecipe, build_dataset, check_recipe, data_problems, load_recipe_plugins, provenance
 from ..recipe.config import as_typed, for_checkpoint, plain, to_yaml
 from ..data import fixed_items, make_loader
@@ -144,7 +145,7 @@ class Trainer:
         # a no-op unless training in fp16 (it then scales losses against underflow)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         t = cfg.train
-        groups = self.objective.param_groups()
+        groups = {**self.objective.param_groups(), **self.constraints.param_groups()}
         for key in ("phase_lr", "phase_betas"):  # keyed by the objective's phases
             for phase in t[key]:
                 if phase not in groups:
@@ -174,7 +175,12 @@ class Trainer:
                 net.compile(backend=cfg.train.compile_backend)  # in place: state_dict keys are unchanged
         # what each phase's forward calls: the phase's module, or its DDP wrapper under torchrun
         self.phases = {phase: distributed.wrap(module, self.device) if self.world.is_distributed else module
-                       for phase, module in self.objective.phases.items()}
+                       for phase, module in {**self.objective.phases, **self.constraints.holders}.items()}
+        # the phases that train a translating network: the constraints' terms join their losses
+        translating = {id(p) for net in translating_networks(self.objective).values() for p in net.parameters()}
+        self.g_phases = {phase for phase, ps in groups.items() if any(id(p) in translating for p in ps)}
+        self._batch: dict[str, torch.Tensor] = {}  # the micro-batch in progress (the constraints read it)
+        self._constraint_terms: dict[str, torch.Tensor] = {}
         # the phases that train a discriminator: an update of one must have judged (penalties)
         self.d_phases = self.assembly.discriminator_phases(self.optimizers.params)
 
@@ -212,6 +218,11 @@ class Trainer:
         self.augmentation = self.assembly.augmentation
         if self.augmentation is not None:
             self.augmentation.to(self.device)
+        # the recipe's constraints (unpaired.engine.constraints): terms for the generator, networks of their own
+        self.constraints = Constraints(cfg, registry, self.objective, self.channels,
+                                       dict(getattr(self.dataset, "label_classes", None) or {}))
+        for holder in self.constraints.holders.values():
+            holder.to(self.device)
         probe.check_model(cfg, self.assembly, sizes, self.device)
         self.provenance = provenance(cfg, registry, checked.losses)
 
@@ -284,11 +295,16 @@ class Trainer:
             state["augment"] = self.augmentation.state_dict()
         return state
 
+    def networks(self) -> dict:
+        """Every network the run trains: the objective's and the constraints' own
+        (``constraint_<i>.<name>``), by the names the checkpoint's ``nets`` holds them under."""
+        return {**self.objective.networks(), **self.constraints.networks()}
+
     def _record(self, nets, **training_state) -> dict:
         """A checkpoint's content (unpaired.store.format.Checkpoint): the step, the recipe, the
         plugins, the translators, the networks named in ``nets``, and ``training_state`` when it
         resumes."""
-        networks = self.objective.networks()
+        networks = self.networks()
         return checkpoint.Checkpoint(
             step=self.step,
             epoch=self.step // self.steps_per_epoch,
@@ -317,7 +333,7 @@ class Trainer:
     def state_dict(self) -> dict:
         """Everything ``--resume`` continues from (checkpoints/latest.pt, best.pt)."""
         return self._record(
-            self.objective.networks(),
+            self.networks(),
             optimizers=self.optimizers.state_dict(),
             # the learning-rate schedule is a function of the epoch, stored above
             schedule={"epochs": self.cfg.train.epochs, "decay_epochs": self.cfg.train.decay_epochs},
@@ -327,7 +343,10 @@ class Trainer:
         )
 
     def _load_state(self, state: dict) -> None:
-        for k, net in self.objective.networks().items():
+        for k, net in self.networks().items():
+            if k not in state["nets"] and k in self.constraints.networks():  # a constraint added at --resume
+                log.info("%s holds no %s: the constraint's network starts afresh", self.ckpt_path, k)
+                continue
             net.load_state_dict(state["nets"][k])
         if self.averaged is not None:
             if state.get("averaged"):
@@ -361,7 +380,7 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Rank 0 writes the checkpoint; other ranks write their pools and RNG beside it."""
-        self.health.check_weights(self.step, self.objective.networks())  # never NaN over a good checkpoint
+        self.health.check_weights(self.step, self.networks())  # never NaN over a good checkpoint
         if self.world.is_rank_zero:
             checkpoint.save(self.state_dict(), self.ckpt_path, kept_step=self.health.saved_step)
         else:
@@ -393,25 +412,34 @@ class Trainer:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def train_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(self, a: torch.Tensor, b: torch.Tensor,
+                   labels: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """One optimisation step of the objective (``train.accumulate`` calls of its
         ``train_step``, one per micro-batch of ``a`` and ``b``), the averaged generator's update,
         then the augmentation's ``adapt``; returns its loss terms (tensors, means over the
         micro-batches): the objective's own, ``loss_<phase>`` (what each phase's update was
         given) and ``penalty`` (the adversarial loss's penalty per judge call's batch, summed
-        over the discriminators) when there is one."""
+        over the discriminators) when there is one, and each constraint's term. ``labels``:
+        {"A_label": ..., "B_label": ...} of the batch, where the data has them."""
         n = self.optimizers.accumulate
         for adv in self.assembly.adversarial:  # lazy R1: due at the steps r1_every divides
             adv.at_step(self.step)
         terms: dict[str, torch.Tensor] = {}
+        split_labels = {k: v.tensor_split(n) for k, v in (labels or {}).items()}
         for micro, (ma, mb) in enumerate(zip(a.tensor_split(n), b.tensor_split(n))):
+            self._batch = {"A": ma, "B": mb, **{k: v[micro] for k, v in split_labels.items()}}
+            self._constraint_terms = {}
             step = Step(self.phases, self.step, self.step // self.steps_per_epoch, self.total_steps, self.device,
                         self.amp_dtype, self.world.rank, self.world.size, self.cfg, augmentation=self.augmentation,
                         micro=micro, micro_batches=n)
             self.optimizers.start_micro(micro)
             # forwards under autocast (update() steps out of it); no gradient all-reduce before the last
             with self._no_sync(micro < n - 1), self._autocast():
-                for k, v in self.objective.train_step(step, ma, mb, self.update).items():
+                found = dict(self.objective.train_step(step, ma, mb, self.update))
+                if self.constraints:  # the constraints' own networks, then their terms for the log
+                    self.constraints.train_phases(self.phases, self._batch, self.update)
+                    found.update({k: v.detach() for k, v in self._constraint_terms.items()})
+                for k, v in found.items():
                     v = v.detach() / n if n > 1 else v
                     terms[k] = terms[k] + v if k in terms else v
         self.scaler.update()
@@ -451,7 +479,12 @@ class Trainer:
     def update(self, phase: str, loss: torch.Tensor) -> bool:
         """Zero ``phase``'s gradients, backpropagate ``loss`` into its parameters (scaled in fp16,
         outside autocast) and step its optimizer: what an objective calls for each phase, in its
-        own order. False when the fp16 scaler skipped the step (unpaired.engine.phases)."""
+        own order. False when the fp16 scaler skipped the step (unpaired.engine.phases). The phase
+        that trains a translating network gets the recipe's constraints' terms added (once per
+        micro-batch; unpaired.engine.constraints)."""
+        if self.constraints and phase in self.g_phases and not self._constraint_terms:
+            self._constraint_terms = self.constraints.generator_terms(self.objective, self._batch)
+            loss = loss + sum(self._constraint_terms.values())
         return self.optimizers.update(phase, loss)
 
     def set_lr(self, epoch: int) -> float:
@@ -533,7 +566,8 @@ class Trainer:
         epoch = self.step // self.steps_per_epoch
         if epoch != self.epoch:  # the schedule changes once an epoch
             self.epoch, self.lr = epoch, self.set_lr(epoch)
-        terms = self.train_step(self._to_device(batch["A"]), self._to_device(batch["B"]))
+        labels = {k: batch[k].to(self.device, non_blocking=True) for k in ("A_label", "B_label") if k in batch}
+        terms = self.train_step(self._to_device(batch["A"]), self._to_device(batch["B"]), labels)
         self.window.add(terms)  # with loss_<phase>: each phase's loss (the report's curves per phase)
         self.step += 1
         run, every, last = self.run_info, self.every, self.step >= self.total_steps

@@ -48,6 +48,14 @@ class AugmentChoice:
 
 
 @dataclass
+class ConstraintChoice:
+    # a registered constraint (semantic, mask_keep, edges, ...): a term added to the generator's loss
+    name: str = MISSING
+    weight: float = 1.0
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Data:
     name: str = "image_folder"
     params: Dict[str, Any] = field(default_factory=dict)
@@ -123,6 +131,8 @@ class Recipe:
     losses: Dict[str, LossChoice] = field(default_factory=dict)
     # differentiable augmentation of every discriminator input (unpaired.engine.augment); `augment: null` = off
     augment: AugmentChoice = field(default_factory=AugmentChoice)
+    # what translations must keep, for every objective (unpaired.engine.constraints): [] = none
+    constraints: List[ConstraintChoice] = field(default_factory=list)
     data: Data = field(default_factory=Data)
     train: Train = field(default_factory=Train)
     eval: Eval = field(default_factory=Eval)
@@ -269,6 +279,11 @@ def set_key(cfg: DictConfig, key: str, value: Any, source: str) -> None:
         return
     if key in NULLABLE_CHOICES and value is None:
         value = OmegaConf.structured(NULLABLE_CHOICES[key])
+    if key == "constraints" and isinstance(value, list):  # a list of choices: each checked against the schema
+        try:
+            value = [OmegaConf.merge(OmegaConf.structured(ConstraintChoice), v) for v in value]
+        except OmegaConfBaseException as exc:
+            raise _recipe_error(exc, source) from None
     parts = key.split(".")
     if len(parts) >= 2 and parts[0] == "losses" and parts[1] not in cfg.losses:
         cfg.losses[parts[1]] = LossChoice()  # a loss role an objective may use (losses.nce.weight=2)
@@ -349,6 +364,9 @@ def validate(cfg: DictConfig, source: str) -> None:
 
         backends = [b for b in torch._dynamo.list_backends(exclude_tags=()) if "TESTING" not in b]
         one_of(f"{source}: key train.compile_backend", t.compile_backend, backends)
+    for i, choice in enumerate(cfg.constraints):
+        checks.append((_finite(choice.weight) and choice.weight >= 0,
+                       f"constraints.{i}.weight: {choice.weight} must be a finite number >= 0"))
     for role, choice in cfg.losses.items():
         w = choice.weight  # None: the objective's default
         checks.append((w is None or (_finite(w) and w >= 0), f"losses.{role}.weight: {w} must be a finite number >= 0"))

@@ -1,0 +1,166 @@
+"""Labels beside images (unpaired.data.labels, image_folder) and constraints (unpaired.engine.constraints,
+plugins/constraints.py): labels follow their image through every transform, a bad label is named,
+each built-in constraint computes what it says, and a run with constraints trains, checkpoints
+and resumes exactly."""
+import csv
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unpaired import UnpairedError
+from unpaired.api import get_registry
+from unpaired.engine.trainer import Trainer, train
+
+from helpers import stripes_root
+
+FP32 = "train.precision=fp32"
+SMALL_SEGMENTER = "{network: {name: resnet, params: {ngf: 4, n_blocks: 1}}}"
+
+
+def dataset(root, **params):
+    return get_registry().create("dataset", "image_folder", {"root": str(root), "load_size": 36, "crop_size": 32,
+                                                             **params})
+
+
+# -- labels ------------------------------------------------------------------------------------
+def test_labels_follow_their_image_through_resize_crop_and_flip(tmp_path):
+    ds = dataset(stripes_root(tmp_path / "d"))
+    assert ds.label_classes == {"A": 3} and "labels of 3 classes" in ds.describe()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        item = ds[seed % len(ds)]
+        image, label = item["A"], item["A_label"]
+        assert label.shape == (32, 32) and label.dtype == torch.int64 and "B_label" not in item
+        strongest = image.argmax(0)  # the colour channel of each pixel: its stripe's class
+        clear = image.max(0).values - image.median(0).values > 1.0  # away from the blended stripe edges
+        assert clear.float().mean() > 0.5 and torch.equal(strongest[clear], label[clear]), seed
+    held_out = dataset(tmp_path / "d", split="test")[1]
+    clear = held_out["A"].max(0).values - held_out["A"].median(0).values > 1.0
+    assert torch.equal(held_out["A"].argmax(0)[clear], held_out["A_label"][clear])
+
+
+def test_a_missing_label_a_wrong_size_and_a_value_out_of_range_are_named(tmp_path):
+    root = stripes_root(tmp_path / "d")
+    (root / "trainA_label" / "01.png").unlink()
+    with pytest.raises(UnpairedError, match=r"data.params.labels: 1 of 4 images have no label in .*trainA_label.*"
+                                            r"01.png"):
+        dataset(root)
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "trainA_label" / "01.png")
+    with pytest.raises(UnpairedError, match=r"label .*01.png: 10 x 10 pixels, its image .* is 48 x 40"):
+        dataset(root)
+    Image.fromarray(np.full((40, 48), 7, np.uint8)).save(root / "trainA_label" / "01.png")
+    with pytest.raises(UnpairedError, match=r"label .*01.png: value 7 is not a class of data.params.label_classes=3"):
+        dataset(root, label_classes=3)
+    Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(root / "trainA_label" / "01.png")
+    with pytest.raises(UnpairedError, match="mode RGB is not a label"):
+        dataset(root)
+    assert dataset(root, labels=False).label_classes == {}
+
+
+def test_a_0_255_mask_is_two_classes(tmp_path):
+    root = stripes_root(tmp_path / "d")
+    for p in (root / "trainA_label").iterdir():
+        Image.fromarray(np.where(np.asarray(Image.open(p)) == 1, 255, 0).astype(np.uint8)).save(p)
+    ds = dataset(root)
+    assert ds.label_classes == {"A": 2}
+    assert set(ds[0]["A_label"].unique().tolist()) <= {0, 1}
+
+
+def test_data_check_counts_the_labels(tmp_path):
+    from unpaired.data.check import check_data
+
+    text = check_data(stripes_root(tmp_path / "d")).text(200)
+    assert "3 classes (0:" in text and "labels" in text
+
+
+# -- the built-in constraints --------------------------------------------------------------------
+def test_mask_keep_is_the_mean_difference_where_the_label_is_the_kept_class():
+    from unpaired.plugins.constraints import MaskKeep
+
+    real, translated = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
+    translated[0, :, 0, 0] = 5.0  # changed inside the mask: free
+    labels = torch.tensor([[[1, 0], [0, 0]]])
+    assert float(MaskKeep(3, 2).generator_loss(real, translated, labels)) == pytest.approx(1.0)
+
+
+def test_edges_are_free_to_recolour_and_cost_a_lost_line():
+    from unpaired.plugins.constraints import Edges
+
+    x = torch.full((1, 3, 16, 16), -0.5)
+    x[:, :, :, 7] = 0.5  # a one-pixel line
+    edges = Edges(3, None)
+    assert float(edges.generator_loss(x, 0.5 * x + 0.2, None)) < 1e-3  # contrast and palette: free (but the sqrt epsilon)
+    lost = torch.full_like(x, -0.5)
+    lost[:, :, 3, 3] = 0.5  # the line gone, a dot invented
+    assert float(edges.generator_loss(x, lost, None)) > 0.5
+
+
+def test_semantic_trains_its_own_network_and_penalises_a_translation_that_loses_the_classes():
+    from unpaired.plugins.constraints import Semantic
+
+    torch.manual_seed(0)
+    c = Semantic(3, 3, network={"name": "resnet", "params": {"ngf": 4, "n_blocks": 1}})
+    colours = torch.tensor([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+    labels = torch.randint(0, 3, (4, 16, 16))
+    real = colours[labels].permute(0, 3, 1, 2)
+    opt = torch.optim.Adam(c.f.parameters(), lr=1e-2)
+    start = float(c.train_loss(real, labels))
+    for _ in range(150):
+        opt.zero_grad()
+        c.train_loss(real, labels).backward()
+        opt.step()
+    kept = float(c.generator_loss(real, real, labels))
+    lost = float(c.generator_loss(real, torch.zeros_like(real), labels))
+    assert kept < start / 4 and kept < lost / 4, (start, kept, lost)
+
+
+# -- constraints in training --------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_run_with_constraints_logs_their_terms_trains_the_segmenter_and_resumes_exactly(tmp_path):
+    from helpers import tiny_recipe
+
+    root = stripes_root(tmp_path / "d")
+    constraints = (f"constraints=[{{name: semantic, params: {SMALL_SEGMENTER}}}, {{name: mask_keep, weight: 2}}, "
+                   "{name: edges}]")
+    make = lambda *o, out: tiny_recipe(root, tmp_path / out, FP32, constraints, *o)  # noqa: E731
+    trainer = Trainer(make(out="full"))
+    segmenter = trainer.constraints.networks()["constraint_0.segmenter"]
+    before = [p.detach().clone() for p in segmenter.parameters()]
+    full = trainer.run()
+    assert any(not torch.equal(a, b) for a, b in zip(before, segmenter.parameters()))
+    rows = list(csv.DictReader(open(tmp_path / "full" / "metrics.csv")))
+    for key in ("constraint_semantic", "constraint_mask_keep", "constraint_edges", "loss_constraint_0"):
+        assert all(float(r[key]) >= 0 for r in rows), key
+    state = torch.load(full.checkpoint, weights_only=True)
+    assert "constraint_0.segmenter" in state["nets"] and "constraint_0" in state["optimizers"]
+    train(make("train.max_steps=2", out="split"))
+    split = torch.load(train(make(out="split"), resume=True).checkpoint, weights_only=True)
+    for net in state["nets"]:
+        assert all(torch.equal(v, split["nets"][net][k]) for k, v in state["nets"][net].items()), net
+
+
+def test_constraints_are_checked_against_the_recipe_the_objective_and_the_data(tiny_recipe, tmp_path):
+    with pytest.raises(UnpairedError, match=r"unknown constraint 'semantics' \(recipe key constraints.0.name\). Did "
+                                            r"you mean 'semantic'"):
+        Trainer(tiny_recipe("constraints=[{name: semantics}]"))
+    with pytest.raises(UnpairedError, match=r"constraints.0: constraint 'semantic' reads the labels of domain A, "
+                                            r"and the data has none"):
+        Trainer(tiny_recipe(f"constraints=[{{name: semantic, params: {SMALL_SEGMENTER}}}]"))
+    with pytest.raises(UnpairedError, match=r"constraints.0: constraint 'edges' keeps the translation of domain B, "
+                                            r"and objective 'cut' translates a2b only"):
+        Trainer(tiny_recipe("objective.name=cut", "objective.params={nce_layers: [input, down1], num_patches: 8}",
+                            "constraints=[{name: edges, params: {domain: B}}]"))
+
+
+@pytest.mark.slow
+def test_a_constraints_term_reaches_the_generators_update(tiny_recipe):
+    weights = {}
+    for w in (0.0, 1.0):
+        result = train(tiny_recipe(FP32, f"constraints=[{{name: edges, weight: {w}}}]", "train.max_steps=1",
+                                   out=f"w{w}"))
+        weights[w] = torch.load(result.checkpoint, weights_only=True)["nets"]
+    assert any(not torch.equal(weights[0.0]["g_ab"][k], weights[1.0]["g_ab"][k]) for k in weights[0.0]["g_ab"])
+    # the term is of the a2b translation: the b2a generator's first update is the same to the bit
+    assert all(torch.equal(weights[0.0]["g_ba"][k], weights[1.0]["g_ba"][k]) for k in weights[0.0]["g_ba"])
