@@ -23,8 +23,6 @@ from . import contract
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-    from ..engine.assemble import Assembly
-
 MAX_PARAMS = 2_000_000_000  # per network (8 GB of fp32 weights): beyond it a recipe is refused
 # and the construction itself is bounded, so a recipe (or a checkpoint's) with n_blocks=3000000
 # is refused in seconds instead of building layers for hours: the built-in ResNet at 9 blocks has
@@ -147,11 +145,12 @@ def check_discriminator(net: nn.Module, key: str, name: str, in_channels: int, s
     return y
 
 
-def check_model(cfg: "DictConfig", assembly: "Assembly", sizes: tuple[tuple[int, int], tuple[int, int]],
+def check_model(cfg: "DictConfig", assembly: Any, sizes: tuple[tuple[int, int], tuple[int, int]],
                 device: str | torch.device = "cpu") -> None:
     """Probe each network the objective built through ``parts`` (one per kind and channels) on
     images of ``sizes`` ((H, W) of A, of B); networks of the objective's own (CUT's F) are its
-    business."""
+    business. ``assembly``: an unpaired.engine.assemble.Assembly (not imported: the runtime
+    layer sits below the engine)."""
     sa, sb = sizes
     seen = set()
     for net in assembly.objective.networks().values():
