@@ -110,9 +110,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             b_index = index % len(self.files["B"])
         b_path = self.files["B"][b_index]
         item = {"A_path": str(a_path), "B_path": str(b_path)}
-        for domain, index in (("A", index % len(self.files["A"])), ("B", b_index)):
+        for domain, i in (("A", index % len(self.files["A"])), ("B", b_index)):
             labels = self.labels.get(domain)
-            image, label = self._load(self.files[domain][index], labels.paths[index] if labels else None,
+            image, label = self._load(self.files[domain][i], labels.paths[i] if labels else None,
                                       labels.mask if labels else False)
             item[domain] = image
             if label is not None:

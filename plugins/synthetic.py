@@ -33,6 +33,10 @@ a pixel shows: ``background``, ``large`` (the large shapes), ``small`` (small ob
 ``line_1px``, ``line_2px``, ``line_3px``; the six masks partition the image, so translation
 quality can be scored per structure (a translator that blurs thin lines away can still do well
 on the large regions).
+
+**Labels** (param ``labels: true``): each A image's structure map as its label, ``A_label``:
+an int64 (H, W) map of the STRUCTURES codes (0 background, 1 large, 2 small, 3-5 the 1-, 2- and
+3-px lines); ``label_classes`` says {"A": 6}. For the constraints (unpaired.engine.constraints).
 """
 from __future__ import annotations
 
@@ -247,9 +251,13 @@ class SyntheticDataset(torch.utils.data.Dataset):
     """Procedural A scenes and their hidden B counterparts; see the module docstring."""
 
     def __init__(self, size: int = 64, n: int = 200, split: str = "train", seed: int = 0,
-                 structures: bool = False) -> None:
+                 structures: bool = False, labels: bool = False) -> None:
         _check_params(n, size, split, seed, structures)
+        if not isinstance(labels, bool):
+            raise UnpairedError(f"data.params.labels: {labels!r} must be true or false")
         self.size, self.n, self.split, self.seed, self.structures = size, n, split, seed, structures
+        self.labels = labels
+        self.label_classes = {"A": len(STRUCTURES)} if labels else {}
         # the test split's items are aligned pairs: evaluation scores A->B against the truth
         self.paired = split == "test"
 
@@ -262,11 +270,12 @@ class SyntheticDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         self._check_index(index)
-        a = _scene(self.seed, self.split, index, self.size, self.structures)
+        a, label = _render_item(self.seed, self.split, index, self.size, self.structures)
+        extra = {"A_label": label.long()} if self.labels else {}
         if self.split == "test":
-            return {"A": a, "B": a_to_b(a)}
+            return {"A": a, "B": a_to_b(a), **extra}
         b_index = int(torch.randint(self.n, ()))  # unaligned: the engine seeds torch per item
-        return {"A": a, "B": a_to_b(_scene(self.seed, "train_b", b_index, self.size, self.structures))}
+        return {"A": a, "B": a_to_b(_scene(self.seed, "train_b", b_index, self.size, self.structures)), **extra}
 
     def masks(self, index: int) -> dict[str, torch.Tensor]:
         """What each pixel of item ``index``'s A image (and so of its true B) shows: one bool
@@ -276,9 +285,9 @@ class SyntheticDataset(torch.utils.data.Dataset):
 
 
 def make_synthetic(size: int = 64, n: int = 200, split: str = "train", seed: int = 0,
-                   structures: bool = False) -> SyntheticDataset:
+                   structures: bool = False, labels: bool = False) -> SyntheticDataset:
     """Factory for the ``synthetic`` dataset."""
-    return SyntheticDataset(size=size, n=n, split=split, seed=seed, structures=structures)
+    return SyntheticDataset(size=size, n=n, split=split, seed=seed, structures=structures, labels=labels)
 
 
 def ground_truth_pairs(n: int, size: int = 64, seed: int = 0, split: str = "test",
@@ -317,5 +326,6 @@ def register_datasets(register) -> None:
         make_synthetic,
         help="Procedural warm-coloured scenes (A) and a hidden colour/contrast remapping of them (B); "
         "no download, test split scored against the true counterparts. Params: size, n, split, seed, "
-        "structures (true: thin lines 1-3 px wide and small objects over the scenes, with per-pixel masks).",
+        "structures (true: thin lines 1-3 px wide and small objects over the scenes, with per-pixel masks), "
+        "labels (true: each A image's structure map as A_label, for constraints).",
     )

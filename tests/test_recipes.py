@@ -21,6 +21,8 @@ def test_recipe_names_existing_plugins_and_params(path, quick):
     reg.check_params("dataset", cfg.data.name, dict(cfg.data.params), key="data")
     for role, choice in losses.items():
         reg.check_params("loss", choice["name"], choice["params"], key=f"losses.{role}")
+    for i, choice in enumerate(cfg.constraints):
+        reg.check_params("constraint", choice.name, dict(choice.params), key=f"constraints.{i}")
 
 
 def test_the_cut_recipes_are_the_papers_settings():

@@ -658,6 +658,8 @@ class Trainer:
         if self.averaged is not None:
             batch += f", averaged generator (ema {self.averaged.decay:g})"
         augment = f", augment {cfg.augment.name}" if self.augmentation is not None else ""
+        if self.constraints:
+            augment += ", constraints " + ", ".join(c.name for c in cfg.constraints)
         return (f"{data_line(self.dataset, self.test_dataset)}{len(self.dataset)} pairs/epoch, {batch}, "
                 f"{self.total_steps} steps, {self.device} {prec}; objective {cfg.objective.name}, "
                 f"generator {cfg.generator.name} "
