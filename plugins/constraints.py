@@ -47,14 +47,15 @@ class Semantic:
     def networks(self):
         return {"segmenter": self.f}
 
-    def logits(self, images):
+    def segment(self, images):
+        """Class logits (N, K, H, W) of ``images`` (what eval's ``miou_a2b`` reads)."""
         return self.f(images).float() * self.logit_scale
 
     def train_loss(self, real, labels):
-        return F.cross_entropy(self.logits(real), labels)
+        return F.cross_entropy(self.segment(real), labels)
 
     def generator_loss(self, real, translated, labels):
-        return F.cross_entropy(self.logits(translated), labels)
+        return F.cross_entropy(self.segment(translated), labels)
 
 
 class MaskKeep:

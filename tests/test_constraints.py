@@ -164,3 +164,56 @@ def test_a_constraints_term_reaches_the_generators_update(tiny_recipe):
     assert any(not torch.equal(weights[0.0]["g_ab"][k], weights[1.0]["g_ab"][k]) for k in weights[0.0]["g_ab"])
     # the term is of the a2b translation: the b2a generator's first update is the same to the bit
     assert all(torch.equal(weights[0.0]["g_ba"][k], weights[1.0]["g_ba"][k]) for k in weights[0.0]["g_ba"])
+
+
+def test_eval_scores_the_per_class_agreement_of_the_segmenter_on_the_translations():
+    from unpaired.evaluation.evaluate import Evaluator
+
+    class Labelled(torch.utils.data.Dataset):  # A: a class per stripe, shown as the red channel's level
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            label = torch.arange(16).div(8, rounding_mode="floor").repeat(16, 1)  # two classes, left | right
+            a = torch.zeros(3, 16, 16)
+            a[0] = label.float() * 2 - 1
+            return {"A": a, "B": a.clone(), "A_label": label}
+
+    def segment(images):  # reads the class from the red channel, as a trained f_s would
+        red = images[:, 0]
+        return torch.stack([-red, red], 1)
+
+    class OneSided(torch.nn.Module):  # what the Evaluator scores: a model with its translators
+        translators = {"a2b": "g"}
+
+        def __init__(self, g):
+            super().__init__()
+            self.g = g
+
+        def translator(self, direction):
+            return self.g
+
+    found = Evaluator(Labelled(), extractor="tiny", max_images=4, segmenter=segment)(OneSided(torch.nn.Identity()))
+    assert found["miou_a2b"] == pytest.approx(1.0) and found["iou_a2b_0"] == pytest.approx(1.0)
+
+    class Lose(torch.nn.Module):  # a translation that loses the right stripe: class 1 never found
+        def forward(self, x):
+            return torch.full_like(x, -1.0)
+
+    lost = Evaluator(Labelled(), extractor="tiny", max_images=4, segmenter=segment)(OneSided(Lose()))
+    assert lost["iou_a2b_1"] == 0.0 and lost["iou_a2b_0"] == pytest.approx(0.5) and lost["miou_a2b"] == 0.25
+
+
+@pytest.mark.slow
+def test_unpaired_eval_reports_content_kept_for_a_run_with_a_semantic_constraint(tmp_path, capsys):
+    import json
+
+    from helpers import tiny_recipe
+    from unpaired.cli import main
+
+    root = stripes_root(tmp_path / "d")
+    train(tiny_recipe(root, tmp_path / "run", FP32, f"constraints=[{{name: semantic, params: {SMALL_SEGMENTER}}}]"))
+    assert main(["eval", str(tmp_path / "run"), "--extractor", "tiny", "--out", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    assert 0 <= metrics["miou_a2b"] <= 1 and {"iou_a2b_0", "iou_a2b_1", "iou_a2b_2"} <= set(metrics)
+    assert "content kept (A->B" in capsys.readouterr().out

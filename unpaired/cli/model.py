@@ -265,10 +265,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     params = dict(cfg.eval.extractor_params) if extractor == cfg.eval.extractor else {}
     device = pick_device(args.device, "--device")
     amp_dtype = autocast_dtype(args.precision, device, "--precision")
+    segmenter = None
+    if cfg.constraints and getattr(dataset, "label_classes", None):  # a semantic constraint: miou_a2b
+        from ..engine.constraints import Constraints
+
+        from ..store.format import channels as translator_channels
+
+        constraints = Constraints(cfg, get_registry(), model, translator_channels(state["translators"]["a2b"], path),
+                                  dict(dataset.label_classes))
+        constraints.load(state["nets"], path)
+        for holder in constraints.holders.values():
+            holder.to(device).eval()
+        segmenter = constraints.segmenter()
     evaluator = Evaluator(dataset, extractor=extractor, extractor_params=params,
                           max_images=args.max_images or cfg.eval.max_images,
                           batch_size=args.batch_size or cfg.eval.batch_size, device=device,
-                          amp_dtype=amp_dtype, truth=args.truth)
+                          amp_dtype=amp_dtype, truth=args.truth, segmenter=segmenter)
     scores = evaluator(model.to(device))
 
     summary = {"checkpoint": str(path), "step": ckpt_step if ckpt_step != "?" else None, "split": args.split,
@@ -282,6 +294,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     console = make_console()
     split = "training images (no held-out split)" if note or args.split == "train" else f"{args.split} split"
     console.print(render_scores(scores, extractor, evaluator.n, split, ckpt_step))
+    if "miou_a2b" in scores:  # a semantic constraint's segmenter on the translations, against A's labels
+        per_class = ", ".join(f"{k.removeprefix('iou_a2b_')}: {v:.3f}" for k, v in scores.items()
+                              if k.startswith("iou_a2b_"))
+        console.print(f"content kept (A->B, the semantic constraint's segmenter against A's labels): mIoU "
+                      f"{scores['miou_a2b']:.3f}; per class {per_class}", highlight=False)
     spreads = [scores[k] for k in ("kid_a2b_std", "kid_b2a_std") if k in scores]
     if spreads and not any(spreads):
         console.print(f"* no KID spread: KID averages over random subsets of up to {KID_SUBSET:,} images per set; "

@@ -100,6 +100,21 @@ class Constraints:
     def param_groups(self) -> dict[str, list]:
         return {phase: [p for p in holder.parameters() if p.requires_grad] for phase, holder in self.holders.items()}
 
+    def segmenter(self) -> Any:
+        """The network eval scores the per-class agreement with (``miou_a2b``): the first
+        constraint of domain A that can segment (``segment(images) -> logits``), or None."""
+        for _, _, c in self.entries:
+            if c.domain == "A" and callable(getattr(c, "segment", None)):
+                return c.segment
+        return None
+
+    def load(self, nets: dict[str, dict], path: object) -> None:
+        """The constraints' networks' weights from a checkpoint's ``nets``."""
+        for name, net in self.networks().items():
+            if name not in nets:
+                raise UnpairedError(f"checkpoint {path} holds no {name}: it was trained without this constraint")
+            net.load_state_dict(nets[name])
+
     def generator_terms(self, objective: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """{log name: weight x term} of every constraint on this micro-batch (``batch``: "A", "B"
         and the labels "A_label", "B_label" where the data has them)."""

@@ -251,7 +251,7 @@ class Trainer:
         check_metric(e.metric)
         return Evaluator(self.test_dataset, extractor=e.extractor, extractor_params=e.extractor_params,
                          max_images=e.max_images, batch_size=e.batch_size, device=self.device,
-                         amp_dtype=self.amp_dtype)
+                         amp_dtype=self.amp_dtype, segmenter=self.constraints.segmenter())
 
     def evaluate(self) -> dict[str, float]:
         """Evaluation metrics now (of the averaged generator with ``train.ema``); keeps

@@ -15,6 +15,10 @@ Metric names (flat, floats):
   compare values at equal ``max_images`` only.
 * ``cycle_l1_a``: L1 of G_BA(G_AB(a)) against a; ``cycle_l1_b``: of G_AB(G_BA(b)) against b (only
   when the model translates both ways).
+* ``miou_a2b`` and ``iou_a2b_<k>``: with a ``segmenter`` (a ``semantic`` constraint's network,
+  unpaired.engine.constraints) and a held-out split whose A images have labels: how well the
+  segmenter finds each class of A in its translation (intersection over union of its argmax
+  with the labels, per class, and their mean over the classes present): content kept.
 * ``psnr_a2b``, ``ssim_a2b``, ``l1_a2b`` (and ``*_b2a``): only when ground truth exists.
   A dataset says its items are aligned pairs (B is the true translation of A, and A of B)
   with an attribute ``paired = True`` on the dataset object; ``truth=DIR`` gives A->B
@@ -49,8 +53,9 @@ from ..data.tensors import pad_to_multiple, size_multiple, to_tensor
 DISTRIBUTION = ("kid_a2b", "kid_a2b_std", "fid_a2b", "kid_b2a", "kid_b2a_std", "fid_b2a")
 CYCLE = ("cycle_l1_a", "cycle_l1_b")  # named apart from CycleGAN's (weighted) training terms
 PAIRED = ("psnr_a2b", "ssim_a2b", "l1_a2b", "psnr_b2a", "ssim_b2a", "l1_b2a")
-METRICS = DISTRIBUTION + CYCLE + PAIRED
-HIGHER_IS_BETTER = frozenset({"psnr_a2b", "psnr_b2a", "ssim_a2b", "ssim_b2a"})
+SEMANTIC = ("miou_a2b",)  # and iou_a2b_<k> per class
+METRICS = DISTRIBUTION + CYCLE + PAIRED + SEMANTIC
+HIGHER_IS_BETTER = frozenset({"psnr_a2b", "psnr_b2a", "ssim_a2b", "ssim_b2a", "miou_a2b"})
 LOWER_IS_BETTER = frozenset(METRICS) - HIGHER_IS_BETTER
 
 
@@ -99,14 +104,15 @@ class Evaluator:
     ``extractor``: a registered feature-extractor name or an ``nn.Module``; ``max_images``: test
     items used (all when fewer); ``device``: where the generators and the extractor run (the
     model is expected there); ``amp_dtype``: autocast for the generators (e.g. torch.bfloat16);
-    ``truth``: a folder of A->B ground truth files named like the A inputs.
+    ``truth``: a folder of A->B ground truth files named like the A inputs; ``segmenter``: a
+    callable images -> class logits (N, K, H, W) for the per-class agreement (``miou_a2b``).
     """
 
     # dataset: a plugin's map-style dataset with a length (torch's Dataset type declares no __len__), or None
     def __init__(self, dataset: Any, extractor: str | nn.Module = "inception",
                  extractor_params: Mapping[str, Any] | None = None, max_images: int = 500, batch_size: int = 16,
                  device: str | torch.device = "cpu", amp_dtype: torch.dtype | None = None,
-                 truth: str | os.PathLike | None = None) -> None:
+                 truth: str | os.PathLike | None = None, segmenter: Any = None) -> None:
         if dataset is None:
             raise UnpairedError("evaluation needs a held-out dataset: set data.test_params (e.g. {split: test})")
         if max_images < 2:
@@ -129,6 +135,7 @@ class Evaluator:
         self._extractor: nn.Module | None = None
         self._real: dict[str, torch.Tensor] | None = None  # {"A": feats, "B": feats}, computed on the first call
         self.rows: list[dict] = []  # per-image paired metrics of the last call
+        self.segmenter = segmenter
 
     # -- pieces ----------------------------------------------------------------------
     @property
@@ -180,6 +187,7 @@ class Evaluator:
         sums = {k: 0.0 for k in (CYCLE if both else ()) + (paired if self.paired else ())}
         self.rows = []
         seen: dict[str, set[str]] = {"A": set(), "B": set()}  # paths
+        overlap: dict[str, torch.Tensor] = {}  # "inter" and "union" pixel counts per class (miou_a2b)
         for start, batch in self._batches():
             a = batch["A"].to(self.device, torch.float32)
             b = batch["B"].to(self.device, torch.float32)
@@ -199,6 +207,8 @@ class Evaluator:
                 feats["real_B"].append(compute_features(self.extractor, _rgb(b[keep["B"]])))
             if self.paired:
                 self._paired_rows(batch, start, fake_b, b, fake_a if both else None, a, sums)
+            if self.segmenter is not None and "A_label" in batch:
+                self._overlap(fake_b, batch["A_label"].to(self.device), overlap)
         if self._real is None:  # the first call
             self._real = {d: torch.cat(feats[f"real_{d}"]) for d in ("A", "B")}
         out = {}
@@ -214,7 +224,26 @@ class Evaluator:
             out.update({k: sums[k] / self.n for k in paired})
         elif self.truth is not None:
             out.update(self._against_truth(g_ab))
+        if overlap:
+            present = overlap["union"] > 0
+            iou = overlap["inter"] / overlap["union"].clamp(min=1)
+            out["miou_a2b"] = float(iou[present].mean())
+            out.update({f"iou_a2b_{k}": float(iou[k]) for k in range(len(iou)) if present[k]})
         return out
+
+    def _overlap(self, fake_b: torch.Tensor, labels: torch.Tensor, overlap: dict[str, torch.Tensor]) -> None:
+        """Add the segmenter's agreement with ``labels`` on the translations to ``overlap``."""
+        with autocast(self.device, self.amp_dtype):
+            predicted = self.segmenter(fake_b).float().argmax(1)
+        k = max(int(labels.max()) + 1, int(predicted.max()) + 1)
+        inter = torch.bincount(labels[predicted == labels].flatten(), minlength=k).double().cpu()
+        union = (torch.bincount(labels.flatten(), minlength=k) + torch.bincount(predicted.flatten(), minlength=k)
+                 ).double().cpu() - inter
+        for name, value in (("inter", inter), ("union", union)):
+            old = overlap.get(name, value.new_zeros(0))
+            size = max(len(old), len(value))
+            overlap[name] = (torch.nn.functional.pad(old, (0, size - len(old)))
+                             + torch.nn.functional.pad(value, (0, size - len(value))))
 
     def _new(self, batch: Mapping[str, Any], domain: str, seen: set[str]) -> torch.Tensor:
         """Mask of the batch's items whose ``domain`` image was not seen before (by path)."""
