@@ -1,0 +1,186 @@
+"""The projected discriminator (issue 31) against the PatchGAN, side by side, each with DiffAugment.
+
+Variants (interleaved per seed):
+
+    patchgan             the recipe's PatchGAN
+    projected            discriminator.name=projected (frozen EfficientNet-Lite0, ``--size`` px input)
+    projected+patchgan   the projected discriminator with a PatchGAN beside it (joliGEN's pairing)
+
+``--data synthetic`` (default): the synthetic scenes with thin structures, ``--images`` a side,
+scored at ``--steps`` against the hidden truth (L1 per structure, bench/quality.py) and with KID on
+the ``tiny`` and the ``efficientnet_lite0`` features. ``--data forest``: the forest -> abstract
+``--quick`` preview (48 + 48 shipped images) for ``--forest-steps`` steps with kept steps, each
+scored by ``unpaired eval`` with both extractors. CPU seconds per run give the cost (time per step
+and memory: ``bench/kit.py --cost``).
+
+    python bench/projected.py --seeds 0,1 --images 48 --results /tmp/proj.jsonl
+    python bench/projected.py --data forest --seeds 0,1 --forest-steps 1000,4000
+    python bench/projected.py --report /tmp/proj.jsonl
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from quality import _OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores
+
+VARIANTS = ("patchgan", "projected", "projected+patchgan")
+
+
+def variant_overrides(args, variant, patchgan="{ndf: %d, n_layers: 2}"):
+    """The recipe overrides of ``variant`` (the projected discriminator's params as one mapping:
+    it replaces the PatchGAN's)."""
+    if variant == "patchgan":
+        return ["augment.name=diffaugment"]
+    params = f"size: {args.size_d}, ndf: {args.ndf}"
+    if variant == "projected+patchgan":
+        params += ", patchgan: true, patchgan_params: " + (patchgan % args.ndf if "%d" in patchgan else patchgan)
+    return ["augment.name=diffaugment", "discriminator.name=projected", f"discriminator.params={{{params}}}"]
+
+
+def synthetic(args):
+    from unpaired.engine.build import build_dataset
+    from unpaired.engine.trainer import Trainer
+    from unpaired.evaluation.evaluate import Evaluator, translators_of
+    from unpaired.plugins.synthetic import ground_truth_pairs, structure_masks
+
+    a, truth = ground_truth_pairs(args.test_n, size=args.size, split="test", structures=True)
+    masks = structure_masks(args.test_n, size=args.size, split="test", structures=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        test = build_dataset(recipe(args, Path(tmp) / "probe", structures=True), test=True)
+        evaluators = {name: Evaluator(test, extractor=name, max_images=args.test_n, batch_size=16, device="cpu")
+                      for name in ("tiny", "efficientnet_lite0")}
+        for seed in args.seeds:
+            for variant in args.variants:
+                cfg = recipe(args, Path(tmp) / f"{variant}-{seed}", structures=True,
+                             extra=[*variant_overrides(args, variant), f"train.seed={seed}"])
+                trainer = Trainer(cfg)
+
+                def score(model):
+                    with torch.random.fork_rng():
+                        out = structure_scores(_OnDevice(translators_of(model)[0], torch.device("cpu")), a, truth,
+                                               masks)
+                        for name, evaluator in evaluators.items():
+                            out[f"kid_{name}"] = evaluator(model)["kid_a2b"]
+                    return out
+
+                result = scored_run(trainer, score, args.steps, "bench-projected")
+                record = {"data": "synthetic", "variant": variant, "seed": seed, "images": args.n,
+                          "setup": setup_line(args), "machine": machine(), "load": load_average(), **result}
+                last = result["steps"][str(args.steps[-1])]
+                print(f"{variant} seed {seed} ({args.n} images): {result['train_s']:.0f} s CPU; L1 {last['all']:.4f}, "
+                      f"KID tiny {last['kid_tiny']:.4f}, KID effnet {last['kid_efficientnet_lite0']:.4f}",
+                      file=sys.stderr, flush=True)
+                if args.results:
+                    with open(args.results, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+    return 0
+
+
+def forest(args):
+    from checkerboard import precision_auto, train  # bench/ is on sys.path when run as a script
+
+    base = Path(tempfile.mkdtemp(prefix="projected_forest_"))
+    steps = sorted(args.forest_steps)
+    rows = {}
+    for seed in args.seeds:
+        for variant in args.variants:
+            run = base / f"{variant}_seed{seed}"
+            # the preview's PatchGAN sizes beside the projected discriminator
+            extra = variant_overrides(args, variant, "{ndf: 32, n_layers: 3}") + [f"train.keep_every={steps[0]}"]
+            seconds = train(run, seed, steps[-1], *extra)
+            for step in steps:
+                for extractor in ("tiny", "efficientnet_lite0"):
+                    out = run / f"eval_{step}_{extractor}"
+                    subprocess.run([sys.executable, "-m", "unpaired", "eval", str(run), "--extractor", extractor,
+                                    "--device", "cpu", "--out", str(out), "--step", str(step)],
+                                   check=True, capture_output=True, text=True)
+                    m = json.loads((out / "metrics.json").read_text())["metrics"]
+                    rows[(variant, seed, step, extractor)] = m
+            rows[(variant, seed, "seconds")] = seconds
+            print(f"{variant} seed {seed}: {seconds:.0f} s", file=sys.stderr, flush=True)
+    print(f"\nforest preview, seeds {args.seeds}; {machine()}; precision auto ({precision_auto()})\n")
+    head = ["discriminator", "training (s)", *(f"KID a2b {e} @{s}" for s in steps for e in ("tiny", "effnet")),
+            f"cycle L1 A @{steps[-1]}"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for variant in args.variants:
+        cells = [variant, f"{statistics.mean(rows[(variant, s, 'seconds')] for s in args.seeds):.0f}"]
+        for step in steps:
+            for extractor in ("tiny", "efficientnet_lite0"):
+                cells.append(f"{statistics.mean(rows[(variant, s, step, extractor)]['kid_a2b'] for s in args.seeds):.4f}")
+        cells.append(f"{statistics.mean(rows[(variant, s, steps[-1], 'tiny')]['cycle_l1_a'] for s in args.seeds):.4f}")
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+def setup_line(args):
+    return (f"CycleGAN + diffaugment, synthetic {args.size}px with thin structures, {args.test_n} test scenes; resnet "
+            f"ngf {args.ngf} n_blocks {args.blocks}, patchgan ndf {args.ndf} n_layers 2, projected at {args.size_d} px, "
+            f"{args.adversarial}, lr {args.lr}, batch 1, cpu, {args.threads} thread(s)")
+
+
+def report(paths):
+    records = [json.loads(line) for p in paths for line in Path(p).read_text().splitlines() if line.strip()]
+    lines = []
+    for images in sorted({r["images"] for r in records}):
+        runs = [r for r in records if r["images"] == images]
+        steps = sorted({int(s) for r in runs for s in r["steps"]})
+        head = ["discriminator", "step", "L1 all", "L1 small", "L1 lines 1px", "KID tiny", "KID effnet", "CPU s"]
+        lines += [f"**{images} training images per domain** (means over seeds "
+                  f"{', '.join(map(str, sorted({r['seed'] for r in runs})))}):", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for variant in VARIANTS:
+            mine = [r for r in runs if r["variant"] == variant]
+            for step in map(str, steps):
+                have = [r["steps"][step] for r in mine if step in r["steps"]]
+                if have:
+                    m = {k: _mean([h[k] for h in have]) for k in have[0]}
+                    lines.append("| " + " | ".join([variant, step, f"{m['all']:.4f}", f"{m['small']:.4f}",
+                                                    f"{m['line_1px']:.4f}", f"{m['kid_tiny']:.4f}",
+                                                    f"{m['kid_efficientnet_lite0']:.4f}",
+                                                    f"{_mean([r['train_s'] for r in mine]):.0f}"]) + " |")
+        lines += ["", f"Setup: {runs[0]['setup']}. Machine: {runs[0]['machine']}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", choices=("synthetic", "forest"), default="synthetic")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--images", dest="n", type=int, default=48)
+    p.add_argument("--steps", default="1000,5000")
+    p.add_argument("--forest-steps", default="1000,4000")
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--size-d", type=int, default=128, help="the projected discriminator's backbone input side")
+    p.add_argument("--test-n", type=int, default=64)
+    p.add_argument("--ngf", type=int, default=8)
+    p.add_argument("--ndf", type=int, default=16)
+    p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--adversarial", default="bce")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--results", default=None)
+    p.add_argument("--report", action="append", default=[])
+    args = p.parse_args(argv)
+    if args.report:
+        print(report(args.report))
+        return 0
+    args.overrides, args.device = [], "cpu"
+    args.steps = sorted({int(s) for s in args.steps.split(",")})
+    args.forest_steps = [int(s) for s in args.forest_steps.split(",")]
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.seed = args.seeds[0]
+    args.variants = [v for v in args.variants.split(",") if v]
+    torch.set_num_threads(args.threads)
+    return forest(args) if args.data == "forest" else synthetic(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
