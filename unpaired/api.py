@@ -47,7 +47,9 @@ from .report import Timeline, held_out_inputs, shown_note, write_report
 from .testing import (check_augmentation, check_backbone, check_constraint, check_dataset, check_discriminator,
                       check_feature_extractor, check_generator, check_loss, check_objective)
 
-API_VERSION = (1, 0)
+# 1.1: labels (Labels, label_folder, read_label, scan_labels), check_constraint, check_backbone; the
+# register_constraints and register_backbones hooks
+API_VERSION = (1, 1)
 
 # names that left the API: {old name: (replacement, the version that removes it)}
 DEPRECATED: dict[str, tuple[str, str]] = {}
