@@ -19,7 +19,6 @@ images is the ceiling (printed). CPU seconds per run give the cost.
     python bench/constraints.py --seeds 0,1 --images 48 --results /tmp/cons.jsonl
     python bench/constraints.py --report /tmp/cons.jsonl
 """
-import argparse
 import json
 import sys
 import tempfile
@@ -28,7 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from quality import _OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores
+from quality import (_OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores, synthetic_args,
+                     synthetic_parser)
 
 VARIANTS = {
     "none": [],
@@ -158,34 +158,14 @@ def report(paths):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", default="0")
-    p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--images", dest="n", type=int, default=48)
-    p.add_argument("--steps", default="1000,5000")
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--test-n", type=int, default=64)
-    p.add_argument("--ngf", type=int, default=8)
-    p.add_argument("--ndf", type=int, default=16)
-    p.add_argument("--blocks", type=int, default=2)
-    p.add_argument("--adversarial", default="bce")
-    p.add_argument("--lr", type=float, default=2e-4)
+    p = synthetic_parser(__doc__, VARIANTS, "1000,5000")
     p.add_argument("--oracle-n", type=int, default=512)
     p.add_argument("--oracle-steps", type=int, default=1500)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--results", default=None)
-    p.add_argument("--report", action="append", default=[])
     args = p.parse_args(argv)
     if args.report:
         print(report(args.report))
         return 0
-    args.overrides, args.device = [], "cpu"
-    args.steps = sorted({int(s) for s in args.steps.split(",")})
-    args.seeds = [int(s) for s in args.seeds.split(",")]
-    args.seed = args.seeds[0]
-    args.variants = [v for v in args.variants.split(",") if v]
-    torch.set_num_threads(args.threads)
-    return run(args)
+    return run(synthetic_args(args))
 
 
 if __name__ == "__main__":

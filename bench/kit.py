@@ -36,7 +36,8 @@ from pathlib import Path
 
 import torch
 
-from quality import _OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores
+from quality import (_OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores, synthetic_args,
+                     synthetic_parser)
 
 VARIANTS = ("base", "r1", "ttur")
 
@@ -240,24 +241,10 @@ def cost(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", default="0")
-    p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--images", dest="n", type=int, default=48)
-    p.add_argument("--steps", default="1000,2000,3000,4000,5000")
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--test-n", type=int, default=64)
-    p.add_argument("--ngf", type=int, default=8)
-    p.add_argument("--ndf", type=int, default=16)
-    p.add_argument("--blocks", type=int, default=2)
-    p.add_argument("--adversarial", default="bce")
-    p.add_argument("--lr", type=float, default=2e-4)
+    p = synthetic_parser(__doc__, VARIANTS, "1000,2000,3000,4000,5000")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--r1-gamma", type=float, default=1.0)
     p.add_argument("--d-lr", type=float, default=1e-4)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--results", default=None)
-    p.add_argument("--report", action="append", default=[])
     p.add_argument("--out", default=None)
     p.add_argument("--cost", action="store_true")
     p.add_argument("--cost-one", default=None, help=argparse.SUPPRESS)
@@ -265,7 +252,6 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args(argv)
-    args.overrides, args.device = [], "cpu"
     if args.report:
         text = report(args.report)
         print(text)
@@ -278,12 +264,7 @@ def main(argv=None):
         return 0
     if args.cost:
         return cost(args)
-    args.steps = sorted({int(s) for s in args.steps.split(",")})
-    args.seeds = [int(s) for s in args.seeds.split(",")]
-    args.seed = args.seeds[0]
-    args.variants = [v for v in args.variants.split(",") if v]
-    torch.set_num_threads(args.threads)
-    return run(args)
+    return run(synthetic_args(args))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ and memory: ``bench/kit.py --cost``).
     python bench/projected.py --data forest --seeds 0,1 --forest-steps 1000,4000
     python bench/projected.py --report /tmp/proj.jsonl
 """
-import argparse
 import json
 import statistics
 import subprocess
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from quality import _OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores
+from quality import (_OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores, synthetic_args,
+                     synthetic_parser)
 
 VARIANTS = ("patchgan", "projected", "projected+patchgan")
 
@@ -150,35 +150,16 @@ def report(paths):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = synthetic_parser(__doc__, VARIANTS, "1000,5000")
     p.add_argument("--data", choices=("synthetic", "forest"), default="synthetic")
-    p.add_argument("--seeds", default="0")
-    p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--images", dest="n", type=int, default=48)
-    p.add_argument("--steps", default="1000,5000")
     p.add_argument("--forest-steps", default="1000,4000")
-    p.add_argument("--size", type=int, default=32)
     p.add_argument("--size-d", type=int, default=128, help="the projected discriminator's backbone input side")
-    p.add_argument("--test-n", type=int, default=64)
-    p.add_argument("--ngf", type=int, default=8)
-    p.add_argument("--ndf", type=int, default=16)
-    p.add_argument("--blocks", type=int, default=2)
-    p.add_argument("--adversarial", default="bce")
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--results", default=None)
-    p.add_argument("--report", action="append", default=[])
     args = p.parse_args(argv)
     if args.report:
         print(report(args.report))
         return 0
-    args.overrides, args.device = [], "cpu"
-    args.steps = sorted({int(s) for s in args.steps.split(",")})
+    args = synthetic_args(args)
     args.forest_steps = [int(s) for s in args.forest_steps.split(",")]
-    args.seeds = [int(s) for s in args.seeds.split(",")]
-    args.seed = args.seeds[0]
-    args.variants = [v for v in args.variants.split(",") if v]
-    torch.set_num_threads(args.threads)
     return forest(args) if args.data == "forest" else synthetic(args)
 
 

@@ -224,6 +224,38 @@ class ScoreRun:
             raise StopRun
 
 
+def synthetic_parser(doc, variants, steps):
+    """The arguments every side-by-side bench on the synthetic scenes takes (bench/kit.py,
+    constraints.py, projected.py); each adds its own."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--variants", default=",".join(variants))
+    p.add_argument("--images", dest="n", type=int, default=48)
+    p.add_argument("--steps", default=steps)
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--test-n", type=int, default=64)
+    p.add_argument("--ngf", type=int, default=8)
+    p.add_argument("--ndf", type=int, default=16)
+    p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--adversarial", default="bce")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--results", default=None)
+    p.add_argument("--report", action="append", default=[])
+    return p
+
+
+def synthetic_args(args):
+    """The parsed common arguments in the form the benches use (and torch's threads set)."""
+    args.overrides, args.device = [], "cpu"
+    args.steps = sorted({int(s) for s in args.steps.split(",")})
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.seed = args.seeds[0]
+    args.variants = [v for v in args.variants.split(",") if v]
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def scored_run(trainer, score, steps, name):
     """Run ``trainer`` with ``score(model)`` taken at ``steps`` (:class:`ScoreRun`, CPU time)
     until the last of them; returns {"steps": {step: scores}, "train_s", "wall"}."""
