@@ -33,8 +33,8 @@ from pathlib import Path
 
 import torch
 
-from quality import _OnDevice, _mean, load_average, machine, objective_overrides, recipe, scored_run, \
-    structure_scores  # bench/ is on sys.path when run as a script
+from quality import (_OnDevice, _mean, append_result, load_average, machine, objective_overrides,  # bench/ is on
+                     recipe, scored_run, structure_scores)  # sys.path when run as a script
 
 VARIANTS = {"none": ["augment=null"], "diffaugment": ["augment.name=diffaugment"], "ada": ["augment.name=ada"]}
 D_OF_B = {"cyclegan": "d_b", "cut": "d", "fastcut": "d"}  # the discriminator that judges B images
@@ -105,9 +105,7 @@ def run(args):
                           f"{result['train_s']:.0f} s CPU training, run {result['wall']:.0f} s; KID {last['kid_a2b']:.4f}, "
                           f"L1 {last['all']:.4f}, r_train {last['r_train']:+.2f}, r_held {last['r_held']:+.2f}",
                           file=sys.stderr, flush=True)
-                    if args.results:
-                        with open(args.results, "a") as f:
-                            f.write(json.dumps(record) + "\n")
+                    append_result(args.results, record)
     return 0
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from quality import (_OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores, synthetic_args,
-                     synthetic_parser)
+from quality import (_OnDevice, _mean, append_result, load_average, machine, recipe, scored_run, structure_scores,
+                     synthetic_args, synthetic_parser)
 
 VARIANTS = {
     "none": [],
@@ -112,9 +112,7 @@ def run(args):
                 last = result["steps"][str(args.steps[-1])]
                 print(f"{variant} seed {seed}: {result['train_s']:.0f} s CPU; L1 {last['all']:.4f}, IoU lines 1px "
                       f"{last['iou_line_1px']:.3f}, small {last['iou_small']:.3f}", file=sys.stderr, flush=True)
-                if args.results:
-                    with open(args.results, "a") as f:
-                        f.write(json.dumps(record) + "\n")
+                append_result(args.results, record)
     return 0
 
 

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import torch
 
-from quality import (_OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores, synthetic_args,
-                     synthetic_parser)
+from quality import (_OnDevice, _mean, append_result, load_average, machine, recipe, scored_run, structure_scores,
+                     synthetic_args, synthetic_parser)
 
 VARIANTS = ("base", "r1", "ttur")
 
@@ -94,9 +94,7 @@ def run(args):
                 print(f"{variant} seed {seed} ({args.n} images): {result['train_s']:.0f} s CPU training; "
                       f"L1 {last['raw']['all']:.4f} (ema {last['ema']['all']:.4f}), KID {last['raw']['kid_a2b']:.4f} "
                       f"(ema {last['ema']['kid_a2b']:.4f})", file=sys.stderr, flush=True)
-                if args.results:
-                    with open(args.results, "a") as f:
-                        f.write(json.dumps(record) + "\n")
+                append_result(args.results, record)
     return 0
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from quality import (_OnDevice, _mean, load_average, machine, recipe, scored_run, structure_scores, synthetic_args,
-                     synthetic_parser)
+from quality import (_OnDevice, _mean, append_result, load_average, machine, recipe, scored_run, structure_scores,
+                     synthetic_args, synthetic_parser)
 
 VARIANTS = ("patchgan", "projected", "projected+patchgan")
 
@@ -76,9 +76,7 @@ def synthetic(args):
                 print(f"{variant} seed {seed} ({args.n} images): {result['train_s']:.0f} s CPU; L1 {last['all']:.4f}, "
                       f"KID tiny {last['kid_tiny']:.4f}, KID effnet {last['kid_efficientnet_lite0']:.4f}",
                       file=sys.stderr, flush=True)
-                if args.results:
-                    with open(args.results, "a") as f:
-                        f.write(json.dumps(record) + "\n")
+                append_result(args.results, record)
     return 0
 
 

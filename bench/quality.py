@@ -46,6 +46,7 @@ with the same ``--seconds``); ``--out`` appends each piece's tables.
         --steps 0,250,500,1000 --seeds 0,1 --out /tmp/quality_objectives.md
 """
 import argparse
+import json
 import os
 import platform
 import sys
@@ -254,6 +255,13 @@ def synthetic_args(args):
     args.variants = [v for v in args.variants.split(",") if v]
     torch.set_num_threads(args.threads)
     return args
+
+
+def append_result(path, record):
+    """One run's record as a JSON line of ``path`` (the benches' ``--results``); None: not kept."""
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def scored_run(trainer, score, steps, name):

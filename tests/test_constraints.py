@@ -217,3 +217,29 @@ def test_unpaired_eval_reports_content_kept_for_a_run_with_a_semantic_constraint
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
     assert 0 <= metrics["miou_a2b"] <= 1 and {"iou_a2b_0", "iou_a2b_1", "iou_a2b_2"} <= set(metrics)
     assert "content kept (A->B" in capsys.readouterr().out
+
+
+def test_a_bad_constraints_override_names_the_key():
+    from helpers import RECIPE
+    from unpaired.recipe.config import load_recipe
+
+    with pytest.raises(UnpairedError, match=r"key wieght: Key 'wieght' not in 'ConstraintChoice'"):
+        load_recipe(RECIPE, ["constraints=[{name: edges, wieght: 2}]"])
+    with pytest.raises(UnpairedError, match=r"missing value for constraints\[0\].name"):
+        load_recipe(RECIPE, ["constraints=[{weight: 2}]"])
+    with pytest.raises(UnpairedError, match=r"constraints.0.weight: -1.0 must be a finite number >= 0"):
+        load_recipe(RECIPE, ["constraints=[{name: edges, weight: -1}]"])
+
+
+def test_a_checkpoint_without_the_constraints_network_is_named():
+    from omegaconf import OmegaConf
+
+    from unpaired.engine.constraints import Constraints
+
+    cfg = OmegaConf.create({"objective": {"name": "x"}, "constraints": [
+        {"name": "semantic", "weight": 1.0,
+         "params": {"network": {"name": "resnet", "params": {"ngf": 4, "n_blocks": 1}}}}]})
+    model = type("Model", (), {"translators": {"a2b": "g"}})()
+    constraints = Constraints(cfg, get_registry(), model, (3, 3), {"A": 3})
+    with pytest.raises(UnpairedError, match=r"checkpoint run.pt holds no constraint_0.segmenter"):
+        constraints.load({"g": {}}, "run.pt")

@@ -266,7 +266,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     device = pick_device(args.device, "--device")
     amp_dtype = autocast_dtype(args.precision, device, "--precision")
     segmenter = None
-    if cfg.constraints and getattr(dataset, "label_classes", None):  # a semantic constraint: miou_a2b
+    if cfg.constraints and getattr(dataset, "label_classes", None):  # a constraint that segments: miou_a2b
         from ..engine.constraints import Constraints
 
         from ..store.format import channels as translator_channels
@@ -294,10 +294,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     console = make_console()
     split = "training images (no held-out split)" if note or args.split == "train" else f"{args.split} split"
     console.print(render_scores(scores, extractor, evaluator.n, split, ckpt_step))
-    if "miou_a2b" in scores:  # a semantic constraint's segmenter on the translations, against A's labels
+    if "miou_a2b" in scores:  # a constraint's segmenter on the translations, against A's labels
         per_class = ", ".join(f"{k.removeprefix('iou_a2b_')}: {v:.3f}" for k, v in scores.items()
                               if k.startswith("iou_a2b_"))
-        console.print(f"content kept (A->B, the semantic constraint's segmenter against A's labels): mIoU "
+        console.print(f"content kept (A->B, the constraint's segmenter against A's labels): mIoU "
                       f"{scores['miou_a2b']:.3f}; per class {per_class}", highlight=False)
     spreads = [scores[k] for k in ("kid_a2b_std", "kid_b2a_std") if k in scores]
     if spreads and not any(spreads):
