@@ -18,10 +18,10 @@ and memory: ``bench/kit.py --cost``).
     python bench/projected.py --report /tmp/proj.jsonl
 """
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -81,40 +81,74 @@ def synthetic(args):
 
 
 def forest(args):
-    from checkerboard import precision_auto, train  # bench/ is on sys.path when run as a script
+    from checkerboard import ROOT, precision_auto, train  # bench/ is on sys.path when run as a script
 
-    base = Path(tempfile.mkdtemp(prefix="projected_forest_"))
+    base = Path(args.forest_dir or tempfile.mkdtemp(prefix="projected_forest_"))
     steps = sorted(args.forest_steps)
-    rows = {}
     for seed in args.seeds:
         for variant in args.variants:
             run = base / f"{variant}_seed{seed}"
-            # the preview's PatchGAN sizes beside the projected discriminator
-            extra = variant_overrides(args, variant, "{ndf: 32, n_layers: 3}") + [f"train.keep_every={steps[0]}"]
-            seconds = train(run, seed, steps[-1], *extra)
+            resumed = (run / "config.yaml").exists()
+            if resumed:  # a run of an earlier invocation: continued (resume is exact) to the last step
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "unpaired", "run", str(run / "config.yaml"), "--resume",
+                                f"train.max_steps={steps[-1]}"], check=True, capture_output=True, text=True, cwd=ROOT)
+                seconds = time.perf_counter() - start
+            else:
+                # the preview's PatchGAN sizes beside the projected discriminator
+                extra = variant_overrides(args, variant, "{ndf: 32, n_layers: 3}") + [f"train.keep_every={steps[0]}"]
+                seconds = train(run, seed, steps[-1], *extra)
+            scores = {}
             for step in steps:
                 for extractor in ("tiny", "efficientnet_lite0"):
                     out = run / f"eval_{step}_{extractor}"
-                    subprocess.run([sys.executable, "-m", "unpaired", "eval", str(run), "--extractor", extractor,
-                                    "--device", "cpu", "--out", str(out), "--step", str(step)],
-                                   check=True, capture_output=True, text=True)
-                    m = json.loads((out / "metrics.json").read_text())["metrics"]
-                    rows[(variant, seed, step, extractor)] = m
-            rows[(variant, seed, "seconds")] = seconds
+                    if not (out / "metrics.json").exists():  # a step an earlier invocation scored is kept
+                        subprocess.run([sys.executable, "-m", "unpaired", "eval", str(run), "--extractor", extractor,
+                                        "--device", "cpu", "--out", str(out), "--step", str(step)],
+                                       check=True, capture_output=True, text=True, cwd=ROOT)
+                    scores[f"{step}/{extractor}"] = json.loads((out / "metrics.json").read_text())["metrics"]
+            record = {"data": "forest", "variant": variant, "seed": seed, "seconds": seconds, "scores": scores,
+                      "resumed": resumed,
+                      "setup": f"forest -> abstract --quick (64 px crops, resnet ngf 32 x 6, patchgan ndf 32 x 3), "
+                               f"diffaugment, projected at {args.size_d} px, precision auto ({precision_auto()}), "
+                               f"{torch.get_num_threads()} thread(s)",
+                      "machine": machine(), "load": load_average()}
+            append_result(args.results, record)
             print(f"{variant} seed {seed}: {seconds:.0f} s", file=sys.stderr, flush=True)
-    print(f"\nforest preview, seeds {args.seeds}; {machine()}; precision auto ({precision_auto()})\n")
-    head = ["discriminator", "training (s)", *(f"KID a2b {e} @{s}" for s in steps for e in ("tiny", "effnet")),
-            f"cycle L1 A @{steps[-1]}"]
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for variant in args.variants:
-        cells = [variant, f"{statistics.mean(rows[(variant, s, 'seconds')] for s in args.seeds):.0f}"]
+    return 0
+
+
+def forest_report(records):
+    """The preview's table: KID a2b on both extractors at each kept step, means over the seeds (a
+    run continued by a later invocation: its records merged, its training seconds added up)."""
+    runs = {}
+    for r in records:
+        run = runs.setdefault((r["variant"], r["seed"]), {"seconds": 0.0, "scores": {}})
+        run["seconds"] += r["seconds"]
+        run["scores"].update(r["scores"])
+    steps = sorted({int(k.split("/")[0]) for run in runs.values() for k in run["scores"]})
+    seeds = sorted({seed for _, seed in runs})
+    head = ["discriminator", "training s (to its last step)", *(f"KID a2b {e} @{s}" for s in steps
+                                                                 for e in ("tiny", "effnet")),
+            "KID effnet per seed (last step)", "cycle L1 A (last step)"]
+    lines = [f"**Forest preview** (means over seeds {', '.join(map(str, seeds))}; KID lower is better; the "
+             "efficientnet_lite0 numbers are not comparable with Inception's):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for variant in VARIANTS:
+        mine = [runs[key] for key in sorted(runs) if key[0] == variant]
+        if not mine:
+            continue
+        last = max(int(k.split("/")[0]) for k in mine[0]["scores"])
+        cells = [variant, f"{_mean([m['seconds'] for m in mine]):.0f}"]
         for step in steps:
             for extractor in ("tiny", "efficientnet_lite0"):
-                cells.append(f"{statistics.mean(rows[(variant, s, step, extractor)]['kid_a2b'] for s in args.seeds):.4f}")
-        cells.append(f"{statistics.mean(rows[(variant, s, steps[-1], 'tiny')]['cycle_l1_a'] for s in args.seeds):.4f}")
-        print("| " + " | ".join(cells) + " |")
-    return 0
+                have = [m["scores"][f"{step}/{extractor}"]["kid_a2b"] for m in mine if f"{step}/{extractor}" in m["scores"]]
+                cells.append(f"{_mean(have):.4f}" if len(have) == len(mine) else "–")
+        cells.append(" / ".join(f"{m['scores'][f'{last}/efficientnet_lite0']['kid_a2b']:.4f}" for m in mine))
+        cells.append(f"{_mean([m['scores'][f'{last}/tiny']['cycle_l1_a'] for m in mine]):.4f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Setup: {records[0]['setup']}. Machine: {records[0]['machine']}.", ""]
+    return lines
 
 
 def setup_line(args):
@@ -125,7 +159,9 @@ def setup_line(args):
 
 def report(paths):
     records = [json.loads(line) for p in paths for line in Path(p).read_text().splitlines() if line.strip()]
-    lines = []
+    forest_runs = [r for r in records if r.get("data") == "forest"]
+    records = [r for r in records if r.get("data") != "forest"]
+    lines = forest_report(forest_runs) if forest_runs else []
     for images in sorted({r["images"] for r in records}):
         runs = [r for r in records if r["images"] == images]
         steps = sorted({int(s) for r in runs for s in r["steps"]})
@@ -151,6 +187,8 @@ def main(argv=None):
     p = synthetic_parser(__doc__, VARIANTS, "1000,5000")
     p.add_argument("--data", choices=("synthetic", "forest"), default="synthetic")
     p.add_argument("--forest-steps", default="1000,4000")
+    p.add_argument("--forest-dir", default=None, help="where the preview runs live (default: a new temporary "
+                   "folder); a run already there is continued to the last of --forest-steps")
     p.add_argument("--size-d", type=int, default=128, help="the projected discriminator's backbone input side")
     args = p.parse_args(argv)
     if args.report:
