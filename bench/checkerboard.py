@@ -66,21 +66,36 @@ def checkerboard(run_dir, images):
     return statistics.mean(shares)
 
 
-def evaluate(run_dir):
-    out = Path(run_dir) / "eval_tiny"
-    subprocess.run([sys.executable, "-m", "unpaired", "eval", str(run_dir), "--extractor", "tiny", "--device",
-                    "cpu", "--out", str(out)], check=True, capture_output=True, text=True)
+def evaluate(run_dir, step=None, extractor="tiny", raw=False):
+    """``unpaired eval`` of a run (its latest checkpoint, or kept ``step``) as a user runs it, from
+    the repository root (the recipe's data path is relative); its metrics. A score already in the
+    run's folder (an earlier invocation's) is read, not made again."""
+    out = Path(run_dir) / f"eval_{step or 'latest'}_{extractor}{'_raw' if raw else ''}"
+    if not (out / "metrics.json").exists():
+        subprocess.run([sys.executable, "-m", "unpaired", "eval", str(run_dir), "--extractor", extractor, "--device",
+                        "cpu", "--out", str(out), *(["--step", str(step)] if step else []),
+                        *(["--raw"] if raw else [])], check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads((out / "metrics.json").read_text())["metrics"]
+
+
+def _timed(cmd):
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    return time.perf_counter() - start
 
 
 def train(out_dir, seed, steps, *overrides):
     """The preview (``--quick``) of the forest -> abstract recipe with ``overrides``, in a
     subprocess as a user runs it; returns its wall time in seconds."""
-    cmd = [sys.executable, "-m", "unpaired", "run", str(RECIPE), "--quick", f"out_dir={out_dir}",
-           f"train.seed={seed}", f"train.max_steps={steps}", "disable_plugins=[progress]", *overrides]
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-    return time.perf_counter() - start
+    return _timed([sys.executable, "-m", "unpaired", "run", str(RECIPE), "--quick", f"out_dir={out_dir}",
+                   f"train.seed={seed}", f"train.max_steps={steps}", "disable_plugins=[progress]", *overrides])
+
+
+def resume(out_dir, steps):
+    """Continue a run of :func:`train` to ``steps`` (resume is exact: the same as a run that
+    long); returns the wall time of the continuation in seconds."""
+    return _timed([sys.executable, "-m", "unpaired", "run", str(Path(out_dir) / "config.yaml"), "--resume",
+                   f"train.max_steps={steps}"])
 
 
 def precision_auto():

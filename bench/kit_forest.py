@@ -10,23 +10,12 @@ against the real target test images (offline, comparable within this table only)
     python bench/kit_forest.py --seeds 0,1
 """
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from checkerboard import precision_auto, train  # bench/ is on sys.path when run as a script
+from checkerboard import evaluate, precision_auto, train  # bench/ is on sys.path when run as a script
 from quality import load_average, machine
-
-
-def evaluate(run_dir, step, raw):
-    out = Path(run_dir) / f"eval_{step}_{'raw' if raw else 'ema'}"
-    subprocess.run([sys.executable, "-m", "unpaired", "eval", str(run_dir), "--extractor", "tiny", "--device",
-                    "cpu", "--out", str(out), "--step", str(step), *(["--raw"] if raw else [])],
-                   check=True, capture_output=True, text=True)
-    return json.loads((out / "metrics.json").read_text())["metrics"]
 
 
 def main():
@@ -53,7 +42,7 @@ def main():
             loads.append(load_average())
             for raw in (True, False):
                 for step in kept:
-                    results[(variant, raw, seed, step)] = evaluate(run, step, raw)
+                    results[(variant, raw, seed, step)] = evaluate(run, step, raw=raw)
             last = {raw: results[(variant, raw, seed, kept[-1])] for raw in (True, False)}
             results[(variant, "seconds", seed, 0)] = seconds
             print(f"{variant} seed {seed}: {seconds:.0f} s; KID a2b raw {last[True]['kid_a2b']:.4f} "

@@ -18,10 +18,8 @@ and memory: ``bench/kit.py --cost``).
     python bench/projected.py --report /tmp/proj.jsonl
 """
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -81,7 +79,7 @@ def synthetic(args):
 
 
 def forest(args):
-    from checkerboard import ROOT, precision_auto, train  # bench/ is on sys.path when run as a script
+    from checkerboard import evaluate, precision_auto, resume, train  # bench/ is on sys.path when run as a script
 
     base = Path(args.forest_dir or tempfile.mkdtemp(prefix="projected_forest_"))
     steps = sorted(args.forest_steps)
@@ -89,24 +87,14 @@ def forest(args):
         for variant in args.variants:
             run = base / f"{variant}_seed{seed}"
             resumed = (run / "config.yaml").exists()
-            if resumed:  # a run of an earlier invocation: continued (resume is exact) to the last step
-                start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "unpaired", "run", str(run / "config.yaml"), "--resume",
-                                f"train.max_steps={steps[-1]}"], check=True, capture_output=True, text=True, cwd=ROOT)
-                seconds = time.perf_counter() - start
+            if resumed:  # a run of an earlier invocation: continued to the last step
+                seconds = resume(run, steps[-1])
             else:
                 # the preview's PatchGAN sizes beside the projected discriminator
                 extra = variant_overrides(args, variant, "{ndf: 32, n_layers: 3}") + [f"train.keep_every={steps[0]}"]
                 seconds = train(run, seed, steps[-1], *extra)
-            scores = {}
-            for step in steps:
-                for extractor in ("tiny", "efficientnet_lite0"):
-                    out = run / f"eval_{step}_{extractor}"
-                    if not (out / "metrics.json").exists():  # a step an earlier invocation scored is kept
-                        subprocess.run([sys.executable, "-m", "unpaired", "eval", str(run), "--extractor", extractor,
-                                        "--device", "cpu", "--out", str(out), "--step", str(step)],
-                                       check=True, capture_output=True, text=True, cwd=ROOT)
-                    scores[f"{step}/{extractor}"] = json.loads((out / "metrics.json").read_text())["metrics"]
+            scores = {f"{step}/{extractor}": evaluate(run, step, extractor)
+                      for step in steps for extractor in ("tiny", "efficientnet_lite0")}
             record = {"data": "forest", "variant": variant, "seed": seed, "seconds": seconds, "scores": scores,
                       "resumed": resumed,
                       "setup": f"forest -> abstract --quick (64 px crops, resnet ngf 32 x 6, patchgan ndf 32 x 3), "
